@@ -1,0 +1,74 @@
+"""The graph over Bolt, with the official neo4j driver (Neo4j, or FalkorDB locally).
+
+Queries run in auto-commit sessions with the env's timeout on connecting,
+on acquiring a connection and on the transaction, and return plain dicts
+with the elapsed time, which is what a check saves as evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import neo4j
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from gonogo.config import GraphSettings
+from gonogo.errors import ConfigError, TargetError, Unreachable
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    records: list[dict[str, Any]]
+    elapsed_ms: float
+
+    def single_value(self) -> Any:
+        if len(self.records) != 1 or len(self.records[0]) != 1:
+            raise TargetError(f"expected one record with one value, got {self.records!r:.200}")
+        return next(iter(self.records[0].values()))
+
+
+class GraphClient:
+    def __init__(self, settings: GraphSettings, password: str, timeout_s: float, env: str) -> None:
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self.env = env
+        self._password = password
+        self._driver: neo4j.Driver | None = None
+
+    @property
+    def driver(self) -> neo4j.Driver:
+        if self._driver is None:
+            self._driver = neo4j.GraphDatabase.driver(
+                self.settings.uri,
+                auth=(self.settings.user, self._password),
+                connection_timeout=self.timeout_s,
+                connection_acquisition_timeout=self.timeout_s,
+                max_transaction_retry_time=0,
+            )
+        return self._driver
+
+    def query(self, cypher: str, **params: Any) -> QueryResult:
+        t0 = time.perf_counter()
+        try:
+            with self.driver.session(database=self.settings.database) as session:
+                result = session.run(cypher, params)
+                records = [record.data() for record in result]
+        except AuthError as exc:
+            raise ConfigError(
+                f"env '{self.env}': the graph at {self.settings.uri} refused user "
+                f"'{self.settings.user}' ({exc.message}); check [graph] user and password_env"
+            ) from None
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            raise Unreachable(self.settings.uri, self.timeout_s, exc) from None
+        except Neo4jError as exc:
+            raise TargetError(
+                f"graph at {self.settings.uri} rejected the query: {exc.code}: {exc.message}"
+            ) from None
+        return QueryResult(records=records, elapsed_ms=(time.perf_counter() - t0) * 1000.0)
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None

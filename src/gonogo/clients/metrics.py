@@ -1,0 +1,99 @@
+"""Metrics: scrape the gateway's /metrics and parse it; PromQL when the env has Prometheus.
+
+Parsing is prometheus-client's own text parser, so what counts as valid is
+what Prometheus's reference client says, not a regex of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gonogo.clients.http import HttpClient
+from gonogo.config import PrometheusSettings
+from gonogo.errors import TargetError
+from gonogo.evidence import iso, utcnow
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass
+class MetricsSnapshot:
+    text: str
+    taken_at: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str, source: str = "metrics") -> MetricsSnapshot:
+        try:
+            samples = [
+                Sample(s.name, dict(s.labels), float(s.value))
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            ]
+        except (ValueError, TypeError, IndexError) as exc:
+            raise TargetError(f"{source} is not valid Prometheus text: {exc}") from None
+        return cls(text=text, taken_at=iso(utcnow()), samples=samples)
+
+    def names(self) -> set[str]:
+        return {s.name for s in self.samples}
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """Sum of the samples named `name` whose labels include `labels`; None if absent."""
+        matching = [
+            s.value
+            for s in self.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+        return sum(matching) if matching else None
+
+
+class MetricsClient:
+    def __init__(
+        self,
+        http: HttpClient,
+        path: str,
+        prometheus: PrometheusSettings | None,
+        promql_http: Callable[[], HttpClient] | None = None,
+    ) -> None:
+        self.http = http
+        self.path = path
+        self.prometheus = prometheus
+        self._promql_http = promql_http
+
+    def scrape(self) -> MetricsSnapshot:
+        response = self.http.get(self.path)
+        url = self.http.url(self.path)
+        if response.status_code != 200:
+            raise TargetError(f"GET {url} answered {response.status_code}, expected 200")
+        return MetricsSnapshot.parse(response.text, source=url)
+
+    def promql(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query; the result vector as returned by Prometheus's HTTP API."""
+        if self._promql_http is None or self.prometheus is None:
+            raise TargetError("this env has no [prometheus] table")
+        client = self._promql_http()
+        response = client.get("/api/v1/query", params={"query": expr})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if (
+            response.status_code != 200
+            or not isinstance(body, dict)
+            or body.get("status") != "success"
+        ):
+            raise TargetError(
+                f"PromQL {expr!r} at {self.prometheus.url} failed: HTTP {response.status_code} "
+                f"{str(body)[:200] if body else response.text[:200]}"
+            )
+        result = body.get("data", {}).get("result", [])
+        return list(result) if isinstance(result, list) else []

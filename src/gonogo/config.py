@@ -1,0 +1,321 @@
+"""environments.toml -> validated, typed settings.
+
+The file holds what an operator used to keep in the bash smoke script: where
+each environment lives and how to talk to it. It never holds a secret: a
+token or password is named by the environment variable that carries it
+(`token_env`, `password_env`), read only when a check needs it, and
+registered with the redactor as it is read.
+
+Validation is strict (unknown keys are errors) because a typo in a release
+config silently disabling a check is worse than a refused run. Every error
+is one line: the file, the key, what is wrong and how to fix it; input
+values are never echoed, since a misplaced value may be a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
+from gonogo.redact import REDACTOR
+
+ENV_FILE_VARIABLE = "GONOGO_ENV_FILE"
+DEFAULT_ENV_FILE = "environments.toml"
+
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SECRET_LOOKING_KEYS = {"token", "password", "secret", "api_key", "bearer"}
+
+VarName = Annotated[str, Field(description="the NAME of an environment variable")]
+
+
+def _check_var_name(value: str | None) -> str | None:
+    if value is not None and not _VAR_NAME.match(value):
+        # Do not echo the value: someone may have pasted the secret itself here.
+        raise ValueError(
+            "must be the NAME of an environment variable (like GONOGO_GREEN_TOKEN), "
+            "not the secret itself"
+        )
+    return value
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and key.lower() in _SECRET_LOOKING_KEYS:
+                    raise ValueError(
+                        f"'{key}' holds a secret in the file; secrets come only from "
+                        f'environment variables: set {key}_env = "VARIABLE" and export it'
+                    )
+        return data
+
+
+class Operations(_Table):
+    """Persisted GraphQL operation ids, as registered on the gateway."""
+
+    health: str = "op:healthQuery:v1"
+    dashboard: str = "op:GetUserDashboard:v1"
+    notes: str = "op:GetNotes:v1"
+    create_note: str = "op:CreateNote:v1"
+
+
+class GraphQLSettings(_Table):
+    # "id": {"id": ..., "variables": ...}; "apq": Apollo's extensions.persistedQuery,
+    # in which case the operation values above are the documents' sha256 hashes.
+    persisted: Literal["id", "apq"] = "id"
+
+
+class GraphSettings(_Table):
+    uri: str
+    user: str = "neo4j"
+    password_env: VarName | None = None
+    database: str | None = None
+
+    _v = field_validator("password_env")(_check_var_name)
+
+
+class StreamSettings(_Table):
+    bootstrap: str
+    canary_topic: str = "intelgraph.canary"
+    # Non-secret librdkafka properties (security.protocol, sasl.mechanism, ...).
+    client: dict[str, str] = Field(default_factory=dict)
+    sasl_username: str | None = None
+    sasl_password_env: VarName | None = None
+
+    _v = field_validator("sasl_password_env")(_check_var_name)
+
+
+class ClusterSettings(_Table):
+    namespace: str
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+class PrometheusSettings(_Table):
+    url: str
+    token_env: VarName | None = None
+
+    _v = field_validator("token_env")(_check_var_name)
+
+
+class BaselineSettings(_Table):
+    """Normal values for this env, against which relative rules are judged."""
+
+    consumer_lag: float | None = Field(default=None, ge=0)
+    api_p95_ms: float | None = Field(default=None, gt=0)
+
+
+class SloSettings(_Table):
+    api_p95_ms: float = Field(default=150.0, gt=0)
+    graphql_p95_ms: float = Field(default=1200.0, gt=0)
+    error_rate: float = Field(default=0.001, ge=0, le=1)
+
+
+class SmokeSettings(_Table):
+    pings: int = Field(default=10, ge=1, le=1000)
+
+
+class EnvSettings(_Table):
+    """One `[environments.NAME]` table, validated. Holds no secret values."""
+
+    name: str
+    description: str = ""
+    base_url: str | None = None
+    api_path: str = "/api"
+    graphql_path: str = "/graphql"
+    metrics_path: str = "/metrics"
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    token_env: VarName | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # true, false, or the path of a CA bundle to trust.
+    verify_tls: bool | str = True
+    # Safe default: an env is production unless it says otherwise.
+    production: bool = True
+    sandbox: bool = False
+    faults: list[str] = Field(default_factory=list)
+    operations: Operations = Field(default_factory=Operations)
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    graph: GraphSettings | None = None
+    stream: StreamSettings | None = None
+    cluster: ClusterSettings | None = None
+    prometheus: PrometheusSettings | None = None
+    baseline: BaselineSettings = Field(default_factory=BaselineSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
+    smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+
+    _v = field_validator("token_env")(_check_var_name)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL, like https://green.example.com")
+        if re.match(r"^https?://[^/\s]*@", value):
+            raise ValueError("must not carry credentials; use token_env for the bearer token")
+        return value.rstrip("/")
+
+    @field_validator("api_path", "graphql_path", "metrics_path", "health_path", "ready_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> EnvSettings:
+        if not self.sandbox and self.base_url is None:
+            raise ValueError("base_url is required (or sandbox = true for the local environment)")
+        return self
+
+    # -- secrets, read at the moment of use ---------------------------------------
+
+    def secret_variables(self) -> list[str]:
+        names = [self.token_env]
+        if self.graph:
+            names.append(self.graph.password_env)
+        if self.stream:
+            names.append(self.stream.sasl_password_env)
+        if self.prometheus:
+            names.append(self.prometheus.token_env)
+        return [n for n in names if n]
+
+    def register_secrets(self) -> None:
+        """Register whatever secrets are set now, so they are masked from the first line."""
+        REDACTOR.add_all(os.environ.get(name) for name in self.secret_variables())
+
+    def read_secret(self, variable: str | None, purpose: str, key: str) -> str:
+        if not variable:
+            raise MissingSecret(self.name, f"<{key} not set>", purpose, key)
+        value = os.environ.get(variable, "")
+        if not value:
+            raise MissingSecret(self.name, variable, purpose, key)
+        REDACTOR.add(value)
+        return value
+
+    def token(self) -> str:
+        return self.read_secret(self.token_env, "bearer token", "token_env")
+
+    def require(self, table: str, what: str) -> Any:
+        """The named optional table, or NotConfigured (the check is skipped, saying why)."""
+        value = getattr(self, table)
+        if value is None:
+            raise NotConfigured(self.name, table, what)
+        return value
+
+    def public(self) -> dict[str, Any]:
+        """The settings as written to the bundle: names of variables, never their values."""
+        return self.model_dump(mode="json")
+
+
+class EnvFile(BaseModel):
+    """The whole file: the path it came from and its environments by name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    environments: dict[str, EnvSettings]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.environments)
+
+    def get(self, name: str) -> EnvSettings:
+        try:
+            return self.environments[name]
+        except KeyError:
+            raise UnknownEnvironment(name, self.names, self.path) from None
+
+
+def resolve_env_file(option: str | None, rootdir: Path) -> Path:
+    """--env-file, else $GONOGO_ENV_FILE, else environments.toml in the rootdir."""
+    if option:
+        return Path(option)
+    from_env = os.environ.get(ENV_FILE_VARIABLE)
+    if from_env:
+        return Path(from_env)
+    return rootdir / DEFAULT_ENV_FILE
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _format_validation(path: str, env: str, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = _where((env, *item["loc"])) if item["loc"] else env
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = (
+                "unknown key (check the spelling; see environments.toml in the repo for every key)"
+            )
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"environments.{loc}: {message}")
+    shown = problems[:3]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return f"{path}: " + "; ".join(shown) + more
+
+
+def load_env_file(path: Path) -> EnvFile:
+    """Read and validate the file, raising EnvFileError with a one-line cause."""
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise EnvFileError(
+            f"env file {shown} not found; pass --env-file PATH or set {ENV_FILE_VARIABLE}"
+        ) from None
+    except OSError as exc:
+        raise EnvFileError(f"env file {shown} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise EnvFileError(f"{shown}: not UTF-8 text; save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        cause = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        if match:
+            at = f":{match.group(1)}:{match.group(2)}"
+        else:  # "at end of document": an unclosed string or table runs to the last line
+            at = f":{len(raw.decode('utf-8').splitlines()) or 1}"
+            cause += " (unclosed at the end of the file)"
+        raise EnvFileError(f"{shown}{at}: malformed TOML: {cause}; fix the syntax there") from None
+
+    unknown_top = sorted(set(data) - {"environments"})
+    if unknown_top:
+        raise EnvFileError(
+            f"{shown}: unknown top-level table(s) {', '.join(unknown_top)}; "
+            "every environment goes under [environments.NAME]"
+        )
+    tables = data.get("environments")
+    if not isinstance(tables, dict) or not tables:
+        raise EnvFileError(f"{shown}: no environments defined; add an [environments.NAME] table")
+
+    envs: dict[str, EnvSettings] = {}
+    for name, table in tables.items():
+        if not _ENV_NAME.match(name):
+            raise EnvFileError(
+                f"{shown}: environment name '{name}' must be lower-case letters, digits, '-' or '_'"
+            )
+        if not isinstance(table, dict):
+            raise EnvFileError(f"{shown}: environments.{name} must be a table")
+        try:
+            envs[name] = EnvSettings.model_validate({**table, "name": name})
+        except ValidationError as exc:
+            raise EnvFileError(_format_validation(shown, name, exc)) from None
+    return EnvFile(path=shown, environments=envs)

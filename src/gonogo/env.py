@@ -1,0 +1,136 @@
+"""An environment under test: its settings and its clients, created on first use.
+
+A check asks for what it needs (`env.http`, `env.graph`, ...). A client for
+a component the env does not describe raises NotConfigured, which the
+plugin reports as a skip naming the missing table; a secret that is not set
+raises MissingSecret, naming the variable. Nothing connects until used, so
+a smoke run that never touches Kafka never needs its credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+from gonogo.clients.cluster import ClusterClient
+from gonogo.clients.graph import GraphClient
+from gonogo.clients.graphql import GraphQLClient
+from gonogo.clients.http import HttpClient, RequestSink
+from gonogo.clients.metrics import MetricsClient
+from gonogo.clients.stream import StreamClient
+from gonogo.config import EnvSettings
+
+
+class Environment:
+    def __init__(
+        self,
+        settings: EnvSettings,
+        *,
+        token: Callable[[], str] | None = None,
+        on_request: RequestSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        # A sandbox mints its own tokens; a real env reads token_env.
+        self._token = token or (settings.token if settings.token_env else None)
+        self._on_request = on_request
+        self._closers: list[Callable[[], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Environment {self.name} {self.settings.base_url}>"
+
+    @property
+    def base_url(self) -> str:
+        if self.settings.base_url is None:
+            raise RuntimeError(f"env '{self.name}' has no base_url yet (sandbox not started)")
+        return self.settings.base_url
+
+    @property
+    def production(self) -> bool:
+        return self.settings.production
+
+    def token(self) -> str:
+        if self._token is None:
+            return self.settings.token()  # raises MissingSecret naming token_env
+        return self._token()
+
+    @cached_property
+    def http(self) -> HttpClient:
+        client = HttpClient(
+            self.base_url,
+            timeout_s=self.settings.timeout_s,
+            token=self.token,
+            verify=self.settings.verify_tls,
+            on_request=self._on_request,
+        )
+        self._closers.append(client.close)
+        return client
+
+    @cached_property
+    def graphql(self) -> GraphQLClient:
+        return GraphQLClient(self.http, self.settings.graphql_path, self.settings.graphql.persisted)
+
+    @cached_property
+    def graph(self) -> GraphClient:
+        table = self.settings.require("graph", "the graph (Bolt)")
+        password = (
+            self.settings.read_secret(table.password_env, "graph password", "graph.password_env")
+            if table.password_env
+            else ""
+        )
+        client = GraphClient(table, password, self.settings.timeout_s, self.name)
+        self._closers.append(client.close)
+        return client
+
+    @cached_property
+    def stream(self) -> StreamClient:
+        table = self.settings.require("stream", "the Kafka stream")
+        password = (
+            self.settings.read_secret(
+                table.sasl_password_env, "Kafka SASL password", "stream.sasl_password_env"
+            )
+            if table.sasl_password_env
+            else None
+        )
+        return StreamClient(table, password, self.settings.timeout_s)
+
+    @cached_property
+    def cluster(self) -> ClusterClient:
+        table = self.settings.require("cluster", "the Kubernetes cluster")
+        return ClusterClient(table, self.settings.timeout_s, self.name)
+
+    @cached_property
+    def metrics(self) -> MetricsClient:
+        prometheus = self.settings.prometheus
+
+        def promql_http() -> HttpClient:
+            assert prometheus is not None
+            token = None
+            if prometheus.token_env:
+                variable = prometheus.token_env
+
+                def token() -> str:
+                    return self.settings.read_secret(
+                        variable, "Prometheus token", "prometheus.token_env"
+                    )
+
+            client = HttpClient(
+                prometheus.url,
+                timeout_s=self.settings.timeout_s,
+                token=token,
+                verify=self.settings.verify_tls,
+                on_request=self._on_request,
+            )
+            self._closers.append(client.close)
+            return client
+
+        return MetricsClient(
+            self.http,
+            self.settings.metrics_path,
+            prometheus,
+            promql_http if prometheus else None,
+        )
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()

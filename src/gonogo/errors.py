@@ -1,0 +1,99 @@
+"""Every error gonogo raises on purpose, in one tree.
+
+A release manager at 3 a.m. reads these as one line each, so every error
+carries the context needed to act: which env, which file or variable, which
+URL, and what to do about it. The plugin turns them into one-line pytest
+outcomes instead of tracebacks; the CLI prints them and exits non-zero.
+
+    GonogoError
+    ├── ConfigError              the user's input is wrong: fix it and run again
+    │   ├── EnvFileError         environments.toml missing, malformed or invalid
+    │   ├── UnknownEnvironment   --env names no table in the file
+    │   └── MissingSecret        the variable named by token_env / password_env is unset
+    ├── NotConfigured            the env has no table for a component a check needs (a skip)
+    ├── TargetError              the environment under test misbehaved
+    │   └── Unreachable          a connection or a timeout, with the URL and the limit
+    ├── SandboxError             the local reference environment could not start
+    └── BundleError              an evidence bundle cannot be read
+
+Nothing here imports pytest: the package is usable from the CLI and from
+other tools. Messages never include secret values, only variable names.
+"""
+
+from __future__ import annotations
+
+
+class GonogoError(Exception):
+    """The root: anything gonogo reports as a one-line cause rather than a crash."""
+
+
+class ConfigError(GonogoError):
+    """The input is wrong (file, option, variable); the message says how to fix it."""
+
+
+class EnvFileError(ConfigError):
+    """environments.toml cannot be used as it is."""
+
+
+class UnknownEnvironment(ConfigError):
+    """--env names an environment the file does not define."""
+
+    def __init__(self, name: str, known: list[str], path: str) -> None:
+        import difflib
+
+        self.name = name
+        self.known = known
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        listed = ", ".join(known) if known else "(none)"
+        super().__init__(f"unknown env '{name}' in {path}: {hint}known envs: {listed}")
+
+
+class MissingSecret(ConfigError):
+    """A secret's variable is unset; the message names the variable, never a value."""
+
+    def __init__(self, env: str, variable: str, purpose: str, key: str) -> None:
+        self.env = env
+        self.variable = variable
+        super().__init__(
+            f"env '{env}': the {purpose} variable {variable} is not set; "
+            f"export {variable}=... before the run (named by {key} in the env file)"
+        )
+
+
+class NotConfigured(GonogoError):
+    """A check needs a component the env does not describe; the run skips it."""
+
+    def __init__(self, env: str, table: str, what: str) -> None:
+        self.env = env
+        self.table = table
+        super().__init__(
+            f"env '{env}' has no [{table}] table: {what} not checked "
+            f"(add [environments.{env}.{table}] to the env file to enable it)"
+        )
+
+
+class TargetError(GonogoError):
+    """The environment under test did not behave; this is a finding, not a bug."""
+
+
+class Unreachable(TargetError):
+    """A request could not complete: names the URL, the time limit and the cause."""
+
+    def __init__(self, url: str, timeout_s: float, cause: BaseException | str) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        self.reason = reason
+        super().__init__(
+            f"cannot reach {url} within {timeout_s:g} s ({reason}); "
+            "check that the env's address is right and the service is up"
+        )
+
+
+class SandboxError(GonogoError):
+    """A component of the local reference environment failed to start or answer."""
+
+
+class BundleError(GonogoError):
+    """An evidence bundle is missing, unreadable or not a gonogo bundle."""

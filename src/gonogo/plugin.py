@@ -1,0 +1,596 @@
+"""The pytest plugin: options, markers, fixtures and hooks. Thin on purpose.
+
+It wires the package's machinery into pytest and holds no logic a CLI
+could not reuse:
+
+- `--env NAME` (repeatable) parametrizes every check that uses the `env`
+  fixture once per environment, with the name in the test id, the way
+  pytest-testinfra parametrizes `--hosts`;
+- checks in `tests_smoke/`, `tests_slo/`, `tests_security/`, `tests_dataops/`
+  get the matching marker, so `-m smoke` selects the pack;
+- gonogo's own errors become one-line outcomes (a skip for a component the
+  env does not describe), never tracebacks, and every report is redacted
+  before pytest, JUnit or the HTML report can print it;
+- the evidence bundle is created and sealed on the controller only; xdist
+  workers write their captures into the controller's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Generator, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gonogo import __version__
+from gonogo.config import EnvFile, EnvSettings, load_env_file, resolve_env_file
+from gonogo.env import Environment
+from gonogo.errors import ConfigError, GonogoError, NotConfigured
+from gonogo.evidence import CURRENT_TEST, Bundle, Captures, iso, utcnow
+from gonogo.redact import REDACTOR
+
+PACKS: dict[str, tuple[str, str]] = {
+    "tests_smoke": ("smoke", "cutover smoke and functional smokes (pytest -m smoke --env=NAME)"),
+    "tests_slo": ("slo", "load canaries and SLO thresholds (pytest -m slo --env=NAME)"),
+    "tests_security": ("security", "signatures, attestations, pinning, scans, guards"),
+    "tests_dataops": ("dataops", "migrations, graph schema, recovery markers, stream integrity"),
+}
+PACK_MARKERS = {marker for marker, _ in PACKS.values()}
+
+# Packages whose versions an auditor needs to reproduce the run.
+RECORDED_PACKAGES = [
+    "pytest",
+    "pytest-xdist",
+    "pytest-html",
+    "httpx",
+    "gql",
+    "pydantic",
+    "neo4j",
+    "confluent-kafka",
+    "kubernetes",
+    "prometheus-client",
+    "PyJWT",
+    "cryptography",
+]
+
+WORKER_BUNDLE_KEY = "gonogo_bundle"
+
+
+@dataclasses.dataclass
+class RunState:
+    envs: list[EnvSettings]
+    env_file: EnvFile | None = None
+    bundle: Bundle | None = None
+    is_worker: bool = False
+    started: dt.datetime = dataclasses.field(default_factory=utcnow)
+    results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    sealed: Path | None = None
+    user_junit: str | None = None
+    user_html: str | None = None
+
+    @property
+    def env_names(self) -> list[str]:
+        return [e.name for e in self.envs]
+
+
+STATE = pytest.StashKey[RunState]()
+CAPTURES_KEY = pytest.StashKey[Captures]()
+
+
+# -- options and configuration ---------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gonogo", "gonogo release verification")
+    group.addoption(
+        "--env",
+        action="append",
+        dest="gonogo_envs",
+        default=[],
+        metavar="NAME",
+        help="environment to verify, from the env file; repeat (or comma-separate) "
+        "to run every check once per env",
+    )
+    group.addoption(
+        "--env-file",
+        dest="gonogo_env_file",
+        default=None,
+        metavar="PATH",
+        help="environments file (default: $GONOGO_ENV_FILE, else environments.toml in the rootdir)",
+    )
+    group.addoption(
+        "--evidence-dir",
+        dest="gonogo_evidence_dir",
+        default=None,
+        metavar="DIR",
+        help="where run folders are written (default: reports/ in the rootdir)",
+    )
+
+
+def _env_names(config: pytest.Config) -> list[str]:
+    names: list[str] = []
+    for value in config.getoption("gonogo_envs") or []:
+        for name in str(value).split(","):
+            name = name.strip()
+            if not name:
+                raise pytest.UsageError(
+                    "--env needs a name, like --env green (or --env green,blue)"
+                )
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _load(config: pytest.Config) -> EnvFile:
+    path = resolve_env_file(config.getoption("gonogo_env_file"), config.rootpath)
+    return load_env_file(path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, description in PACKS.values():
+        config.addinivalue_line("markers", f"{marker}: {description}")
+
+    names = _env_names(config)
+    state = RunState(envs=[])
+    config.stash[STATE] = state
+    if not names:
+        return
+    try:
+        env_file = _load(config)
+        state.env_file = env_file
+        state.envs = [env_file.get(name) for name in names]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for settings in state.envs:
+        settings.register_secrets()
+
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        state.is_worker = True
+        root = workerinput.get(WORKER_BUNDLE_KEY)
+        if root:
+            state.bundle = Bundle(Path(root), names)
+        return
+    if config.option.collectonly or config.option.help:
+        return
+
+    evidence_option = config.getoption("gonogo_evidence_dir")
+    evidence_dir = Path(evidence_option) if evidence_option else config.rootpath / "reports"
+    try:
+        state.bundle = Bundle.create(evidence_dir, names)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"cannot create the evidence folder under {evidence_dir}: {exc.strerror}; "
+            "pass --evidence-dir DIR with a writable folder"
+        ) from None
+    root = state.bundle.root
+    # The bundle always holds the JUnit and HTML files; a user's own paths are copied in.
+    if config.option.xmlpath:
+        state.user_junit = config.option.xmlpath
+    else:
+        config.option.xmlpath = str(root / "junit.xml")
+    if getattr(config.option, "htmlpath", None):
+        state.user_html = config.option.htmlpath
+    else:
+        config.option.htmlpath = str(root / "report.html")
+        config.option.self_contained_html = True
+    config.pluginmanager.register(_Controller(state), "gonogo-controller")
+    state.bundle.log(
+        f"gonogo {__version__} run started: env(s) {', '.join(names)}; "
+        f"env file {state.env_file.path if state.env_file else '?'}"
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: tell each worker where the controller's bundle is."""
+    state = node.config.stash[STATE]
+    if state.bundle is not None:
+        node.workerinput[WORKER_BUNDLE_KEY] = str(state.bundle.root)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.envs:
+        return []
+    lines = []
+    for settings in state.envs:
+        where = "local sandbox" if settings.sandbox else settings.base_url
+        kind = "production" if settings.production else "non-production"
+        lines.append(f"gonogo env {settings.name}: {where} ({kind})")
+        for variable in settings.secret_variables():
+            if not os.environ.get(variable):
+                lines.append(
+                    f"gonogo env {settings.name}: {variable} is not set; "
+                    "checks that need it will error"
+                )
+    if state.bundle is not None:
+        lines.append(f"gonogo evidence: {state.bundle.root}")
+    return lines
+
+
+# -- collection -----------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "_gonogo_env_name" not in metafunc.fixturenames:
+        return
+    names: list[str | None] = list(metafunc.config.stash[STATE].env_names) or [None]
+    metafunc.parametrize(
+        "_gonogo_env_name",
+        names,
+        ids=[n or "no-env" for n in names],
+        indirect=True,
+        scope="session",
+    )
+
+
+def _pack_marker(item: pytest.Item) -> str | None:
+    for part in item.path.parts:
+        if part in PACKS:
+            return PACKS[part][0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark pack checks before -m deselects anything."""
+    for item in items:
+        marker = _pack_marker(item)
+        if marker and not item.get_closest_marker(marker):
+            item.add_marker(marker)
+
+
+def _item_env(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    value = callspec.params.get("_gonogo_env_name")
+    return value if isinstance(value, str) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After -m/-k deselection, a selected check that needs an env when none is given
+    is a usage error: one line, before anything runs."""
+    state = session.config.stash[STATE]
+    if state.envs:
+        for item in session.items:
+            env = _item_env(item)
+            if env:
+                item.user_properties.append(("env", env))
+        return
+    needing = [
+        item.nodeid
+        for item in session.items
+        if "_gonogo_env_name" in getattr(item, "fixturenames", ())
+    ]
+    if not needing or state.is_worker or hasattr(session.config, "workerinput"):
+        # On an xdist worker a UsageError would read as a crash; the `env`
+        # fixture fails each such check with the same one-line cause instead.
+        return
+    try:
+        known = ", ".join(_load(session.config).names)
+    except ConfigError:
+        known = "see your environments.toml"
+    shown = ", ".join(needing[:3]) + (f" and {len(needing) - 3} more" if len(needing) > 3 else "")
+    raise pytest.UsageError(
+        f"{len(needing)} selected check(s) need an environment ({shown}); "
+        f"pass --env NAME (known: {known})"
+    )
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _gonogo_env_name(request: pytest.FixtureRequest) -> str:
+    name = getattr(request, "param", None)
+    if not isinstance(name, str):
+        pytest.fail("this check needs an environment: pass --env NAME", pytrace=False)
+    return name
+
+
+@pytest.fixture(scope="session")
+def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """The environment under test, one per --env; clients are created on first use."""
+    state = request.config.stash[STATE]
+    settings = next(s for s in state.envs if s.name == _gonogo_env_name)
+    if settings.sandbox:
+        raise GonogoError(
+            f"env '{settings.name}' is the local sandbox, which this version of gonogo "
+            "cannot start yet; use an env with a base_url"
+        )
+    bundle = state.bundle
+
+    def on_request(record: Any) -> None:
+        if bundle is not None:
+            bundle.append_jsonl(settings.name, "requests.jsonl", record.as_dict())
+
+    environment = Environment(settings, on_request=on_request)
+    try:
+        yield environment
+    finally:
+        environment.close()
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Captures:
+    """Save what a check saw into the bundle: `evidence.save("healthz.json", body)`."""
+    captures: Captures = request.node.stash[CAPTURES_KEY]
+    return captures
+
+
+def _client_fixture(component: str) -> Any:
+    """`http`, `graph`, ... as fixtures: the env's client, created on first use."""
+
+    def fixture(env: Environment) -> Any:
+        return getattr(env, component)
+
+    fixture.__doc__ = f"The env's {component} client (skipped if the env does not configure it)."
+    return pytest.fixture(name=component)(fixture)
+
+
+http = _client_fixture("http")
+graphql = _client_fixture("graphql")
+graph = _client_fixture("graph")
+stream = _client_fixture("stream")
+cluster = _client_fixture("cluster")
+metrics = _client_fixture("metrics")
+
+
+# -- running --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.config.stash[STATE]
+    item.stash[CAPTURES_KEY] = Captures(
+        state.bundle, _item_env(item), item.nodeid, item.user_properties
+    )
+    token = CURRENT_TEST.set(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        CURRENT_TEST.reset(token)
+
+
+def _html_extras(bundle: Bundle, paths: list[Path]) -> list[dict[str, Any]]:
+    try:
+        from pytest_html import extras
+    except ImportError:  # pragma: no cover - pytest-html is a dependency
+        return []
+    out = []
+    for path in paths:
+        rel = bundle.relative(path)
+        size = path.stat().st_size
+        if size <= 64 * 1024 and path.suffix in {".json", ".txt", ".log", ".prom", ".lat", ".code"}:
+            out.append(extras.text(path.read_text(encoding="utf-8", errors="replace"), name=rel))
+        else:
+            out.append(extras.url(rel, name=rel))
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, NotConfigured):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {excinfo.value}")
+    elif excinfo is not None and isinstance(excinfo.value, GonogoError):
+        # One line: what happened and what to do, not a stack of gonogo internals.
+        report.longrepr = excinfo.getrepr(style="value", chain=False)
+
+    captures = item.stash.get(CAPTURES_KEY, None)
+    attach = call.when == "call" or report.failed
+    if attach and captures is not None and captures.bundle is not None and captures.saved:
+        extras = _html_extras(captures.bundle, captures.saved)
+        # pytest-html reads `report.extras`; its own wrapper merges these in.
+        report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
+        captures.saved = []
+    _redact_report(report)
+    return report
+
+
+@dataclasses.dataclass
+class _Crash:
+    path: str
+    lineno: int
+    message: str
+
+
+class _RedactedRepr:
+    """A failure's text with secrets masked, keeping the one-line crash message
+    that the short summary and JUnit's message attribute read."""
+
+    def __init__(self, text: str, crash: _Crash | None) -> None:
+        self.text = text
+        self.reprcrash = crash
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        cleaned = REDACTOR.text(text)
+        if cleaned != text:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            report.longrepr = _RedactedRepr(  # type: ignore[assignment]
+                cleaned,
+                _Crash(str(crash.path), int(crash.lineno), REDACTOR.text(str(crash.message)))
+                if crash is not None
+                else None,
+            )
+    report.sections = [(title, REDACTOR.text(content)) for title, content in report.sections]
+    report.user_properties = [(k, REDACTOR.text(str(v))) for k, v in report.user_properties]
+
+
+def _message(report: pytest.TestReport) -> str | None:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    text = str(longrepr).strip().splitlines()
+    return text[-1] if text else None
+
+
+def _record(state: RunState, report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    entry = state.results.setdefault(
+        report.nodeid,
+        {
+            "nodeid": report.nodeid,
+            "env": props.get("env"),
+            "markers": sorted(k for k in report.keywords if k in PACK_MARKERS),
+            "outcome": None,
+            "duration_s": 0.0,
+            "message": None,
+            "captures": [],
+        },
+    )
+    entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
+    # Each phase's report carries all captures so far; the latest is complete.
+    entry["captures"] = [v for k, v in report.user_properties if k == "capture"]
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "setup":
+        if report.failed:
+            entry["outcome"], entry["message"] = "error", _message(report)
+        elif report.skipped:
+            entry["outcome"] = "xfailed" if xfail else "skipped"
+            entry["message"] = _message(report)
+    elif report.when == "call":
+        if xfail:
+            entry["outcome"] = "xfailed" if report.skipped else "xpassed"
+        else:
+            entry["outcome"] = report.outcome
+        if not report.passed:
+            entry["message"] = _message(report)
+    elif report.when == "teardown":
+        if report.failed:
+            entry["outcome"], entry["message"] = "error", _message(report)
+        assert state.bundle is not None
+        duration = entry["duration_s"]
+        state.bundle.log(f"{str(entry['outcome']).upper()} {report.nodeid} ({duration:.2f} s)")
+
+
+# -- the end of the run ---------------------------------------------------------------
+
+
+def _git(rootdir: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(rootdir), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _meta(session: pytest.Session, state: RunState, exitstatus: int) -> dict[str, Any]:
+    rootdir = session.config.rootpath
+    commit = _git(rootdir, "rev-parse", "HEAD")
+    status = _git(rootdir, "status", "--porcelain") if commit else None
+    tests = list(state.results.values())
+    return {
+        "run": {
+            "started": iso(state.started),
+            "finished": iso(utcnow()),
+            "exit_status": int(exitstatus),
+            "args": list(session.config.invocation_params.args),
+            "envs": state.env_names,
+        },
+        "envs": {s.name: s.public() for s in state.envs},
+        "suite": {
+            "gonogo": __version__,
+            "git_commit": commit,
+            "git_dirty": bool(status) if status is not None else None,
+            "python": sys.version.split()[0],
+            "packages": _package_versions(),
+        },
+        "summary": dict(Counter(str(t["outcome"]) for t in tests)),
+        "tests": tests,
+    }
+
+
+def _copy_in(bundle: Bundle, source: str | None, name: str) -> None:
+    if source and Path(source).is_file():
+        target = bundle.root / name
+        if Path(source).resolve() != target.resolve():
+            target.write_bytes(Path(source).read_bytes())
+
+
+class _Controller:
+    """Registered only where the bundle is sealed: in-process runs and the xdist controller.
+
+    xdist sends every worker's reports here, so the outcomes in bundle.json
+    are complete however the run was distributed.
+    """
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _record(self.state, report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        # After every other sessionfinish: JUnit and HTML are written by then.
+        result = yield
+        bundle = self.state.bundle
+        assert bundle is not None
+        _copy_in(bundle, self.state.user_junit, "junit.xml")
+        _copy_in(bundle, self.state.user_html, "report.html")
+        bundle.log(f"run finished: exit status {int(exitstatus)}")
+        bundle.seal(_meta(session, self.state, exitstatus))
+        self.state.sealed = bundle.root
+        return result
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.sealed is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    line = f"gonogo evidence bundle: {state.sealed}"
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr)

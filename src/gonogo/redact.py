@@ -1,0 +1,106 @@
+"""Keep secrets out of everything gonogo writes.
+
+Two nets, because one is not enough at 3 a.m.:
+
+1. Known values: every secret gonogo reads (bearer tokens, passwords, the
+   sandbox's minted tokens) is registered here the moment it is read, and
+   every later write replaces it, in plain and URL-encoded form.
+2. Shapes: anything that looks like a bearer credential, a JWT, or a
+   password inside a URL is masked even if nobody registered it, so a token
+   a server echoes back, or one copied into a test by hand, is caught too.
+
+The process-wide instance `REDACTOR` is what the evidence bundle, the pytest
+plugin (reports, captured output, the HTML and JUnit files) and the CLI use.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "[REDACTED]"
+
+# Shorter values would mask ordinary words; no real token or password is this short.
+MIN_SECRET_LENGTH = 6
+
+_SHAPES: list[tuple[re.Pattern[str], str]] = [
+    # A JWT: three base64url parts, the first two JSON objects ("eyJ").
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
+    # Authorization: Bearer <anything token-like>
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1" + MASK),
+    # scheme://user:password@host
+    (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+]
+
+# Keys whose values are secret whatever they hold, in JSON-like captures.
+_SECRET_KEYS = re.compile(
+    r"(?i)^(authorization|password|passwd|secret|token|access_token|api_key)$"
+)
+
+
+class Redactor:
+    """Masks registered secret values and secret-shaped strings."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._ordered: list[str] = []
+
+    def add(self, value: str | None) -> None:
+        """Register a secret value; too-short values are ignored (see MIN_SECRET_LENGTH)."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+        with self._lock:
+            new = forms - self._values
+            if new:
+                self._values |= new
+                # Longest first, so a secret containing another is masked whole.
+                self._ordered = sorted(self._values, key=len, reverse=True)
+
+    def add_all(self, values: Iterable[str | None]) -> None:
+        for value in values:
+            self.add(value)
+
+    @property
+    def known(self) -> int:
+        return len(self._values)
+
+    def text(self, text: str) -> str:
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern, replacement in _SHAPES:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def data(self, data: bytes) -> bytes:
+        """Redact bytes that are text; binary content (images) passes through untouched."""
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
+        cleaned = self.text(decoded)
+        return data if cleaned == decoded else cleaned.encode("utf-8")
+
+    def obj(self, value: Any) -> Any:
+        """Redact a JSON-like structure: secret-named keys are masked whole."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {
+                k: (MASK if isinstance(k, str) and _SECRET_KEYS.match(k) and v else self.obj(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.obj(v) for v in value]
+        return value
+
+    def contains_secret(self, text: str) -> bool:
+        return any(value in text for value in self._ordered)
+
+
+REDACTOR = Redactor()

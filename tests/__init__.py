@@ -1,0 +1,1 @@
+"""gonogo's own tests."""

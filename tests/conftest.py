@@ -1,0 +1,115 @@
+"""Fixtures for gonogo's own tests: pytester, a real local HTTP target, env files.
+
+The target is a real HTTP server on a loopback port (stdlib, in a thread),
+not a mock: the clients under test open real sockets, time real responses
+and meet real connection errors.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+# pytester's in-process runs drop modules first imported during a run. httpx
+# caches httpcore's exception classes on first use; if httpcore were dropped
+# and re-imported, later runs would see unmapped httpcore errors. Import it
+# here so it lives for the whole session, as it does in any real run.
+import httpcore  # noqa: F401
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PLANTED = "gonogo-planted-Secret-7f3a9c1e5b"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "gonogo-test-target"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        if self.path == "/healthz":
+            self._send(200, {"status": "ok"})
+        elif self.path == "/api/ping":
+            if not auth.startswith("Bearer "):
+                self._send(401, {"error": "no token"})
+            else:
+                self._send(200, {"pong": True})
+        elif self.path == "/api/whoami":
+            # A careless server that echoes the credential back: redaction must catch it.
+            self._send(200, {"authorization": auth, "echo": auth.removeprefix("Bearer ")})
+        elif self.path == "/metrics":
+            self._send(
+                200,
+                b"# TYPE stream_processed_total counter\nstream_processed_total 42\n",
+                "text/plain; version=0.0.4",
+            )
+        else:
+            self._send(404, {"error": "not found"})
+
+
+@pytest.fixture(scope="session")
+def target() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_file(base_url: str, *, names: tuple[str, ...] = ("green",), extra: str = "") -> str:
+    """An environments.toml with one table per name, all pointing at base_url."""
+    out = []
+    for name in names:
+        out.append(
+            f'[environments.{name}]\nbase_url = "{base_url}"\n'
+            f'token_env = "GONOGO_{name.upper()}_TOKEN"\nproduction = false\ntimeout_s = 2\n'
+        )
+    return "\n".join(out) + extra
+
+
+@pytest.fixture
+def make_envs(pytester: pytest.Pytester, target: str) -> Any:
+    def make(*names: str, base_url: str | None = None, extra: str = "") -> Path:
+        path = pytester.path / "environments.toml"
+        path.write_text(env_file(base_url or target, names=names or ("green",), extra=extra))
+        return path
+
+    return make
+
+
+def bundles(root: Path) -> list[Path]:
+    """Every sealed run folder under root/reports."""
+    return sorted(p.parent for p in (root / "reports").glob("*/*/bundle.json"))
+
+
+def only_bundle(root: Path) -> Path:
+    found = bundles(root)
+    assert len(found) == 1, f"expected one bundle under {root / 'reports'}, found {found}"
+    return found[0]

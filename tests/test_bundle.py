@@ -1,0 +1,192 @@
+"""The evidence bundle: complete under xdist, verifiable, and free of secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import PLANTED, only_bundle
+
+from gonogo.cli import main as gonogo
+from gonogo.evidence import Bundle, verify_bundle
+from gonogo.redact import MASK, Redactor
+
+MANY = """
+import pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_capture(env, evidence, n):
+    r = env.http.get("/healthz")
+    evidence.save(f"healthz-{n}.json", r.json())
+    evidence.step(f"saved {n}")
+    assert r.status_code == 200
+"""
+
+
+def test_bundle_is_complete_under_xdist(pytester: pytest.Pytester, make_envs, monkeypatch) -> None:
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-value-0001")
+    monkeypatch.setenv("GONOGO_BLUE_TOKEN", "blue-token-value-0002")
+    make_envs("green", "blue")
+    pytester.makepyfile(MANY)
+    result = pytester.runpytest_subprocess("-n", "2", "--env", "green", "--env", "blue")
+    result.assert_outcomes(passed=16)
+    bundle = only_bundle(pytester.path)
+    assert result.stdout.lines[-1] == f"gonogo evidence bundle: {bundle}"
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert len(manifest["tests"]) == 16
+    assert manifest["summary"] == {"passed": 16}
+    for env in ("green", "blue"):
+        saved = sorted(p.name for p in (bundle / "captures" / env).glob("healthz-*.json"))
+        assert saved == [f"healthz-{n}.json" for n in range(8)]
+        requests = (bundle / "captures" / env / "requests.jsonl").read_text().splitlines()
+        assert len(requests) == 8 and all(json.loads(line)["status"] == 200 for line in requests)
+    steps = (bundle / "steps.log").read_text().splitlines()
+    assert sum(": saved " in line for line in steps) == 16
+    assert sum(line.split("] ", 1)[1].startswith("PASSED ") for line in steps) == 16
+    assert verify_bundle(bundle).ok
+    # Workers wrote into the controller's folder and made none of their own.
+    assert list((pytester.path / "reports").glob("*/*")) == [bundle]
+
+
+@pytest.fixture
+def sealed(tmp_path: Path) -> Path:
+    bundle = Bundle.create(tmp_path, ["green"])
+    bundle.save("green", "healthz.json", {"status": "ok"})
+    bundle.save("green", "metrics.prom", "stream_processed_total 3\n")
+    bundle.log("step one")
+    (bundle.root / "junit.xml").write_text("<testsuites/>")
+    bundle.seal({"run": {}, "tests": []})
+    return bundle.root
+
+
+def test_verify_bundle_intact(sealed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gonogo(["verify-bundle", str(sealed)]) == 0
+    assert capsys.readouterr().out == f"bundle intact: 4 files match {sealed}/bundle.json\n"
+
+
+def test_verify_bundle_names_every_tampered_file(
+    sealed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (sealed / "captures" / "healthz.json").write_text('{"status": "ok "}\n')
+    (sealed / "junit.xml").unlink()
+    (sealed / "captures" / "extra.txt").write_text("slipped in")
+    assert gonogo(["verify-bundle", str(sealed)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "missing: junit.xml (listed in bundle.json, not on disk)",
+        "added: captures/extra.txt (on disk, not listed in bundle.json)",
+        "changed: captures/healthz.json (sha256 or size differs from bundle.json)",
+    ]
+    assert "bundle NOT intact: 3 problem(s)" in err
+
+
+def test_verify_bundle_same_size_change_is_caught(sealed: Path) -> None:
+    path = sealed / "captures" / "metrics.prom"
+    path.write_text(path.read_text().replace("3", "4"))
+    result = verify_bundle(sealed)
+    assert result.changed == ["captures/metrics.prom"] and not result.ok
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda p: None, "not a folder"),
+        (lambda p: p.mkdir(), "no bundle.json; this is not a sealed gonogo bundle"),
+        (
+            lambda p: (p.mkdir(), (p / "bundle.json").write_text("{nope")),
+            "bundle.json: not valid JSON",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "bundle.json").write_text('{"schema": "x"}')),
+            "not a gonogo.bundle/v1 manifest",
+        ),
+    ],
+)
+def test_verify_bundle_bad_input_is_one_line(tmp_path: Path, capsys, setup, expected: str) -> None:
+    target = tmp_path / "run"
+    setup(target)
+    assert gonogo(["verify-bundle", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and err.startswith("gonogo: ")
+
+
+def test_cli_usage_error_is_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gonogo.cli", "verify-bundle"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("gonogo: the following arguments are required: DIR")
+    assert "Traceback" not in done.stderr
+
+
+def test_redactor_masks_values_and_shapes() -> None:
+    r = Redactor()
+    r.add("s3cr3t-value!")
+    r.add("abc")  # too short to mask safely; ignored
+    text = (
+        "token s3cr3t-value! and s3cr3t-value%21 and Authorization: Bearer xyz.abc-123 "
+        "and eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig and https://u:pw12345@host/x abc"
+    )
+    out = r.text(text)
+    assert (
+        "s3cr3t" not in out
+        and "xyz.abc-123" not in out
+        and "eyJ" not in out
+        and "pw12345" not in out
+    )
+    assert out.endswith(" abc") and out.count(MASK) == 5
+    assert r.obj({"password": "anything", "nested": ["s3cr3t-value!"]}) == {
+        "password": MASK,
+        "nested": [MASK],
+    }
+
+
+SECRETS = """
+import logging
+
+def test_echo(env, evidence):
+    r = env.http.get("/api/whoami")
+    evidence.save("whoami.json", r.json())
+    evidence.save("raw.txt", r.text)
+    evidence.step("token is " + env.token())
+    print("stdout has", env.token())
+    logging.getLogger("x").warning("log has %s", env.token())
+    assert r.json()["echo"] == "something else"
+"""
+
+
+def _scan(root: Path) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and PLANTED.encode() in path.read_bytes():
+            hits.append(str(path))
+    return hits
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist"])
+def test_planted_token_appears_nowhere(
+    pytester: pytest.Pytester, make_envs, monkeypatch, xdist: bool
+) -> None:
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", PLANTED)
+    make_envs("green")
+    pytester.makepyfile(SECRETS)
+    args = ["--env", "green", "-rA", "-vv", "--junitxml", "ci.xml", "--html", "ci.html"]
+    result = pytester.runpytest_subprocess(*args, *(["-n", "2"] if xdist else []))
+    result.assert_outcomes(failed=1)
+    bundle = only_bundle(pytester.path)
+    terminal = result.stdout.str() + result.stderr.str()
+    assert PLANTED not in terminal
+    assert MASK in terminal  # the token was there to leak, and was masked
+    assert _scan(pytester.path) == []
+    whoami = json.loads((bundle / "captures" / "whoami.json").read_text())
+    assert whoami == {"authorization": MASK, "echo": MASK}
+    assert (
+        MASK in (bundle / "junit.xml").read_text() and MASK in (bundle / "report.html").read_text()
+    )
+    assert verify_bundle(bundle).ok

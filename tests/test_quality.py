@@ -1,0 +1,61 @@
+"""The standards CI holds the code to: ruff clean, formatted, mypy --strict clean.
+
+Run as tests so the README's one test command enforces them too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ["src", "tests", "benchmarks", "conftest.py"]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed; install the dev extra: pip install -e '.[dev]'")
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_ruff_lint() -> None:
+    done = _run(_tool("ruff"), "check", "--output-format", "concise", *SOURCES)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format() -> None:
+    done = _run(_tool("ruff"), "format", "--check", *SOURCES)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict() -> None:
+    done = _run(_tool("mypy"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_package_imports_without_pytest() -> None:
+    """Everything but the plugin is usable from the CLI and other tools."""
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def guard(name, *a, **k):\n"
+        "    if name == 'pytest' or name.startswith('_pytest'):\n"
+        "        raise ImportError('pytest imported by ' + name)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = guard\n"
+        "import gonogo.config, gonogo.evidence, gonogo.env, gonogo.cli, gonogo.redact\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr

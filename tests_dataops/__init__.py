@@ -1,0 +1,1 @@
+"""gonogo dataops checks."""

@@ -1,0 +1,1 @@
+"""gonogo security checks."""

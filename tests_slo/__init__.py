@@ -1,0 +1,1 @@
+"""gonogo slo checks."""
