@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import PLANTED, only_bundle
 
 from gonogo.cli import main as gonogo
 from gonogo.evidence import Bundle, verify_bundle
 from gonogo.redact import MASK, Redactor
+from tests.conftest import PLANTED, only_bundle
 
 MANY = """
 import pytest

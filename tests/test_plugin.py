@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import bundles, only_bundle
 
 pytestmark = pytest.mark.usefixtures("_token")

@@ -28,12 +28,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    done = _run(_tool("ruff"), "check", "--output-format", "concise", *SOURCES)
+    done = _run(_tool("ruff"), "check", "--no-cache", "--output-format", "concise", *SOURCES)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_ruff_format() -> None:
-    done = _run(_tool("ruff"), "format", "--check", *SOURCES)
+    done = _run(_tool("ruff"), "format", "--no-cache", "--check", *SOURCES)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
