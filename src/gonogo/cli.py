@@ -2,6 +2,8 @@
 
     gonogo envs [--env-file PATH]       list the environments and what each configures
     gonogo verify-bundle DIR            check every file of a bundle against bundle.json
+    gonogo sandbox up [--fault F]       run the local environment in the foreground
+    gonogo sandbox faults               list the faults it can inject
 
 Exit codes: 0 success; 1 the thing checked is bad (a tampered bundle);
 2 bad input (a usage error, an unreadable file), with one line saying why.
@@ -45,6 +47,28 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "bundle", metavar="DIR", help="a run folder, like reports/green/20261123T010203Z"
     )
+
+    sandbox = sub.add_parser("sandbox", help="the local reference environment")
+    actions = sandbox.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    up = actions.add_parser("up", help="start the stack in the foreground until Ctrl-C")
+    up.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="start with this fault; repeatable (see `gonogo sandbox faults`)",
+    )
+    up.add_argument(
+        "--for",
+        dest="seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop by itself after this long (default: run until Ctrl-C)",
+    )
+    actions.add_parser("faults", help="list the faults the sandbox can inject")
     return parser
 
 
@@ -75,9 +99,72 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_BAD
 
 
+def _sandbox(args: argparse.Namespace) -> int:
+    from gonogo.sandbox import faults
+
+    if args.action == "faults":
+        print("faults (--fault NAME[=VALUE], or POST /api/admin/faults at run time):")
+        for line in faults.describe():
+            print(f"  {line}")
+        return EXIT_OK
+    return _sandbox_up(faults.parse_all(args.fault), args.seconds)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
+    import signal
+    import time
+
+    from gonogo.sandbox.stack import Stack
+    from gonogo.sandbox.tokens import ROLES
+
+    stack = Stack(faults=chosen)
+    # SIGTERM ends the wait like Ctrl-C does, so `finally` stops every child.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        info = stack.start()
+        folder = Path(info.workdir)
+        for role in ROLES:
+            path = folder / f"token-{role}"
+            path.write_text(info.token(role))
+            path.chmod(0o600)
+        names = ", ".join(chosen) or "none"
+        print(f"gonogo sandbox up in {info.startup_s['total']:.1f} s (faults: {names})")
+        print(f"  gateway     {info.base_url}  (/healthz /readyz /api/ping /graphql /metrics)")
+        print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
+        print(
+            f"  kafka       {info.kafka_bootstrap}  "
+            f"(topics {info.ingest_topic}, {info.canary_topic})"
+        )
+        print(f"  postgres    {info.postgres_dsn}")
+        if info.prometheus_url:
+            print(f"  prometheus  {info.prometheus_url}")
+        print(f"  logs        {info.logs}")
+        print(
+            f"  tokens      {folder}/token-{{{','.join(ROLES)}}}  (files, mode 0600; never printed)"
+        )
+        print(
+            f'  try: curl -H "Authorization: Bearer $(cat {folder}/token-analyst)" '
+            f"{info.base_url}/api/ping"
+        )
+        print("Ctrl-C stops everything.", flush=True)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("gonogo sandbox stopped", flush=True)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"envs": _envs, "verify-bundle": _verify}
+    handlers = {"envs": _envs, "verify-bundle": _verify, "sandbox": _sandbox}
     try:
         return handlers[args.command](args)
     except GonogoError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 from gonogo.clients.cluster import ClusterClient
 from gonogo.clients.graph import GraphClient
@@ -28,8 +29,12 @@ class Environment:
         *,
         token: Callable[[], str] | None = None,
         on_request: RequestSink | None = None,
+        sandbox: Any = None,
     ) -> None:
         self.settings = settings
+        # The local stack's description (gonogo.sandbox.stack.StackInfo) when this env is
+        # the sandbox: checks can mint tokens for other roles and switch faults with it.
+        self.sandbox = sandbox
         self.name = settings.name
         # A sandbox mints its own tokens; a real env reads token_env.
         self._token = token or (settings.token if settings.token_env else None)

@@ -62,6 +62,33 @@ RECORDED_PACKAGES = [
 ]
 
 WORKER_BUNDLE_KEY = "gonogo_bundle"
+WORKER_SANDBOX_KEY = "gonogo_sandbox"
+
+
+@dataclasses.dataclass
+class SandboxRun:
+    """A sandbox env's stack for this run: started on the controller, described to workers."""
+
+    info: Any = None  # gonogo.sandbox.stack.StackInfo, imported only when a sandbox runs
+    error: str | None = None
+    stack: Any = None  # the Stack itself, on the process that owns the children
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(
+            {"info": self.info.model_dump() if self.info else None, "error": self.error}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SandboxRun:
+        import json
+
+        from gonogo.sandbox.stack import StackInfo
+
+        data = json.loads(text)
+        info = StackInfo.model_validate(data["info"]) if data["info"] else None
+        return cls(info=info, error=data["error"])
 
 
 @dataclasses.dataclass
@@ -75,6 +102,8 @@ class RunState:
     sealed: Path | None = None
     user_junit: str | None = None
     user_html: str | None = None
+    faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
 
     @property
     def env_names(self) -> list[str]:
@@ -105,6 +134,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="environments file (default: $GONOGO_ENV_FILE, else environments.toml in the rootdir)",
+    )
+    group.addoption(
+        "--fault",
+        action="append",
+        dest="gonogo_faults",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="sandbox envs only: start the local environment with this fault; repeatable "
+        "(list them with `gonogo sandbox faults`)",
     )
     group.addoption(
         "--evidence-dir",
@@ -152,6 +190,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     for settings in state.envs:
         settings.register_secrets()
+    fault_specs = config.getoption("gonogo_faults") or []
+    if fault_specs:
+        if not any(s.sandbox for s in state.envs):
+            raise pytest.UsageError(
+                "--fault applies only to the local sandbox env (like --env local); "
+                f"{', '.join(names)} is not a sandbox"
+            )
+        from gonogo.sandbox.faults import parse_all
+
+        try:
+            state.faults = parse_all(fault_specs)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
@@ -159,6 +210,8 @@ def pytest_configure(config: pytest.Config) -> None:
         root = workerinput.get(WORKER_BUNDLE_KEY)
         if root:
             state.bundle = Bundle(Path(root), names)
+        for name, text in (workerinput.get(WORKER_SANDBOX_KEY) or {}).items():
+            state.sandboxes[name] = SandboxRun.from_json(text)
         return
     if config.option.collectonly or config.option.help:
         return
@@ -196,6 +249,45 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash[STATE]
     if state.bundle is not None:
         node.workerinput[WORKER_BUNDLE_KEY] = str(state.bundle.root)
+    node.workerinput[WORKER_SANDBOX_KEY] = {n: r.to_json() for n, r in state.sandboxes.items()}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start each sandbox env's stack once, before xdist starts its workers."""
+    state = session.config.stash[STATE]
+    if state.is_worker or state.bundle is None:
+        return
+    for settings in state.envs:
+        if not settings.sandbox:
+            continue
+        from gonogo.errors import SandboxError
+        from gonogo.sandbox.stack import Stack
+
+        logs = state.bundle.root / "sandbox" / settings.name
+        stack = Stack(faults=state.faults, logs=logs)
+        run = SandboxRun(stack=stack)
+        state.sandboxes[settings.name] = run
+        try:
+            run.info = stack.start()
+        except SandboxError as exc:
+            run.error = str(exc)
+            state.bundle.log(f"sandbox {settings.name} failed to start: {exc}")
+            continue
+        faults = ", ".join(sorted(state.faults)) or "none"
+        state.bundle.log(
+            f"sandbox {settings.name} up in {run.info.startup_s['total']:.2f} s at "
+            f"{run.info.base_url}; faults: {faults}"
+        )
+
+
+def _stop_sandboxes(state: RunState) -> None:
+    for name, run in state.sandboxes.items():
+        if run.stack is not None:
+            run.stack.stop()
+            run.stack = None
+            if state.bundle is not None:
+                state.bundle.log(f"sandbox {name} stopped")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -205,6 +297,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
     for settings in state.envs:
         where = "local sandbox" if settings.sandbox else settings.base_url
+        run = state.sandboxes.get(settings.name)
+        if run is not None and run.info is not None:
+            where = (
+                f"local sandbox at {run.info.base_url} (up in {run.info.startup_s['total']:.1f} s)"
+            )
+            if state.faults:
+                where += f", faults: {', '.join(sorted(state.faults))}"
+        elif run is not None and run.error:
+            where = f"local sandbox FAILED to start: {run.error}"
         kind = "production" if settings.production else "non-production"
         lines.append(f"gonogo env {settings.name}: {where} ({kind})")
         for variable in settings.secret_variables():
@@ -305,18 +406,26 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
     """The environment under test, one per --env; clients are created on first use."""
     state = request.config.stash[STATE]
     settings = next(s for s in state.envs if s.name == _gonogo_env_name)
+    token = None
+    sandbox = None
     if settings.sandbox:
-        raise GonogoError(
-            f"env '{settings.name}' is the local sandbox, which this version of gonogo "
-            "cannot start yet; use an env with a base_url"
-        )
+        from gonogo.errors import SandboxError
+
+        run = state.sandboxes.get(settings.name)
+        if run is None or run.info is None:
+            cause = run.error if run is not None else "it was not started for this run"
+            raise SandboxError(f"env '{settings.name}': the local environment is not up: {cause}")
+        sandbox = run.info
+        settings = sandbox.env_settings(settings)
+        minted = sandbox.token("analyst")
+        token = lambda: minted  # noqa: E731
     bundle = state.bundle
 
     def on_request(record: Any) -> None:
         if bundle is not None:
             bundle.append_jsonl(settings.name, "requests.jsonl", record.as_dict())
 
-    environment = Environment(settings, on_request=on_request)
+    environment = Environment(settings, token=token, on_request=on_request, sandbox=sandbox)
     try:
         yield environment
     finally:
@@ -576,6 +685,7 @@ class _Controller:
         result = yield
         bundle = self.state.bundle
         assert bundle is not None
+        _stop_sandboxes(self.state)  # before sealing: their logs are part of the bundle
         _copy_in(bundle, self.state.user_junit, "junit.xml")
         _copy_in(bundle, self.state.user_html, "report.html")
         bundle.log(f"run finished: exit status {int(exitstatus)}")
@@ -586,7 +696,10 @@ class _Controller:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.sealed is None:
+    if state is None:
+        return
+    _stop_sandboxes(state)  # a safety net: normally stopped before the bundle is sealed
+    if state.sealed is None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     line = f"gonogo evidence bundle: {state.sealed}"

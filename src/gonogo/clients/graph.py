@@ -49,12 +49,22 @@ class GraphClient:
             )
         return self._driver
 
+    def _run(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        # One retry, only for a failed handshake on a new connection: FalkorDB's
+        # Bolt listener drops the first handshake after another client's GOODBYE.
+        for attempt in (1, 2):
+            try:
+                with self.driver.session(database=self.settings.database) as session:
+                    return [record.data() for record in session.run(cypher, params)]
+            except ServiceUnavailable as exc:
+                if attempt == 2 or "handshake" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")
+
     def query(self, cypher: str, **params: Any) -> QueryResult:
         t0 = time.perf_counter()
         try:
-            with self.driver.session(database=self.settings.database) as session:
-                result = session.run(cypher, params)
-                records = [record.data() for record in result]
+            records = self._run(cypher, params)
         except AuthError as exc:
             raise ConfigError(
                 f"env '{self.env}': the graph at {self.settings.uri} refused user "

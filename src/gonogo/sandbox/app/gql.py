@@ -1,0 +1,200 @@
+"""The gateway's GraphQL: Strawberry schema, the persisted-operation registry, guards.
+
+Persisted operations are required: a request names a registered id (or an
+APQ sha256); an ad-hoc document is refused unless the `persisted-off` fault
+is on. A cost guard (list sizes times selected fields) refuses abusive
+queries, and Strawberry's depth limiter refuses deep ones. The schema comes
+in two builds so the `field-renamed` fault can rename Widget.type to kind.
+"""
+
+# No `from __future__ import annotations` here: Strawberry resolves field types from
+# annotations, and the two schema builds define their Widget types inside a function.
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
+from strawberry.extensions import QueryDepthLimiter
+from strawberry.types import Info
+
+MAX_DEPTH = 6
+MAX_COST = 1000
+
+REGISTRY: dict[str, str] = {
+    "op:healthQuery:v1": "query Health { health { ok } }",
+    "op:GetUserDashboard:v1": (
+        "query GetUserDashboard { dashboard { widgets { id type } alerts { level } } }"
+    ),
+    "op:GetNotes:v1": (
+        "query GetNotes($limit: Int = 20) { notes(limit: $limit) { id text createdAt } }"
+    ),
+    "op:CreateNote:v1": "mutation CreateNote($text: String!) { createNote(text: $text) { id } }",
+}
+APQ: dict[str, str] = {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in REGISTRY.values()}
+
+
+@dataclass
+class Backend:
+    """What resolvers need from the app, passed as the GraphQL context."""
+
+    list_notes: Callable[[int], Awaitable[list[dict[str, Any]]]]
+    create_note: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+    claims: dict[str, Any]
+
+
+@strawberry.type
+class Health:
+    ok: bool
+
+
+@strawberry.type
+class Alert:
+    level: str
+
+
+@strawberry.type
+class Note:
+    id: strawberry.ID
+    text: str
+    created_at: str
+
+
+def _build(renamed: bool) -> strawberry.Schema:
+    if renamed:
+
+        @strawberry.type(name="Widget")
+        class Widget:
+            id: strawberry.ID
+            kind: str
+
+        def widget(i: str, t: str) -> Any:
+            return Widget(id=strawberry.ID(i), kind=t)
+    else:
+
+        @strawberry.type(name="Widget")
+        class Widget:  # type: ignore[no-redef]
+            id: strawberry.ID
+            type: str
+
+        def widget(i: str, t: str) -> Any:
+            return Widget(id=strawberry.ID(i), type=t)  # type: ignore[call-arg]
+
+    @strawberry.type
+    class Dashboard:
+        widgets: list[Widget]
+        alerts: list[Alert]
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def health(self) -> Health:
+            return Health(ok=True)
+
+        @strawberry.field
+        def dashboard(self) -> Dashboard:
+            return Dashboard(
+                widgets=[widget("w1", "graph"), widget("w2", "timeline"), widget("w3", "map")],
+                alerts=[Alert(level="info"), Alert(level="warning")],
+            )
+
+        @strawberry.field
+        async def notes(self, info: Info[Backend, None], limit: int = 20) -> list[Note]:
+            rows = await info.context.list_notes(limit)
+            return [
+                Note(id=strawberry.ID(r["id"]), text=r["text"], created_at=r["createdAt"])
+                for r in rows
+            ]
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation
+        async def create_note(self, info: Info[Backend, None], text: str) -> Note:
+            row = await info.context.create_note(text, info.context.claims)
+            return Note(id=strawberry.ID(row["id"]), text=row["text"], created_at=row["createdAt"])
+
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, extensions=[lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)]
+    )
+
+
+SCHEMA = _build(renamed=False)
+SCHEMA_RENAMED = _build(renamed=True)
+
+
+class Refused(Exception):
+    """A request the gateway refuses before execution, with a GraphQL error code."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def resolve_document(body: dict[str, Any], *, enforce_persisted: bool) -> tuple[str, str | None]:
+    """The document to run and its persisted id (None for ad-hoc)."""
+    op_id = body.get("id")
+    if isinstance(op_id, str):
+        doc = REGISTRY.get(op_id)
+        if doc is None:
+            raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown persisted operation id {op_id!r}")
+        return doc, op_id
+    persisted = (body.get("extensions") or {}).get("persistedQuery")
+    if isinstance(persisted, dict):
+        digest = persisted.get("sha256Hash")
+        doc = APQ.get(str(digest))
+        if doc is None:
+            raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown persisted query hash {digest!r}")
+        return doc, f"sha256:{digest}"
+    query = body.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise Refused("BAD_REQUEST", 'send a persisted operation: {"id": ..., "variables": ...}')
+    if enforce_persisted:
+        raise Refused(
+            "PERSISTED_QUERY_REQUIRED",
+            "ad-hoc documents are not accepted; send a registered persisted operation id",
+        )
+    return query, None
+
+
+def cost(document: str, variables: dict[str, Any]) -> int:
+    """Fields selected, with a list field's children counted once per requested item."""
+    try:
+        ast = parse(document)
+    except GraphQLError as exc:
+        raise Refused("GRAPHQL_PARSE_FAILED", exc.message) from None
+    fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def limit_of(field: FieldNode) -> int:
+        for arg in field.arguments or ():
+            if arg.name.value in {"limit", "first"}:
+                value = arg.value
+                raw = getattr(value, "value", None)
+                if value.kind == "variable":
+                    raw = variables.get(value.name.value)  # type: ignore[attr-defined]
+                try:
+                    return max(1, int(raw))  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    return 1
+        return 1
+
+    def walk(selection_set: Any, seen: frozenset[str]) -> int:
+        total = 0
+        for sel in selection_set.selections if selection_set else ():
+            if isinstance(sel, FieldNode):
+                total += 1 + limit_of(sel) * walk(sel.selection_set, seen)
+            elif isinstance(sel, InlineFragmentNode):
+                total += walk(sel.selection_set, seen)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                frag = fragments.get(sel.name.value)
+                if frag is not None:
+                    total += walk(frag.selection_set, seen | {sel.name.value})
+        return total
+
+    return sum(
+        walk(d.selection_set, frozenset())
+        for d in ast.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )

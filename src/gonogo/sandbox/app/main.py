@@ -1,0 +1,507 @@
+"""The gateway app: routes, the ingest path, metrics and faults.
+
+The ingest path is the real one: CreateNote writes the note to Postgres and
+publishes it to Kafka; a consumer thread in the app reads it back (assigned
+partition, no group join) and writes it into the graph, where GetNotes reads
+it. A heartbeat keeps the stream moving so `stream_processed_total` rises
+whenever the consumer is healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from graphql import GraphQLError
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel
+
+from gonogo.errors import ConfigError
+from gonogo.sandbox import faults as fault_registry
+from gonogo.sandbox.app import gql
+from gonogo.sandbox.app.security import AuditChain, AuthFailed, decide, load_policy, verify
+from gonogo.sandbox.tokens import AUDIENCE, ISSUER, jwk
+
+INGEST_TOPIC = "intelgraph.ingest"
+CANARY_TOPIC = "intelgraph.canary"
+INGEST_GROUP = "intelgraph-ingest"
+FAULTED_PREFIXES = ("/api/", "/graphql")
+
+
+class AppConfig(BaseModel):
+    port: int
+    postgres_dsn: str
+    bolt_uri: str
+    graph_database: str = "falkordb"
+    kafka_bootstrap: str
+    jwt_public_key: str  # path
+    faults: dict[str, str | None] = {}
+
+
+class FaultChange(BaseModel):
+    """POST /api/admin/faults: faults to set (NAME[=VALUE]), to clear, or reset all first."""
+
+    set: list[str] = []
+    clear: list[str] = []
+    reset: bool = False
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "http_requests", "Requests by route and code", ["route", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Request latency by route",
+            ["route"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0),
+        )
+        self.processed = Counter(
+            "stream_processed", "Ingest messages written to the graph", registry=r
+        )
+        self.dropped = Counter("stream_dropped", "Ingest messages dropped (fault)", registry=r)
+        self.lag = Gauge("consumer_lag", "Ingest consumer lag, in messages", registry=r)
+        self.rate_limited = Counter(
+            "rate_limit_exceeded", "Requests refused by the rate limiter", registry=r
+        )
+        self.audit_fail = Counter(
+            "audit_signer_fail", "Audit entries that could not be signed", registry=r
+        )
+        self.auth_ok = Counter("auth_success", "Requests with a valid token", registry=r)
+        self.auth_fail = Counter(
+            "auth_failure", "Requests refused at authentication", ["reason"], registry=r
+        )
+        # Present from the start, so a scrape always lists them.
+        for reason in ("missing", "expired", "bad-signature", "invalid"):
+            self.auth_fail.labels(reason=reason)
+
+
+class State:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.faults: dict[str, str | None] = dict(config.faults)
+        self.write_frozen = False
+        self.metrics = Metrics()
+        self.audit = AuditChain()
+        self.policy = load_policy()
+        self.public_key = Path(config.jwt_public_key).read_bytes()
+        self.graph = neo4j.GraphDatabase.driver(
+            config.bolt_uri,
+            auth=("falkordb", ""),
+            connection_timeout=1,
+            connection_acquisition_timeout=1,
+            max_transaction_retry_time=0,
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": config.kafka_bootstrap,
+                "acks": "all",
+                "linger.ms": 0,
+                "message.timeout.ms": 5000,
+            }
+        )
+        self.admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap})
+        self.pg: psycopg.AsyncConnection[Any] | None = None
+        self.pg_lock = asyncio.Lock()
+        self.stop = threading.Event()
+        self.calls: dict[str, deque[float]] = defaultdict(deque)
+
+    # -- faults -------------------------------------------------------------------
+
+    def fault(self, name: str) -> str | None:
+        return self.faults.get(name)
+
+    def on(self, name: str) -> bool:
+        return name in self.faults
+
+    def share(self, name: str) -> float:
+        return float(self.faults[name] or 0) if name in self.faults else 0.0
+
+    # -- graph --------------------------------------------------------------------
+
+    def cypher(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        if self.on("graph-latency"):
+            time.sleep(float(self.faults["graph-latency"] or 0) / 1000.0)
+        # FalkorDB's Bolt listener stalls the first handshake after any client's
+        # clean disconnect (GOODBYE); a second attempt on a new connection works.
+        for attempt in (1, 2):
+            try:
+                with self.graph.session(database=self.config.graph_database) as session:
+                    return [r.data() for r in session.run(query, params)]
+            except neo4j.exceptions.ServiceUnavailable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def apply_graph_schema(self) -> None:
+        indexes = self.cypher("CALL db.indexes() YIELD label, properties RETURN label, properties")
+        has = any(i.get("label") == "Note" and "id" in (i.get("properties") or []) for i in indexes)
+        if self.on("graph-schema-drift") and has:
+            self.cypher("DROP INDEX FOR (n:Note) ON (n.id)")
+        elif not self.on("graph-schema-drift") and not has:
+            self.cypher("CREATE INDEX FOR (n:Note) ON (n.id)")
+
+    # -- ingest -------------------------------------------------------------------
+
+    def publish(self, value: dict[str, Any], key: str | None = None) -> None:
+        payload = json.dumps(value).encode()
+        copies = 2 if random.random() < self.share("stream-dup") else 1  # noqa: S311
+        for _ in range(copies):
+            self.producer.produce(INGEST_TOPIC, value=payload, key=key)
+        self.producer.poll(0)
+
+    def consume_forever(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.config.kafka_bootstrap,
+                "group.id": INGEST_GROUP,
+                "enable.auto.commit": False,
+                "socket.timeout.ms": 5000,
+            }
+        )
+        tp = TopicPartition(INGEST_TOPIC, 0, OFFSET_BEGINNING)
+        consumer.assign([tp])
+        last_lag = 0.0
+        try:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if now - last_lag > 0.5:
+                    self._update_lag(consumer)
+                    last_lag = now
+                if self.on("consumer-stall"):
+                    time.sleep(0.2)
+                    continue
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        time.sleep(0.2)
+                    continue
+                if random.random() < self.share("stream-drop"):  # noqa: S311
+                    self.metrics.dropped.inc()
+                    continue
+                try:
+                    self._ingest(json.loads(msg.value() or b"{}"))
+                    self.metrics.processed.inc()
+                except Exception:  # noqa: S112 - a bad message must not stop the consumer
+                    continue
+                with contextlib.suppress(Exception):
+                    consumer.commit(message=msg, asynchronous=True)
+        finally:
+            with contextlib.suppress(Exception):
+                consumer.close()
+
+    def _update_lag(self, consumer: Consumer) -> None:
+        with contextlib.suppress(Exception):
+            tp = TopicPartition(INGEST_TOPIC, 0)
+            _low, high = consumer.get_watermark_offsets(tp, timeout=1)
+            position = consumer.position([tp])[0].offset
+            self.metrics.lag.set(max(0, high - position) if position >= 0 else high)
+
+    def _ingest(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "note":
+            self.cypher(
+                "MERGE (n:Note {id: $id}) "
+                "SET n.text = $text, n.author = $author, n.createdAt = $ts",
+                id=event["id"],
+                text=event["text"],
+                author=event["author"],
+                ts=event["createdAt"],
+            )
+        else:
+            self.cypher(
+                "MERGE (f:Feed {name: 'heartbeat'}) SET f.lastSeen = $ts", ts=event.get("ts", "")
+            )
+
+    def heartbeat_forever(self) -> None:
+        while not self.stop.wait(1.0):
+            with contextlib.suppress(Exception):
+                self.publish({"kind": "heartbeat", "ts": time.time()})
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def create_app(config: AppConfig) -> FastAPI:
+    state = State(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.pg = await psycopg.AsyncConnection.connect(config.postgres_dsn, autocommit=True)
+        await asyncio.to_thread(state.apply_graph_schema)
+        threads = [
+            threading.Thread(target=state.consume_forever, name="ingest-consumer", daemon=True),
+            threading.Thread(target=state.heartbeat_forever, name="heartbeat", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        try:
+            yield
+        finally:
+            state.stop.set()
+            for t in threads:
+                t.join(timeout=3)
+            state.producer.flush(2)
+            state.graph.close()
+            await state.pg.close()
+
+    app = FastAPI(
+        title="IntelGraph sandbox gateway", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.gonogo = state
+
+    def principal(request: Request) -> dict[str, Any]:
+        try:
+            claims = verify(_bearer(request), state.public_key, ISSUER, AUDIENCE)
+        except AuthFailed as exc:
+            state.metrics.auth_fail.labels(reason=exc.reason).inc()
+            raise HTTPException(401, f"unauthorized: {exc.reason} token") from None
+        state.metrics.auth_ok.inc()
+        return claims
+
+    def permit(claims: dict[str, Any], resource: str) -> None:
+        if state.on("abac-fail-open"):
+            return
+        if not decide(state.policy, resource, claims):
+            raise HTTPException(403, f"forbidden: policy denies {resource}")
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        t0 = time.perf_counter()
+        path = request.url.path
+        faulted = path.startswith(FAULTED_PREFIXES) and not path.startswith("/api/admin")
+        response: Response
+        if faulted and state.on("latency"):
+            route, _, ms = (state.fault("latency") or "").rpartition(":")
+            if not route or route == path:
+                await asyncio.sleep(float(ms) / 1000.0)
+        if faulted and random.random() < state.share("error-rate"):  # noqa: S311
+            response = JSONResponse({"error": "internal error (injected)"}, status_code=500)
+        elif faulted and _rate_limited(request):
+            state.metrics.rate_limited.inc()
+            response = JSONResponse({"error": "rate limit exceeded"}, status_code=429)
+        else:
+            response = await call_next(request)
+        route_obj = request.scope.get("route")
+        route = getattr(route_obj, "path", "unmatched")
+        state.metrics.requests.labels(route=route, code=str(response.status_code)).inc()
+        state.metrics.latency.labels(route=route).observe(time.perf_counter() - t0)
+        return response
+
+    def _rate_limited(request: Request) -> bool:
+        limit = float(state.fault("rate-limit") or 0) if state.on("rate-limit") else 1000.0
+        caller = _bearer(request) or (request.client.host if request.client else "?")
+        window = state.calls[caller[-32:]]
+        now = time.monotonic()
+        while window and now - window[0] > 1.0:
+            window.popleft()
+        window.append(now)
+        return len(window) > limit
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "service": "intelgraph-gateway", "version": "sandbox"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+
+        async def probe(name: str, fn: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                await asyncio.wait_for(fn(), timeout=2)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"down: {type(exc).__name__}"
+
+        async def pg() -> None:
+            async with state.pg_lock:
+                assert state.pg is not None
+                await state.pg.execute("SELECT 1")
+
+        await probe("postgres", pg)
+        await probe("graph", lambda: asyncio.to_thread(state.cypher, "RETURN 1"))
+        await probe("kafka", lambda: asyncio.to_thread(state.admin.list_topics, timeout=1))
+        if state.on("readyz-fail"):
+            checks["graph"] = "down: injected fault"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [jwk(state.public_key)]}
+
+    @app.get("/api/ping")
+    async def ping(request: Request) -> dict[str, Any]:
+        principal(request)
+        return {"pong": True, "ts": time.time()}
+
+    @app.get("/api/secure/{resource}")
+    async def secure(resource: str, request: Request) -> dict[str, Any]:
+        claims = principal(request)
+        permit(claims, resource)
+        return {"resource": resource, "decision": "permit", "sub": claims["sub"]}
+
+    @app.get("/api/audit")
+    async def audit(request: Request) -> dict[str, Any]:
+        principal(request)
+        return {"public_key": state.audit.public_key, "entries": list(state.audit.entries)}
+
+    def record(actor: str, action: str, detail: dict[str, Any]) -> None:
+        if not state.audit.append(actor, action, detail, sign=not state.on("audit-signer-fail")):
+            state.metrics.audit_fail.inc()
+
+    @app.post("/api/admin/write-freeze")
+    async def write_freeze(enable: bool, request: Request) -> dict[str, Any]:
+        claims = principal(request)
+        if "admin" not in (claims.get("roles") or []):
+            raise HTTPException(403, "forbidden: write-freeze needs the admin role")
+        state.write_frozen = enable
+        record(claims["sub"], "write-freeze", {"enabled": enable})
+        return {"write_frozen": state.write_frozen}
+
+    @app.get("/api/admin/faults")
+    async def get_faults(request: Request) -> dict[str, Any]:
+        permit_admin(request)
+        return {"faults": state.faults, "known": sorted(fault_registry.FAULTS)}
+
+    @app.post("/api/admin/faults")
+    async def set_faults(change: FaultChange, request: Request) -> dict[str, Any]:
+        claims = permit_admin(request)
+        unknown = [name for name in change.clear if name not in fault_registry.FAULTS]
+        if unknown:
+            raise HTTPException(400, f"unknown fault(s) to clear: {', '.join(unknown)}")
+        try:
+            parsed = fault_registry.parse_all(change.set)
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if change.reset:
+            state.faults.clear()
+        for name in change.clear:
+            state.faults.pop(name, None)
+        state.faults.update(parsed)
+        await asyncio.to_thread(state.apply_graph_schema)
+        record(claims["sub"], "faults", {"faults": dict(state.faults)})
+        return {"faults": state.faults}
+
+    def permit_admin(request: Request) -> dict[str, Any]:
+        claims = principal(request)
+        if "admin" not in (claims.get("roles") or []):
+            raise HTTPException(403, "forbidden: needs the admin role")
+        return claims
+
+    async def list_notes(limit: int) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(
+            state.cypher,
+            "MATCH (n:Note) RETURN n.id AS id, n.text AS text, n.createdAt AS createdAt "
+            "ORDER BY n.createdAt DESC LIMIT $limit",
+            limit=limit,
+        )
+
+    async def create_note(text: str, claims: dict[str, Any]) -> dict[str, Any]:
+        if state.write_frozen:
+            raise GraphQLError(
+                "WriteFrozen: writes are frozen by an operator", extensions={"code": "WRITE_FROZEN"}
+            )
+        if not (state.on("abac-fail-open") or decide(state.policy, "notes:write", claims)):
+            raise GraphQLError(
+                "Forbidden: policy denies notes:write", extensions={"code": "FORBIDDEN"}
+            )
+        note_id = str(uuid.uuid4())
+        async with state.pg_lock:
+            assert state.pg is not None
+            cur = await state.pg.execute(
+                "INSERT INTO notes (id, text, author) VALUES (%s, %s, %s) RETURNING created_at",
+                (note_id, text, claims["sub"]),
+            )
+            row = await cur.fetchone()
+        created = row[0].isoformat() if row else ""
+        event = {
+            "kind": "note",
+            "id": note_id,
+            "text": text,
+            "author": claims["sub"],
+            "createdAt": created,
+        }
+        await asyncio.to_thread(state.publish, event, note_id)
+        record(claims["sub"], "create-note", {"id": note_id})
+        return {"id": note_id, "text": text, "createdAt": created}
+
+    @app.post("/graphql")
+    async def graphql(request: Request) -> JSONResponse:
+        claims = principal(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"errors": [{"message": "body must be JSON"}]}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse(
+                {"errors": [{"message": "body must be a JSON object"}]}, status_code=400
+            )
+        variables = body.get("variables") or {}
+        try:
+            document, _op = gql.resolve_document(
+                body, enforce_persisted=not state.on("persisted-off")
+            )
+            spent = gql.cost(document, variables)
+            if spent > gql.MAX_COST and not state.on("cost-guard-off"):
+                raise gql.Refused(
+                    "COST_LIMIT_EXCEEDED", f"query cost {spent} exceeds the limit of {gql.MAX_COST}"
+                )
+        except gql.Refused as refused:
+            return JSONResponse(
+                {"errors": [{"message": str(refused), "extensions": {"code": refused.code}}]},
+                status_code=refused.status,
+            )
+        schema = gql.SCHEMA_RENAMED if state.on("field-renamed") else gql.SCHEMA
+        backend = gql.Backend(list_notes=list_notes, create_note=create_note, claims=claims)
+        result = await schema.execute(document, variable_values=variables, context_value=backend)
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [e.formatted for e in result.errors]
+        return JSONResponse(payload, status_code=200)
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return app

@@ -1,0 +1,95 @@
+"""Authentication (RS256 JWT), the ABAC policy, and the signed audit chain."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+POLICY_FILE = Path(__file__).parent / "abac.json"
+
+
+class AuthFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def verify(token: str | None, public_key_pem: bytes, issuer: str, audience: str) -> dict[str, Any]:
+    if not token:
+        raise AuthFailed("missing")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            public_key_pem,
+            algorithms=["RS256"],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthFailed("expired") from None
+    except jwt.InvalidSignatureError:
+        raise AuthFailed("bad-signature") from None
+    except jwt.PyJWTError:
+        raise AuthFailed("invalid") from None
+    return claims
+
+
+def load_policy(path: Path = POLICY_FILE) -> dict[str, Any]:
+    policy: dict[str, Any] = json.loads(path.read_text())
+    return policy
+
+
+def decide(policy: dict[str, Any], resource: str, claims: dict[str, Any]) -> bool:
+    """Permit when the caller has one of the resource's roles and every required attribute."""
+    rule = policy["resources"].get(resource)
+    if rule is None:
+        return False
+    roles = set(claims.get("roles") or [])
+    if not roles & set(rule.get("roles", [])):
+        return False
+    return all(claims.get(k) == v for k, v in rule.get("require", {}).items())
+
+
+@dataclass
+class AuditChain:
+    """Append-only entries, each hashing its predecessor and signed with ed25519."""
+
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def public_key(self) -> str:
+        raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return base64.b64encode(raw).decode()
+
+    def append(self, actor: str, action: str, detail: dict[str, Any], *, sign: bool) -> bool:
+        with self.lock:
+            prev = self.entries[-1]["hash"] if self.entries else "0" * 64
+            body = {
+                "seq": len(self.entries) + 1,
+                "ts": round(time.time(), 3),
+                "actor": actor,
+                "action": action,
+                "detail": detail,
+                "prev": prev,
+            }
+            digest = hashlib.sha256(
+                (prev + json.dumps(body, sort_keys=True, separators=(",", ":"))).encode()
+            ).hexdigest()
+            signature = (
+                base64.b64encode(self.key.sign(bytes.fromhex(digest))).decode() if sign else None
+            )
+            self.entries.append({**body, "hash": digest, "sig": signature})
+            return signature is not None

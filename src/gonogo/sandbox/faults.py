@@ -1,0 +1,115 @@
+"""The named faults of the local environment: one registry for the app, the CLI and pytest.
+
+Each fault is something that really goes wrong in a release, and each check
+in the packs names the fault that must turn it red. A fault is switched on
+at start (`--fault NAME[=VALUE]`) or at run time (POST /api/admin/faults,
+admin role), and parsed here so a typo is a one-line error, not a no-op.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from gonogo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    summary: str
+    value: str | None = None  # the VALUE's form, or None for an on/off fault
+    default: str | None = None
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in [
+        Fault(
+            "latency",
+            "added latency on a route (or every /api and /graphql route)",
+            "[ROUTE:]MS",
+            "300",
+        ),
+        Fault("graph-latency", "added latency on every graph query", "MS", "500"),
+        Fault("error-rate", "a share of /api and /graphql requests answer 500", "SHARE", "0.2"),
+        Fault("abac-fail-open", "the ABAC policy permits every request with a valid token"),
+        Fault(
+            "persisted-off", "ad-hoc GraphQL documents are accepted (persisted ops not enforced)"
+        ),
+        Fault("cost-guard-off", "the GraphQL cost guard lets any query through"),
+        Fault("stream-drop", "the ingest consumer drops a share of messages", "SHARE", "0.5"),
+        Fault(
+            "stream-dup", "the ingest producer publishes a share of messages twice", "SHARE", "0.5"
+        ),
+        Fault("consumer-stall", "the ingest consumer stops consuming: lag grows"),
+        Fault("audit-signer-fail", "audit entries are written unsigned; the failure is counted"),
+        Fault("readyz-fail", "/readyz reports a dependency down (503)"),
+        Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
+        Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),
+        Fault("migration-edited", "an applied SQL migration was edited after it was applied"),
+        Fault("rate-limit", "requests over N per second per caller are refused (429)", "N", "5"),
+    ]
+}
+
+
+def _check_value(fault: Fault, value: str) -> None:
+    try:
+        if fault.value == "SHARE":
+            share = float(value)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError
+        elif fault.value in {"MS", "N"}:
+            if float(value) < 0:
+                raise ValueError
+        elif fault.value == "[ROUTE:]MS":
+            route, _, ms = value.rpartition(":")
+            if route and not route.startswith("/"):
+                raise ValueError
+            if float(ms) < 0:
+                raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"fault {fault.name}={value}: the value must be {fault.value} "
+            f"(like --fault {fault.name}={fault.default})"
+        ) from None
+
+
+def parse(spec: str) -> tuple[str, str | None]:
+    """'NAME' or 'NAME=VALUE' -> (name, value), validated; unknown names suggest the nearest."""
+    name, sep, value = spec.partition("=")
+    name = name.strip()
+    fault = FAULTS.get(name)
+    if fault is None:
+        near = difflib.get_close_matches(name, FAULTS, n=1)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise ConfigError(f"unknown fault '{name}': {hint}see `gonogo sandbox faults` for the list")
+    if fault.value is None:
+        if sep:
+            raise ConfigError(f"fault {name} takes no value (use --fault {name})")
+        return name, None
+    chosen = value.strip() if sep else (fault.default or "")
+    _check_value(fault, chosen)
+    return name, chosen
+
+
+def parse_all(specs: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for spec in specs:
+        name, value = parse(spec)
+        out[name] = value
+    return out
+
+
+def describe() -> list[str]:
+    lines = []
+    for fault in FAULTS.values():
+        form = f"{fault.name}={fault.value}" if fault.value else fault.name
+        default = f" (default {fault.default})" if fault.default else ""
+        lines.append(f"{form:<28} {fault.summary}{default}")
+    return lines
+
+
+def as_json(faults: dict[str, str | None]) -> dict[str, Any]:
+    return {name: value for name, value in sorted(faults.items())}

@@ -1,0 +1,240 @@
+"""The whole local environment: start it, describe it, stop it.
+
+`Stack.start()` brings up Kafka, the graph and Postgres, applies the migrations, creates the topics,
+makes the token keys, then starts the app and waits for /readyz. Any failure
+stops whatever already started before raising, so nothing is left behind.
+The description (`StackInfo`) is what the pytest plugin turns into an env,
+and what xdist workers receive from the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from gonogo.config import EnvSettings, GraphSettings, PrometheusSettings, StreamSettings
+from gonogo.errors import SandboxError
+from gonogo.sandbox import migrations, servers
+from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_TOPIC, AppConfig
+from gonogo.sandbox.processes import Child, free_port, last_line, spawn
+from gonogo.sandbox.tokens import make_keys, mint
+
+APP_READY_TIMEOUT_S = 30.0
+
+
+class StackInfo(BaseModel):
+    """Where everything listens. Holds a key path, never a key or a token."""
+
+    base_url: str
+    bolt_uri: str
+    graph_user: str = "falkordb"
+    graph_database: str = "falkordb"
+    kafka_bootstrap: str
+    canary_topic: str = CANARY_TOPIC
+    ingest_topic: str = INGEST_TOPIC
+    postgres_dsn: str
+    prometheus_url: str | None = None
+    jwt_private_key: str
+    workdir: str
+    logs: str
+    faults: dict[str, str | None] = {}
+    pids: dict[str, int] = {}
+    startup_s: dict[str, float] = {}
+
+    def token(self, role: str = "analyst") -> str:
+        return mint(Path(self.jwt_private_key).read_bytes(), role)
+
+    def env_settings(self, base: EnvSettings) -> EnvSettings:
+        """The sandbox env's settings with every address filled in."""
+        return base.model_copy(
+            update={
+                "base_url": self.base_url,
+                "graph": GraphSettings(
+                    uri=self.bolt_uri, user=self.graph_user, database=self.graph_database
+                ),
+                "stream": StreamSettings(
+                    bootstrap=self.kafka_bootstrap, canary_topic=self.canary_topic
+                ),
+                "prometheus": PrometheusSettings(url=self.prometheus_url)
+                if self.prometheus_url
+                else None,
+                "faults": [
+                    f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
+                ],
+            }
+        )
+
+
+def _create_topics(bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    futures = admin.create_topics(
+        [NewTopic(INGEST_TOPIC, 1, 1), NewTopic(CANARY_TOPIC, 1, 1)], operation_timeout=5
+    )
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=10)
+        except Exception as exc:
+            if "already exists" not in str(exc).lower():
+                raise SandboxError(
+                    f"kafka (tansu): could not create topic {topic}: {exc}"
+                ) from None
+
+
+class Stack:
+    def __init__(
+        self,
+        faults: dict[str, str | None] | None = None,
+        logs: Path | None = None,
+        workdir: Path | None = None,
+        app_module: str = "gonogo.sandbox.app",
+    ) -> None:
+        self.faults = dict(faults or {})
+        self._owns_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gonogo-sandbox-"))
+        self.logs = logs or (self.workdir / "logs")
+        self.app_module = app_module
+        self.children: list[Child] = []
+        self.info: StackInfo | None = None
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> StackInfo:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> StackInfo:
+        t0 = time.monotonic()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        # Sequential, from this (long-lived) thread: children die with the thread
+        # that spawned them (PR_SET_PDEATHSIG), so no short-lived pool threads.
+        kafka = servers.start_kafka(self.logs)
+        self.children.append(kafka.child)
+        graph, bolt_port = servers.start_graph(self.logs, self.workdir / "graph")
+        self.children.append(graph.child)
+        pg = servers.start_postgres(self.logs, self.workdir / "postgres")
+        self.children.append(pg.child)
+        dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        bootstrap = f"127.0.0.1:{kafka.port}"
+        try:
+            migrations.apply(dsn, edited="migration-edited" in self.faults)
+        except Exception as exc:
+            raise SandboxError(f"postgres: migrations failed: {exc}") from None
+        _create_topics(bootstrap)
+        private, public = make_keys(self.workdir)
+        timings = {
+            "kafka": kafka.ready_s,
+            "graph": graph.ready_s,
+            "postgres": pg.ready_s,
+            "dependencies": time.monotonic() - t0,
+        }
+
+        port = free_port()
+        config = AppConfig(
+            port=port,
+            postgres_dsn=dsn,
+            bolt_uri=f"bolt://127.0.0.1:{bolt_port}",
+            kafka_bootstrap=bootstrap,
+            jwt_public_key=str(public),
+            faults=self.faults,
+        )
+        config_path = self.workdir / "app.json"
+        config_path.write_text(config.model_dump_json(indent=2))
+        app = spawn(
+            "app (gateway)",
+            [sys.executable, "-m", self.app_module, str(config_path)],
+            self.logs / "app.log",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.children.append(app)
+        base_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200 or (
+                "readyz-fail" in self.faults
+                and httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+            )
+
+        timings["app"] = app.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {base_url}")
+
+        prometheus_url = None
+        prom = servers.start_prometheus(self.logs, self.workdir / "prometheus", port)
+        if prom is not None:
+            self.children.append(prom.child)
+            prometheus_url = f"http://127.0.0.1:{prom.port}"
+            timings["prometheus"] = prom.ready_s
+        timings["total"] = time.monotonic() - t0
+
+        self.info = StackInfo(
+            base_url=base_url,
+            bolt_uri=config.bolt_uri,
+            kafka_bootstrap=bootstrap,
+            postgres_dsn=dsn,
+            prometheus_url=prometheus_url,
+            jwt_private_key=str(private),
+            workdir=str(self.workdir),
+            logs=str(self.logs),
+            faults=self.faults,
+            pids={c.name: c.pid for c in self.children},
+            startup_s={k: round(v, 3) for k, v in timings.items()},
+        )
+        (self.workdir / "stack.json").write_text(self.info.model_dump_json(indent=2))
+        return self.info
+
+    def stop(self) -> None:
+        """Stop every child, newest first, then remove the data (keys, pgdata) but not the logs.
+
+        Safe to call twice and from a signal path.
+        """
+        while self.children:
+            child = self.children.pop()
+            try:
+                child.stop()
+            except Exception as exc:  # keep stopping the others
+                print(
+                    f"gonogo sandbox: stopping {child.name} failed: {exc}; log {child.log}: "
+                    f"{last_line(child.log)}",
+                    file=sys.stderr,
+                )
+        if self._owns_workdir and self.workdir.exists():
+            for entry in self.workdir.iterdir():
+                if entry != self.logs:
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+
+    def set_faults(
+        self, set_: list[str] | None = None, clear: list[str] | None = None, reset: bool = False
+    ) -> dict[str, Any]:
+        """Switch faults at run time through the admin endpoint."""
+        assert self.info is not None
+        response = httpx.post(
+            f"{self.info.base_url}/api/admin/faults",
+            json={"set": set_ or [], "clear": clear or [], "reset": reset},
+            headers={"Authorization": f"Bearer {self.info.token('admin')}"},
+            timeout=10,
+        )
+        if response.status_code != 200:
+            raise SandboxError(
+                f"setting faults failed: {response.status_code} {response.text[:200]}"
+            )
+        result: dict[str, Any] = json.loads(response.text)
+        return result

@@ -1,0 +1,439 @@
+"""The local reference environment: real servers, real endpoints, every fault's effect."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import psutil
+import pytest
+
+from gonogo.errors import ConfigError, SandboxError
+from gonogo.sandbox import faults, migrations
+from gonogo.sandbox.app.gql import REGISTRY
+from gonogo.sandbox.stack import Stack, StackInfo
+from gonogo.sandbox.tokens import AUDIENCE, ISSUER, mint
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    s = Stack()
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def info(stack: Stack) -> StackInfo:
+    assert stack.info is not None
+    return stack.info
+
+
+@pytest.fixture(scope="module")
+def graph(info: StackInfo) -> Iterator[Any]:
+    """One Bolt session for the module: FalkorDB stalls a new handshake after a clean close."""
+    import neo4j
+
+    with (
+        neo4j.GraphDatabase.driver(info.bolt_uri, auth=("falkordb", "")) as driver,
+        driver.session(database="falkordb") as session,
+    ):
+        yield session
+
+
+@pytest.fixture
+def fault(stack: Stack) -> Iterator[Any]:
+    """Switch faults on for one test; every fault is cleared afterwards."""
+    yield lambda *specs: stack.set_faults(set_=list(specs))
+    stack.set_faults(reset=True)
+
+
+def client(info: StackInfo, role: str | None = "analyst") -> httpx.Client:
+    headers = {"Authorization": f"Bearer {info.token(role)}"} if role else {}
+    return httpx.Client(base_url=info.base_url, headers=headers, timeout=10)
+
+
+def gql(info: StackInfo, body: dict[str, Any], role: str = "analyst") -> httpx.Response:
+    with client(info, role) as c:
+        return c.post("/graphql", json=body)
+
+
+def metric(info: StackInfo, name: str) -> float:
+    text = httpx.get(f"{info.base_url}/metrics", timeout=10).text
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return sum(values)
+
+
+def wait_for(predicate: Any, timeout_s: float = 5.0) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+# -- endpoints ----------------------------------------------------------------------
+
+
+def test_health_and_readiness(info: StackInfo) -> None:
+    with client(info, None) as c:
+        assert c.get("/healthz").json()["status"] == "ok"
+        ready = c.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "graph": "ok", "kafka": "ok"},
+    }
+
+
+def test_ping_needs_a_valid_token(info: StackInfo) -> None:
+    with client(info) as c:
+        assert c.get("/api/ping").json()["pong"] is True
+    with client(info, None) as c:
+        assert c.get("/api/ping").status_code == 401
+
+
+def test_tokens_bad_signature_expired_wrong_issuer_are_refused(
+    info: StackInfo, tmp_path: Path
+) -> None:
+    from gonogo.sandbox.tokens import make_keys
+
+    other_key, _ = make_keys(tmp_path)
+    key = Path(info.jwt_private_key).read_bytes()
+    bad = {
+        "bad-signature": mint(other_key.read_bytes()),
+        "expired": mint(key, ttl_s=-60),
+        "invalid": mint(key, issuer="https://evil.example.com"),
+    }
+    before = {r: metric(info, f'auth_failure_total{{reason="{r}"}}') for r in bad}
+    for reason, token in bad.items():
+        r = httpx.get(
+            f"{info.base_url}/api/ping", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert r.status_code == 401, reason
+        assert reason in r.json()["detail"]
+        assert metric(info, f'auth_failure_total{{reason="{reason}"}}') == before[reason] + 1
+
+
+def test_jwks_publishes_the_verifying_key(info: StackInfo) -> None:
+    keys = httpx.get(f"{info.base_url}/.well-known/jwks.json", timeout=10).json()["keys"]
+    signing = jwt.PyJWK(keys[0])
+    claims = jwt.decode(
+        info.token("admin"), signing.key, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER
+    )
+    assert claims["roles"] == ["admin"]
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed", "denied"),
+    [("analyst", 200, 403), ("admin", 200, 403), ("norole", 403, 403)],
+)
+def test_abac_matrix(info: StackInfo, role: str, allowed: int, denied: int) -> None:
+    with client(info, role) as c:
+        assert c.get("/api/secure/allowed").status_code == allowed
+        assert c.get("/api/secure/denied").status_code == denied
+
+
+def test_persisted_operations(info: StackInfo) -> None:
+    assert gql(info, {"id": "op:healthQuery:v1"}).json() == {"data": {"health": {"ok": True}}}
+    dash = gql(info, {"id": "op:GetUserDashboard:v1"}).json()["data"]["dashboard"]
+    assert all(set(w) == {"id", "type"} for w in dash["widgets"]) and dash["alerts"]
+    digest = hashlib.sha256(REGISTRY["op:healthQuery:v1"].encode()).hexdigest()
+    apq = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+    assert gql(info, apq).json() == {"data": {"health": {"ok": True}}}
+    unknown = gql(info, {"id": "op:Nope:v1"})
+    assert unknown.status_code == 400 and "unknown persisted operation" in unknown.text
+
+
+def test_ad_hoc_documents_are_refused(info: StackInfo) -> None:
+    r = gql(info, {"query": "{ health { ok } }"})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+
+
+def test_cost_guard_refuses_an_abusive_query(info: StackInfo) -> None:
+    r = gql(info, {"id": "op:GetNotes:v1", "variables": {"limit": 100000}})
+    assert (
+        r.status_code == 400
+        and r.json()["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    )
+
+
+def test_ingest_end_to_end_through_broker_and_graph(info: StackInfo, graph: Any) -> None:
+    processed = metric(info, "stream_processed_total")
+    created = gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "e2e"}}).json()
+    note_id = created["data"]["createNote"]["id"]
+
+    def visible() -> bool:
+        notes = gql(info, {"id": "op:GetNotes:v1"}).json()["data"]["notes"]
+        return any(n["id"] == note_id for n in notes)
+
+    wait_for(visible, 5)
+    import psycopg
+    from confluent_kafka import Consumer, TopicPartition
+
+    with psycopg.connect(info.postgres_dsn) as conn:
+        assert conn.execute("SELECT text FROM notes WHERE id = %s", (note_id,)).fetchone() == (
+            "e2e",
+        )
+    assert (
+        graph.run("MATCH (n:Note {id: $id}) RETURN n.text AS t", id=note_id).single()["t"] == "e2e"
+    )
+    consumer = Consumer(
+        {"bootstrap.servers": info.kafka_bootstrap, "group.id": "t", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(info.ingest_topic, 0, 0)])
+    seen = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and note_id not in seen:
+        msg = consumer.poll(0.2)
+        if msg is not None and not msg.error():
+            seen.append(json.loads(msg.value()).get("id"))
+    consumer.close()
+    assert note_id in seen
+    assert metric(info, "stream_processed_total") > processed
+
+
+def test_write_freeze_needs_admin_and_blocks_writes(info: StackInfo) -> None:
+    with client(info) as c:
+        assert c.post("/api/admin/write-freeze", params={"enable": "true"}).status_code == 403
+    with client(info, "admin") as c:
+        assert c.post("/api/admin/write-freeze", params={"enable": "true"}).json() == {
+            "write_frozen": True
+        }
+        try:
+            r = gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "x"}})
+            assert r.json()["errors"][0]["extensions"]["code"] == "WRITE_FROZEN"
+        finally:
+            c.post("/api/admin/write-freeze", params={"enable": "false"})
+    assert gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "y"}}).json()["data"][
+        "createNote"
+    ]["id"]
+
+
+def test_audit_chain_is_signed_and_linked(info: StackInfo) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "audited"}})
+    with client(info) as c:
+        audit = c.get("/api/audit").json()
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(audit["public_key"]))
+    prev = "0" * 64
+    for entry in audit["entries"]:
+        body = {k: v for k, v in entry.items() if k not in {"hash", "sig"}}
+        digest = hashlib.sha256(
+            (prev + json.dumps(body, sort_keys=True, separators=(",", ":"))).encode()
+        ).hexdigest()
+        assert entry["prev"] == prev and entry["hash"] == digest
+        key.verify(base64.b64decode(entry["sig"]), bytes.fromhex(digest))
+        prev = digest
+    assert audit["entries"]
+
+
+def test_metrics_exposes_the_named_series(info: StackInfo) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{info.base_url}/metrics", timeout=10).text
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    for name in (
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "stream_processed_total",
+        "consumer_lag",
+        "rate_limit_exceeded_total",
+        "audit_signer_fail_total",
+        "auth_success_total",
+        "auth_failure_total",
+    ):
+        assert name in names
+
+
+def test_heartbeat_keeps_the_stream_moving(info: StackInfo) -> None:
+    before = metric(info, "stream_processed_total")
+    wait_for(lambda: metric(info, "stream_processed_total") > before, 5)
+
+
+# -- faults -------------------------------------------------------------------------
+
+
+def test_fault_latency_on_a_route(info: StackInfo, fault: Any) -> None:
+    fault("latency=/api/ping:300")
+    with client(info) as c:
+        t0 = time.monotonic()
+        c.get("/api/ping")
+        slow = time.monotonic() - t0
+        t0 = time.monotonic()
+        c.get("/api/secure/allowed")
+        fast = time.monotonic() - t0
+    assert slow >= 0.3 > fast
+
+
+def test_fault_graph_latency(info: StackInfo, fault: Any) -> None:
+    fault("graph-latency=400")
+    t0 = time.monotonic()
+    gql(info, {"id": "op:GetNotes:v1"})
+    assert time.monotonic() - t0 >= 0.4
+
+
+def test_fault_error_rate(info: StackInfo, fault: Any) -> None:
+    fault("error-rate=1")
+    with client(info) as c:
+        assert c.get("/api/ping").status_code == 500
+        assert c.get("/healthz").status_code == 200  # probes are not faulted
+
+
+def test_fault_abac_fail_open(info: StackInfo, fault: Any) -> None:
+    fault("abac-fail-open")
+    with client(info) as c:
+        assert c.get("/api/secure/denied").status_code == 200
+
+
+def test_fault_persisted_off(info: StackInfo, fault: Any) -> None:
+    fault("persisted-off")
+    assert gql(info, {"query": "{ health { ok } }"}).json() == {"data": {"health": {"ok": True}}}
+
+
+def test_fault_cost_guard_off(info: StackInfo, fault: Any) -> None:
+    fault("cost-guard-off")
+    assert gql(info, {"id": "op:GetNotes:v1", "variables": {"limit": 100000}}).status_code == 200
+
+
+def test_fault_stream_drop(info: StackInfo, fault: Any) -> None:
+    fault("stream-drop=1")
+    before = metric(info, "stream_dropped_total")
+    wait_for(lambda: metric(info, "stream_dropped_total") > before, 5)
+
+
+def test_fault_stream_dup(info: StackInfo, fault: Any) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    fault("stream-dup=1")
+    note_id = gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "dup"}}).json()["data"][
+        "createNote"
+    ]["id"]
+    consumer = Consumer(
+        {"bootstrap.servers": info.kafka_bootstrap, "group.id": "d", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(info.ingest_topic, 0, 0)])
+    copies = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and copies < 2:
+        msg = consumer.poll(0.2)
+        if msg is not None and not msg.error() and json.loads(msg.value()).get("id") == note_id:
+            copies += 1
+    consumer.close()
+    assert copies == 2
+
+
+def test_fault_consumer_stall_grows_lag(info: StackInfo, fault: Any) -> None:
+    fault("consumer-stall")
+    wait_for(lambda: metric(info, "consumer_lag") >= 3, 8)
+
+
+def test_fault_audit_signer_fail(info: StackInfo, fault: Any) -> None:
+    before = metric(info, "audit_signer_fail_total")
+    fault("audit-signer-fail")  # the fault change itself is audited, unsigned
+    gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "unsigned"}})
+    with client(info) as c:
+        last = c.get("/api/audit").json()["entries"][-1]
+    assert last["sig"] is None
+    assert metric(info, "audit_signer_fail_total") >= before + 2
+
+
+def test_fault_readyz_fail(info: StackInfo, fault: Any) -> None:
+    fault("readyz-fail")
+    r = httpx.get(f"{info.base_url}/readyz", timeout=10)
+    assert r.status_code == 503 and r.json()["checks"]["graph"] == "down: injected fault"
+
+
+def test_fault_field_renamed(info: StackInfo, fault: Any) -> None:
+    fault("field-renamed")
+    body = gql(info, {"id": "op:GetUserDashboard:v1"}).json()
+    assert "Cannot query field 'type' on type 'Widget'" in body["errors"][0]["message"]
+
+
+def test_fault_graph_schema_drift(info: StackInfo, fault: Any, graph: Any) -> None:
+    def note_index() -> bool:
+        rows = graph.run(
+            "CALL db.indexes() YIELD label, properties RETURN label, properties"
+        ).data()
+        return any(i["label"] == "Note" and i["properties"] == ["id"] for i in rows)
+
+    assert note_index()
+    fault("graph-schema-drift")
+    assert not note_index()
+
+
+def test_fault_rate_limit(info: StackInfo, fault: Any) -> None:
+    fault("rate-limit=3")
+    before = metric(info, "rate_limit_exceeded_total")
+    with client(info) as c:
+        codes = [c.get("/api/ping").status_code for _ in range(8)]
+    assert 429 in codes and metric(info, "rate_limit_exceeded_total") > before
+
+
+def test_fault_migration_edited_at_start() -> None:
+    with Stack(faults={"migration-edited": None}) as started:
+        import psycopg
+
+        with psycopg.connect(started.postgres_dsn) as conn:
+            recorded = dict(
+                conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+            )
+    shipped = {p.stem: migrations.checksum(p.read_text()) for p in migrations.files()}
+    assert set(recorded) == set(shipped)
+    assert [v for v in shipped if recorded[v] != shipped[v]] == ["0001_notes"]
+
+
+def test_unknown_and_malformed_faults_are_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"unknown fault 'latncy': did you mean 'latency'\?"):
+        faults.parse("latncy")
+    with pytest.raises(ConfigError, match=r"fault stream-drop=2: the value must be SHARE"):
+        faults.parse("stream-drop=2")
+    with pytest.raises(ConfigError, match="takes no value"):
+        faults.parse("readyz-fail=1")
+    assert faults.parse("latency") == ("latency", "300")
+    assert set(faults.FAULTS) >= {"latency", "abac-fail-open", "persisted-off", "migration-edited"}
+
+
+# -- lifecycle ----------------------------------------------------------------------
+
+
+def test_a_component_that_fails_names_itself_and_its_log_and_nothing_is_left() -> None:
+    stack = Stack(app_module="gonogo.sandbox.no_such_app")
+    with pytest.raises(SandboxError) as err:
+        stack.start()
+    message = str(err.value)
+    assert message.startswith("app (gateway) exited with code 1 while starting; see its log ")
+    assert "app.log" in message and "No module named gonogo.sandbox.no_such_app" in message
+    assert stack.children == []
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(stack.workdir) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def test_stop_leaves_no_process_and_no_data() -> None:
+    stack = Stack()
+    info = stack.start()
+    pids = list(info.pids.values())
+    assert all(psutil.pid_exists(pid) for pid in pids)
+    stack.stop()
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        for pid in pids
+    )
+    assert sorted(p.name for p in Path(info.workdir).iterdir()) == ["logs"]
