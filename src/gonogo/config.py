@@ -138,6 +138,8 @@ class EnvSettings(_Table):
     health_path: str = "/healthz"
     ready_path: str = "/readyz"
     token_env: VarName | None = None
+    # Only the opt-in drills (e.g. write-freeze) act as an admin.
+    admin_token_env: VarName | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     # true, false, or the path of a CA bundle to trust.
     verify_tls: bool | str = True
@@ -155,7 +157,7 @@ class EnvSettings(_Table):
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
 
-    _v = field_validator("token_env")(_check_var_name)
+    _v = field_validator("token_env", "admin_token_env")(_check_var_name)
 
     @field_validator("base_url")
     @classmethod
@@ -184,7 +186,7 @@ class EnvSettings(_Table):
     # -- secrets, read at the moment of use ---------------------------------------
 
     def secret_variables(self) -> list[str]:
-        names = [self.token_env]
+        names = [self.token_env, self.admin_token_env]
         if self.graph:
             names.append(self.graph.password_env)
         if self.stream:

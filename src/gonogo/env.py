@@ -59,6 +59,15 @@ class Environment:
             return self.settings.token()  # raises MissingSecret naming token_env
         return self._token()
 
+    def admin_token(self) -> str:
+        """An admin bearer token: minted by the sandbox, else read from admin_token_env."""
+        if self.sandbox is not None:
+            token: str = self.sandbox.token("admin")
+            return token
+        return self.settings.read_secret(
+            self.settings.admin_token_env, "admin token", "admin_token_env"
+        )
+
     @cached_property
     def http(self) -> HttpClient:
         client = HttpClient(

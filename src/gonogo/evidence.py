@@ -290,9 +290,6 @@ class Captures:
             self.bundle.log(f"{self.test}{where}: {message}")
 
     def cite(self, path: Path | None) -> str:
-        if path is None:
-            return "no capture: the run has no evidence bundle"
-        try:
-            return os.path.relpath(path)
-        except ValueError:
-            return str(path)
+        from gonogo.checks import cite
+
+        return cite(path)

@@ -44,6 +44,7 @@ PACKS: dict[str, tuple[str, str]] = {
     "tests_dataops": ("dataops", "migrations, graph schema, recovery markers, stream integrity"),
 }
 PACK_MARKERS = {marker for marker, _ in PACKS.values()}
+DRILLS = {"write-freeze": "freeze writes, prove CreateNote is refused, lift the freeze"}
 
 # Packages whose versions an auditor needs to reproduce the run.
 RECORDED_PACKAGES = [
@@ -63,6 +64,7 @@ RECORDED_PACKAGES = [
 
 WORKER_BUNDLE_KEY = "gonogo_bundle"
 WORKER_SANDBOX_KEY = "gonogo_sandbox"
+WORKER_ENV_FILE_KEY = "gonogo_env_file"
 
 
 @dataclasses.dataclass
@@ -145,6 +147,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(list them with `gonogo sandbox faults`)",
     )
     group.addoption(
+        "--drill",
+        action="append",
+        dest="gonogo_drills",
+        default=[],
+        metavar="NAME",
+        help=f"run an opt-in drill ({', '.join(DRILLS)}); never part of a default run",
+    )
+    group.addoption(
+        "--allow-drill",
+        action="store_true",
+        dest="gonogo_allow_drill",
+        help="allow --drill against an env with production = true",
+    )
+    group.addoption(
         "--evidence-dir",
         dest="gonogo_evidence_dir",
         default=None,
@@ -168,14 +184,56 @@ def _env_names(config: pytest.Config) -> list[str]:
 
 
 def _load(config: pytest.Config) -> EnvFile:
-    path = resolve_env_file(config.getoption("gonogo_env_file"), config.rootpath)
-    return load_env_file(path)
+    # Workers take the controller's resolved path: their rootdir can differ (a
+    # `--evidence-dir DIR` value looks like a path argument once DIR exists).
+    given = getattr(config, "workerinput", {}).get(WORKER_ENV_FILE_KEY)
+    path = (
+        Path(given)
+        if given
+        else resolve_env_file(config.getoption("gonogo_env_file"), config.rootpath)
+    )
+    return load_env_file(path.resolve())
+
+
+def _check_rootdir(config: pytest.Config) -> None:
+    """Refuse the one way a path option silently breaks a run.
+
+    pytest picks its rootdir (and so its config file) before plugins add their
+    options, so in `--evidence-dir DIR` the DIR looks like a test path; if it
+    exists outside the project, it becomes the rootdir and the project's
+    settings are not loaded. `--evidence-dir=DIR` is read correctly.
+    """
+    args = list(config.invocation_params.args)
+    for flag in ("--evidence-dir", "--env-file"):
+        for i, arg in enumerate(args[:-1]):
+            if arg != flag or args[i + 1].startswith("-"):
+                continue
+            value = Path(args[i + 1]).resolve()
+            if not value.exists():
+                continue
+            folder = value if value.is_dir() else value.parent
+            # Harmful only when the value moved the rootdir away from where pytest runs.
+            if config.rootpath == folder and folder != config.invocation_params.dir:
+                raise pytest.UsageError(
+                    f"pytest took its rootdir from {flag}'s value ({args[i + 1]}), because it "
+                    f"reads gonogo's options only after choosing one; write {flag}={args[i + 1]}"
+                )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _check_rootdir(config)
     for marker, description in PACKS.values():
         config.addinivalue_line("markers", f"{marker}: {description}")
+    config.addinivalue_line(
+        "markers", "drill(name): an opt-in drill, run only with --drill NAME (it changes the env)"
+    )
+    drills = config.getoption("gonogo_drills") or []
+    unknown = [d for d in drills if d not in DRILLS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown drill {unknown[0]!r}; drills: {', '.join(DRILLS)} (like --drill write-freeze)"
+        )
 
     names = _env_names(config)
     state = RunState(envs=[])
@@ -190,6 +248,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     for settings in state.envs:
         settings.register_secrets()
+    production = [s.name for s in state.envs if s.production]
+    if drills and production and not config.getoption("gonogo_allow_drill"):
+        raise pytest.UsageError(
+            f"--drill {drills[0]} changes the environment and {', '.join(production)} is "
+            "production; add --allow-drill if that is really intended"
+        )
     fault_specs = config.getoption("gonogo_faults") or []
     if fault_specs:
         if not any(s.sandbox for s in state.envs):
@@ -217,7 +281,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
 
     evidence_option = config.getoption("gonogo_evidence_dir")
-    evidence_dir = Path(evidence_option) if evidence_option else config.rootpath / "reports"
+    evidence_dir = (
+        Path(evidence_option).resolve() if evidence_option else config.rootpath / "reports"
+    )
     try:
         state.bundle = Bundle.create(evidence_dir, names)
     except OSError as exc:
@@ -249,6 +315,8 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash[STATE]
     if state.bundle is not None:
         node.workerinput[WORKER_BUNDLE_KEY] = str(state.bundle.root)
+    if state.env_file is not None:
+        node.workerinput[WORKER_ENV_FILE_KEY] = state.env_file.path
     node.workerinput[WORKER_SANDBOX_KEY] = {n: r.to_json() for n, r in state.sandboxes.items()}
 
 
@@ -275,9 +343,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.bundle.log(f"sandbox {settings.name} failed to start: {exc}")
             continue
         faults = ", ".join(sorted(state.faults)) or "none"
+        pids = ", ".join(f"{name}={pid}" for name, pid in run.info.pids.items())
         state.bundle.log(
             f"sandbox {settings.name} up in {run.info.startup_s['total']:.2f} s at "
-            f"{run.info.base_url}; faults: {faults}"
+            f"{run.info.base_url}; faults: {faults}; pids: {pids}"
         )
 
 
@@ -343,12 +412,20 @@ def _pack_marker(item: pytest.Item) -> str | None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark pack checks before -m deselects anything."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark pack checks before -m deselects anything; drop drills nobody asked for."""
+    chosen = set(config.getoption("gonogo_drills") or [])
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         marker = _pack_marker(item)
         if marker and not item.get_closest_marker(marker):
             item.add_marker(marker)
+        drill = item.get_closest_marker("drill")
+        (dropped if drill is not None and drill.args[0] not in chosen else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def _item_env(item: pytest.Item) -> str | None:
@@ -430,6 +507,13 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
         yield environment
     finally:
         environment.close()
+
+
+@pytest.fixture(scope="session")
+def env_evidence(env: Environment, request: pytest.FixtureRequest) -> Captures:
+    """Captures that belong to the env's run rather than to one check (e.g. a first scrape)."""
+    state = request.config.stash[STATE]
+    return Captures(state.bundle, env.name if len(state.envs) > 1 else None, f"session[{env.name}]")
 
 
 @pytest.fixture

@@ -77,10 +77,18 @@ class StreamClient:
             raise Unreachable(
                 self.settings.bootstrap, self.timeout_s, f"no delivery report for topic {topic}"
             )
-        if outcome["err"] is not None:
-            raise TargetError(
-                f"broker {self.settings.bootstrap} refused the message: {outcome['err']}"
+        err = outcome["err"]
+        if err is not None:
+            unreachable = (
+                KafkaError._MSG_TIMED_OUT,
+                KafkaError._TRANSPORT,
+                KafkaError._ALL_BROKERS_DOWN,
             )
+            if err.code() in unreachable:
+                raise Unreachable(
+                    self.settings.bootstrap, self.timeout_s, f"message not delivered: {err.str()}"
+                )
+            raise TargetError(f"broker {self.settings.bootstrap} refused the message: {err.str()}")
         msg = outcome["msg"]
         return Produced(
             topic=topic, partition=msg.partition(), offset=msg.offset(), elapsed_ms=elapsed

@@ -34,6 +34,7 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("graph-latency", "added latency on every graph query", "MS", "500"),
         Fault("error-rate", "a share of /api and /graphql requests answer 500", "SHARE", "0.2"),
+        Fault("auth-optional", "requests with no token are let through as anonymous"),
         Fault("abac-fail-open", "the ABAC policy permits every request with a valid token"),
         Fault(
             "persisted-off", "ad-hoc GraphQL documents are accepted (persisted ops not enforced)"
@@ -46,6 +47,10 @@ FAULTS: dict[str, Fault] = {
         Fault("consumer-stall", "the ingest consumer stops consuming: lag grows"),
         Fault("audit-signer-fail", "audit entries are written unsigned; the failure is counted"),
         Fault("readyz-fail", "/readyz reports a dependency down (503)"),
+        Fault("healthz-fail", "/healthz answers 500: the process is alive but unhealthy"),
+        Fault("graph-down", "the graph server is stopped once the app is up (start only)"),
+        Fault("kafka-down", "the Kafka broker is stopped once the app is up (start only)"),
+        Fault("write-freeze-ignored", "the write freeze is accepted but not enforced"),
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
         Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),
         Fault("migration-edited", "an applied SQL migration was edited after it was applied"),

@@ -174,6 +174,13 @@ class Stack:
 
         timings["app"] = app.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {base_url}")
 
+        # Outages that only the stack can cause: the server goes away under a running app.
+        for fault, name in (("graph-down", "graph (FalkorDB)"), ("kafka-down", "kafka (tansu)")):
+            if fault in self.faults:
+                for child in self.children:
+                    if child.name == name:
+                        child.stop()
+
         prometheus_url = None
         prom = servers.start_prometheus(self.logs, self.workdir / "prometheus", port)
         if prom is not None:

@@ -49,6 +49,8 @@ INGEST_TOPIC = "intelgraph.ingest"
 CANARY_TOPIC = "intelgraph.canary"
 INGEST_GROUP = "intelgraph-ingest"
 FAULTED_PREFIXES = ("/api/", "/graphql")
+# Four events a second: a stalled consumer shows as lag within about a second.
+HEARTBEAT_S = 0.25
 
 
 class AppConfig(BaseModel):
@@ -245,7 +247,7 @@ class State:
             )
 
     def heartbeat_forever(self) -> None:
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):
                 self.publish({"kind": "heartbeat", "ts": time.time()})
 
@@ -284,6 +286,8 @@ def create_app(config: AppConfig) -> FastAPI:
     app.state.gonogo = state
 
     def principal(request: Request) -> dict[str, Any]:
+        if state.on("auth-optional") and _bearer(request) is None:
+            return {"sub": "anonymous", "roles": ["analyst"]}
         try:
             claims = verify(_bearer(request), state.public_key, ISSUER, AUDIENCE)
         except AuthFailed as exc:
@@ -334,8 +338,10 @@ def create_app(config: AppConfig) -> FastAPI:
         return len(window) > limit
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "service": "intelgraph-gateway", "version": "sandbox"}
+    async def healthz() -> JSONResponse:
+        if state.on("healthz-fail"):
+            return JSONResponse({"status": "failing", "reason": "injected fault"}, status_code=500)
+        return JSONResponse({"status": "ok", "service": "intelgraph-gateway", "version": "sandbox"})
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -436,7 +442,7 @@ def create_app(config: AppConfig) -> FastAPI:
         )
 
     async def create_note(text: str, claims: dict[str, Any]) -> dict[str, Any]:
-        if state.write_frozen:
+        if state.write_frozen and not state.on("write-freeze-ignored"):
             raise GraphQLError(
                 "WriteFrozen: writes are frozen by an operator", extensions={"code": "WRITE_FROZEN"}
             )

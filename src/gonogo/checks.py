@@ -1,0 +1,40 @@
+"""Small helpers the packs share, so every check reads and fails the same way.
+
+Every failure message has three parts a person at 3 a.m. needs: what was
+expected, what came back, and where the capture is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def cite(path: Path | None) -> str:
+    if path is None:
+        return "no capture (the run has no evidence bundle)"
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def says(expected: str, got: str, capture: Path | None) -> str:
+    """The one form of a failure message: expected ...; got ...; capture: ..."""
+    return f"expected {expected}; got {got}; capture: {cite(capture)}"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): a value that was really observed."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

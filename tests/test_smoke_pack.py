@@ -1,0 +1,185 @@
+"""The smoke pack against the local environment: green when healthy, and every check red on
+the fault its docstring names (`Fault: NAME[=VALUE]`), with a message a person can act on.
+
+The matrix is read from the pack itself, so a check without a fault line fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACK = REPO / "tests_smoke"
+
+
+def pack_checks() -> dict[str, str]:
+    """check name -> the fault its docstring names."""
+    out = {}
+    for path in sorted(PACK.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                doc = ast.get_docstring(node) or ""
+                match = re.search(r"^Fault: (\S+)$", doc, re.MULTILINE)
+                out[node.name] = match.group(1) if match else ""
+    return out
+
+
+CHECKS = pack_checks()
+BY_FAULT: dict[str, list[str]] = defaultdict(list)
+for _check, _fault in CHECKS.items():
+    BY_FAULT[_fault].append(_check)
+
+
+def run_pack(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    evidence = tmp_path / "evidence"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "smoke",
+            "--env",
+            "local",
+            "-p",
+            "no:cacheprovider",
+            f"--evidence-dir={evidence}",
+            *args,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    manifests = list(evidence.glob("local/*/bundle.json"))
+    assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    return done, json.loads(manifests[0].read_text())
+
+
+def outcomes(manifest: dict) -> dict[str, dict]:
+    return {t["nodeid"].split("::")[-1].split("[")[0]: t for t in manifest["tests"]}
+
+
+def test_every_check_names_a_sandbox_fault() -> None:
+    from gonogo.sandbox.faults import parse
+
+    assert CHECKS, "no checks found in tests_smoke/"
+    missing = [name for name, fault in CHECKS.items() if not fault]
+    assert not missing, f"checks with no 'Fault: NAME' line in their docstring: {missing}"
+    for fault in BY_FAULT:
+        parse(fault)  # a known fault with a valid value
+
+
+def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) -> None:
+    done, manifest = run_pack(tmp_path, "-n", "2")
+    assert done.returncode == 0, done.stdout[-4000:]
+    results = outcomes(manifest)
+    expected = {name for name in CHECKS if name != "test_write_freeze_drill"}
+    assert set(results) == expected
+    assert {t["outcome"] for t in manifest["tests"]} == {"passed"}
+    root = next((tmp_path / "evidence").glob("local/*"))
+    for name in (
+        "healthz.json",
+        "readyz.json",
+        "api_ping.lat",
+        "gql_persisted.json",
+        "abac_allowed.code",
+        "abac_denied.code",
+        "neo4j_count.json",
+        "kafka_canary.json",
+        "metrics.prom",
+    ):
+        assert (root / "captures" / name).is_file(), name
+    assert (root / "sandbox" / "local" / "app.log").is_file()
+    steps = (root / "steps.log").read_text()
+    pids = [int(p) for p in re.findall(r"=(\d+)", steps.split("pids: ", 1)[1].splitlines()[0])]
+    assert len(pids) >= 4
+    alive = [
+        p
+        for p in pids
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == [], f"sandbox processes left running: {alive}"
+
+
+@pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f != "write-freeze-ignored"))
+def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
+    done, manifest = run_pack(tmp_path, "--fault", fault)
+    results = outcomes(manifest)
+    for check in BY_FAULT[fault]:
+        result = results[check]
+        assert result["outcome"] == "failed", f"{check} should fail under --fault {fault}: {result}"
+        message = result["message"]
+        assert ("expected " in message and "; got " in message) or "cannot reach" in message, (
+            message
+        )
+        assert "capture: " in message or "cannot reach" in message, message
+    assert done.returncode == 1
+
+
+def test_write_freeze_drill_is_opt_in_and_proven(tmp_path: Path) -> None:
+    done, manifest = run_pack(tmp_path, "--drill", "write-freeze", "-k", "drill")
+    assert outcomes(manifest)["test_write_freeze_drill"]["outcome"] == "passed", done.stdout[-3000:]
+    done, manifest = run_pack(
+        tmp_path / "bad",
+        "--drill",
+        "write-freeze",
+        "-k",
+        "drill",
+        "--fault",
+        "write-freeze-ignored",
+    )
+    result = outcomes(manifest)["test_write_freeze_drill"]
+    assert (
+        result["outcome"] == "failed"
+        and "CreateNote refused while writes are frozen" in result["message"]
+    )
+    assert (
+        "write freeze lifted: HTTP 200"
+        in next((tmp_path / "bad" / "evidence").glob("local/*/steps.log")).read_text()
+    )
+
+
+def test_drill_and_fault_refusals_are_one_line(tmp_path: Path) -> None:
+    def usage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 4, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        return done.stderr.strip()
+
+    assert usage("-m", "smoke", "--env", "green", "--drill", "write-freeze") == (
+        "ERROR: --drill write-freeze changes the environment and green is production; "
+        "add --allow-drill if that is really intended"
+    )
+    assert usage("-m", "smoke", "--env", "green", "--fault", "readyz-fail") == (
+        "ERROR: --fault applies only to the local sandbox env (like --env local); green is not a sandbox"
+    )
+    assert usage("-m", "smoke", "--env", "local", "--fault", "readyz-fial") == (
+        "ERROR: unknown fault 'readyz-fial': did you mean 'readyz-fail'? see `gonogo sandbox faults` for the list"
+    )
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert usage("-m", "smoke", "--env", "local", "--evidence-dir", str(outside)) == (
+        f"ERROR: pytest took its rootdir from --evidence-dir's value ({outside}), because it reads "
+        f"gonogo's options only after choosing one; write --evidence-dir={outside}"
+    )
+    assert usage("-m", "smoke", "--env", "local", "--drill", "freeze") == (
+        "ERROR: unknown drill 'freeze'; drills: write-freeze (like --drill write-freeze)"
+    )

@@ -1,0 +1,49 @@
+"""Opt-in drills: they change the environment, so they run only with --drill NAME."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gonogo.checks import says, short
+from gonogo.env import Environment
+from gonogo.evidence import Captures
+
+
+def _freeze(env: Environment, enable: bool) -> int:
+    r = env.http.post(
+        f"{env.settings.api_path}/admin/write-freeze",
+        params={"enable": "true" if enable else "false"},
+        auth=False,
+        headers={"Authorization": f"Bearer {env.admin_token()}"},
+    )
+    return r.status_code
+
+
+@pytest.mark.drill("write-freeze")
+def test_write_freeze_drill(env: Environment, evidence: Captures) -> None:
+    """Rule: with the write freeze on, CreateNote is refused; once lifted, writes work again.
+    The freeze is always lifted, even when the drill fails.
+
+    Fault: write-freeze-ignored
+    """
+    create = env.settings.operations.create_note
+    code = _freeze(env, True)
+    try:
+        assert code == 200, says("200 from enabling the write freeze", str(code), None)
+        frozen = env.graphql.persisted(create, {"text": f"drill {uuid.uuid4()}"})
+        path = evidence.save("drill_frozen.json", frozen.as_capture())
+        assert frozen.errors and not (frozen.data or {}).get("createNote"), says(
+            "CreateNote refused while writes are frozen", short(str(frozen.body)), path
+        )
+    finally:
+        lifted = _freeze(env, False)
+        evidence.step(f"write freeze lifted: HTTP {lifted}")
+    after = env.graphql.persisted(create, {"text": f"drill {uuid.uuid4()}"})
+    path = evidence.save("drill_after.json", after.as_capture())
+    assert lifted == 200 and after.ok, says(
+        "the freeze lifted (200) and CreateNote working again",
+        f"{lifted}; {short(str(after.body))}",
+        path,
+    )

@@ -1,0 +1,59 @@
+"""The API gateway: spot latency against the budget, and the ABAC decisions."""
+
+from __future__ import annotations
+
+from gonogo.checks import percentile, says
+from gonogo.env import Environment
+from gonogo.evidence import Captures
+
+
+def test_gateway_spot_latency(env: Environment, evidence: Captures) -> None:
+    """Rule: N pings to /api/ping (env [smoke] pings, default 10) all answer 200, and their
+    p95 is within the env's API p95 budget ([slo] api_p95_ms, default 150 ms).
+
+    Fault: latency=/api/ping:300
+    """
+    path = f"{env.settings.api_path}/ping"
+    rows = []
+    for n in range(env.settings.smoke.pings):
+        r = env.http.get(path)
+        rows.append((n + 1, r.status_code, r.elapsed.total_seconds() * 1000.0))
+    lines = [f"{n} {status} {ms:.3f}" for n, status, ms in rows]
+    capture = evidence.save("api_ping.lat", "# n status ms\n" + "\n".join(lines) + "\n")
+    bad = [(n, status) for n, status, _ in rows if status != 200]
+    assert not bad, says(f"every ping to {path} to answer 200", f"non-200 answers {bad}", capture)
+    p95 = percentile([ms for _, _, ms in rows], 95)
+    budget = env.settings.slo.api_p95_ms
+    evidence.step(f"spot p95 {p95:.1f} ms over {len(rows)} pings; budget {budget:g} ms")
+    assert p95 <= budget, says(
+        f"spot p95 <= {budget:g} ms (the env's API p95 budget)",
+        f"spot p95 {p95:.1f} ms over {len(rows)} pings",
+        capture,
+    )
+
+
+def test_abac_allowed_and_denied(env: Environment, evidence: Captures) -> None:
+    """Rule: with the same token, /api/secure/allowed answers 200 and /api/secure/denied 403.
+
+    Fault: abac-fail-open
+    """
+    allowed = env.http.get(f"{env.settings.api_path}/secure/allowed")
+    denied = env.http.get(f"{env.settings.api_path}/secure/denied")
+    a = evidence.save("abac_allowed.code", f"{allowed.status_code}\n")
+    d = evidence.save("abac_denied.code", f"{denied.status_code}\n")
+    assert allowed.status_code == 200, says(
+        "200 from /api/secure/allowed", str(allowed.status_code), a
+    )
+    assert denied.status_code == 403, says(
+        "403 from /api/secure/denied", str(denied.status_code), d
+    )
+
+
+def test_abac_no_token_is_refused(env: Environment, evidence: Captures) -> None:
+    """Rule: a request with no token is refused with 401.
+
+    Fault: auth-optional
+    """
+    r = env.http.get(f"{env.settings.api_path}/secure/allowed", auth=False)
+    path = evidence.save("abac_notoken.code", f"{r.status_code}\n")
+    assert r.status_code == 401, says("401 for a request with no token", str(r.status_code), path)
