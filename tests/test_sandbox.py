@@ -264,6 +264,72 @@ def test_heartbeat_keeps_the_stream_moving(info: StackInfo) -> None:
     wait_for(lambda: metric(info, "stream_processed_total") > before, 5)
 
 
+def _subscribe(info: StackInfo, token: str | None, document: str) -> Any:
+    from websockets.sync.client import connect
+
+    ws = connect(
+        info.base_url.replace("http", "ws") + "/graphql/ws",
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        open_timeout=5,
+        legacy=True,  # a plain object: each test closes it in `finally`
+    )
+    ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    return ws
+
+
+def test_subscription_delivers_notes_after_ingest(info: StackInfo) -> None:
+    ws = _subscribe(info, info.token(), REGISTRY["op:NoteCreated:v1"])
+    try:
+        assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
+        ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": REGISTRY["op:NoteCreated:v1"]},
+                }
+            )
+        )
+        time.sleep(0.2)  # the subscription is registered before the note is created
+        created = gql(info, {"id": "op:CreateNote:v1", "variables": {"text": "pushed"}}).json()
+        note_id = created["data"]["createNote"]["id"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=5))
+            if (
+                message["type"] == "next"
+                and message["payload"]["data"]["noteCreated"]["id"] == note_id
+            ):
+                break
+        else:
+            raise AssertionError("noteCreated never arrived")
+        assert message["payload"]["data"]["noteCreated"]["text"] == "pushed"
+    finally:
+        ws.close()
+
+
+def test_subscription_refuses_bad_tokens_and_ad_hoc_documents(info: StackInfo) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    ws = _subscribe(info, "not-a-token", REGISTRY["op:NoteCreated:v1"])
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    ws = _subscribe(info, info.token(), "")
+    try:
+        assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
+        ad_hoc = "subscription { noteCreated { id } }"
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": ad_hoc}}))
+        message = json.loads(ws.recv(timeout=5))
+        assert message["type"] in {"next", "error"} and "PersistedQueryRequired" in json.dumps(
+            message
+        )
+    finally:
+        ws.close()
+
+
 # -- faults -------------------------------------------------------------------------
 
 

@@ -195,29 +195,50 @@ def _load(config: pytest.Config) -> EnvFile:
     return load_env_file(path.resolve())
 
 
+def _rootdir_without_our_values(config: pytest.Config) -> Path | None:
+    """The rootdir pytest would have chosen had it known our options take values."""
+    try:
+        from _pytest.config.findpaths import determine_setup
+    except ImportError:  # pragma: no cover - a pytest without it: skip the check
+        return None
+    user_paths = list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else []
+    try:
+        rootpath = determine_setup(
+            inifile=config.option.inifilename,
+            override_ini=config.option.override_ini,
+            args=user_paths,
+            rootdir_cmd_arg=config.option.rootdir or None,
+            invocation_dir=config.invocation_params.dir,
+        )[0]
+    except Exception:  # pragma: no cover - a changed private API: skip the check
+        return None
+    return Path(rootpath)
+
+
 def _check_rootdir(config: pytest.Config) -> None:
     """Refuse the one way a path option silently breaks a run.
 
     pytest picks its rootdir (and so its config file) before plugins add their
     options, so in `--evidence-dir DIR` the DIR looks like a test path; if it
-    exists outside the project, it becomes the rootdir and the project's
-    settings are not loaded. `--evidence-dir=DIR` is read correctly.
+    exists outside the project, the rootdir moves and the project's settings are
+    not loaded. `--evidence-dir=DIR` is read correctly.
     """
     args = list(config.invocation_params.args)
-    for flag in ("--evidence-dir", "--env-file"):
-        for i, arg in enumerate(args[:-1]):
-            if arg != flag or args[i + 1].startswith("-"):
-                continue
-            value = Path(args[i + 1]).resolve()
-            if not value.exists():
-                continue
-            folder = value if value.is_dir() else value.parent
-            # Harmful only when the value moved the rootdir away from where pytest runs.
-            if config.rootpath == folder and folder != config.invocation_params.dir:
-                raise pytest.UsageError(
-                    f"pytest took its rootdir from {flag}'s value ({args[i + 1]}), because it "
-                    f"reads gonogo's options only after choosing one; write {flag}={args[i + 1]}"
-                )
+    separate = [
+        (flag, args[i + 1])
+        for i, flag in enumerate(args[:-1])
+        if flag in ("--evidence-dir", "--env-file") and not args[i + 1].startswith("-")
+    ]
+    if not separate:
+        return
+    expected = _rootdir_without_our_values(config)
+    if expected is None or expected == config.rootpath:
+        return
+    flag, value = separate[0]
+    raise pytest.UsageError(
+        f"pytest took its rootdir from {flag}'s value ({value}), because it "
+        f"reads gonogo's options only after choosing one; write {flag}={value}"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

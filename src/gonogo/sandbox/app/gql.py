@@ -9,13 +9,14 @@ in two builds so the `field-renamed` fault can rename Widget.type to kind.
 
 # No `from __future__ import annotations` here: Strawberry resolves field types from
 # annotations, and the two schema builds define their Widget types inside a function.
+import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse, print_ast
 from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry.extensions import QueryDepthLimiter
 from strawberry.types import Info
@@ -32,7 +33,13 @@ REGISTRY: dict[str, str] = {
         "query GetNotes($limit: Int = 20) { notes(limit: $limit) { id text createdAt } }"
     ),
     "op:CreateNote:v1": "mutation CreateNote($text: String!) { createNote(text: $text) { id } }",
+    "op:NoteCreated:v1": "subscription NoteCreated { noteCreated { id text createdAt } }",
 }
+# Subscriptions arrive as documents (graphql-transport-ws has no persisted-id field):
+# an operation is persisted when it prints the same as a registered one.
+_REGISTERED_OPS = {print_ast(parse(doc).definitions[0]) for doc in REGISTRY.values()}
+
+
 APQ: dict[str, str] = {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in REGISTRY.values()}
 
 
@@ -43,6 +50,11 @@ class Backend:
     list_notes: Callable[[int], Awaitable[list[dict[str, Any]]]]
     create_note: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
     claims: dict[str, Any]
+    subscribe: Callable[[], "asyncio.Queue[dict[str, Any]]"] | None = None
+    unsubscribe: Callable[["asyncio.Queue[dict[str, Any]]"], None] | None = None
+    enforce_persisted: Callable[[], bool] = lambda: True
+    # Set by Strawberry from graphql-transport-ws connection_init.
+    connection_params: dict[str, Any] | None = None
 
 
 @strawberry.type
@@ -115,8 +127,37 @@ def _build(renamed: bool) -> strawberry.Schema:
             row = await info.context.create_note(text, info.context.claims)
             return Note(id=strawberry.ID(row["id"]), text=row["text"], created_at=row["createdAt"])
 
+    @strawberry.type
+    class Subscription:
+        @strawberry.subscription
+        async def note_created(self, info: Info[Backend, None]) -> AsyncGenerator[Note, None]:
+            """Each note once the ingest consumer has written it to the graph."""
+            backend = info.context
+            if backend.enforce_persisted() and print_ast(info.operation) not in _REGISTERED_OPS:
+                raise GraphQLError(
+                    "PersistedQueryRequired: ad-hoc documents are not accepted; "
+                    "subscribe with a registered operation",
+                    extensions={"code": "PERSISTED_QUERY_REQUIRED"},
+                )
+            assert backend.subscribe is not None
+            assert backend.unsubscribe is not None
+            queue = backend.subscribe()
+            try:
+                while True:
+                    event = await queue.get()
+                    yield Note(
+                        id=strawberry.ID(event["id"]),
+                        text=event["text"],
+                        created_at=event["createdAt"],
+                    )
+            finally:
+                backend.unsubscribe(queue)
+
     return strawberry.Schema(
-        query=Query, mutation=Mutation, extensions=[lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)],
     )
 
 

@@ -38,6 +38,10 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel
+from starlette.routing import WebSocketRoute
+from strawberry.asgi import GraphQL as StrawberryASGI
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gonogo.errors import ConfigError
 from gonogo.sandbox import faults as fault_registry
@@ -135,6 +139,8 @@ class State:
         self.pg: psycopg.AsyncConnection[Any] | None = None
         self.pg_lock = asyncio.Lock()
         self.stop = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.calls: dict[str, deque[float]] = defaultdict(deque)
 
     # -- faults -------------------------------------------------------------------
@@ -231,20 +237,29 @@ class State:
             position = consumer.position([tp])[0].offset
             self.metrics.lag.set(max(0, high - position) if position >= 0 else high)
 
+    def _fan_out(self, event: dict[str, Any]) -> None:
+        for queue in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
     def _ingest(self, event: dict[str, Any]) -> None:
         if event.get("kind") == "note":
-            self.cypher(
-                "MERGE (n:Note {id: $id}) "
-                "SET n.text = $text, n.author = $author, n.createdAt = $ts",
-                id=event["id"],
-                text=event["text"],
-                author=event["author"],
-                ts=event["createdAt"],
-            )
+            self._ingest_note(event)
+            if self.loop is not None:  # subscribers live on the app's event loop
+                self.loop.call_soon_threadsafe(self._fan_out, event)
         else:
             self.cypher(
                 "MERGE (f:Feed {name: 'heartbeat'}) SET f.lastSeen = $ts", ts=event.get("ts", "")
             )
+
+    def _ingest_note(self, event: dict[str, Any]) -> None:
+        self.cypher(
+            "MERGE (n:Note {id: $id}) SET n.text = $text, n.author = $author, n.createdAt = $ts",
+            id=event["id"],
+            text=event["text"],
+            author=event["author"],
+            ts=event["createdAt"],
+        )
 
     def heartbeat_forever(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
@@ -262,6 +277,7 @@ def create_app(config: AppConfig) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.loop = asyncio.get_running_loop()
         state.pg = await psycopg.AsyncConnection.connect(config.postgres_dsn, autocommit=True)
         await asyncio.to_thread(state.apply_graph_schema)
         threads = [
@@ -503,6 +519,47 @@ def create_app(config: AppConfig) -> FastAPI:
         if result.errors:
             payload["errors"] = [e.formatted for e in result.errors]
         return JSONResponse(payload, status_code=200)
+
+    def subscribe() -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        state.subscribers.add(queue)
+        return queue
+
+    class Subscriptions(StrawberryASGI):
+        """graphql-transport-ws at /graphql/ws: the token comes in connection_init."""
+
+        async def get_context(self, request: Any, response: Any) -> gql.Backend:  # type: ignore[override]
+            return gql.Backend(
+                list_notes=list_notes,
+                create_note=create_note,
+                claims={},
+                subscribe=subscribe,
+                unsubscribe=state.subscribers.discard,
+                enforce_persisted=lambda: not state.on("persisted-off"),
+            )
+
+        async def on_ws_connect(self, context: Any) -> Any:
+            params = context.connection_params or {}
+            header = str(params.get("Authorization") or params.get("authorization") or "")
+            token = header[7:].strip() if header.lower().startswith("bearer ") else None
+            try:
+                context.claims = verify(token, state.public_key, ISSUER, AUDIENCE)
+            except AuthFailed as exc:
+                state.metrics.auth_fail.labels(reason=exc.reason).inc()
+                raise ConnectionRejectionError(
+                    {"reason": f"unauthorized: {exc.reason} token"}
+                ) from None
+            state.metrics.auth_ok.inc()
+            return None
+
+    # An exact websocket route: a Mount would only match "/graphql/ws/..." paths.
+    subscriptions = Subscriptions(
+        gql.SCHEMA,
+        graphql_ide=None,
+        allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+    )
+    app.router.routes.append(WebSocketRoute("/graphql/ws", subscriptions))
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
