@@ -154,6 +154,23 @@ def test_persisted_operations(info: StackInfo) -> None:
     assert unknown.status_code == 400 and "unknown persisted operation" in unknown.text
 
 
+def test_graphql_client_persisted_modes(info: StackInfo) -> None:
+    """The suite's own client: operation ids, and Apollo APQ hashes when the env says so."""
+    from gonogo.clients.graphql import GraphQLClient
+    from gonogo.clients.http import HttpClient
+
+    http = HttpClient(info.base_url, timeout_s=5, token=info.token)
+    try:
+        by_id = GraphQLClient(http, "/graphql", "id").persisted("op:healthQuery:v1")
+        digest = hashlib.sha256(REGISTRY["op:healthQuery:v1"].encode()).hexdigest()
+        by_hash = GraphQLClient(http, "/graphql", "apq").persisted(f"sha256:{digest}")
+        ad_hoc = GraphQLClient(http, "/graphql").document("query { health { ok } }")
+    finally:
+        http.close()
+    assert by_id.ok and by_hash.ok and by_id.data == by_hash.data == {"health": {"ok": True}}
+    assert not ad_hoc.ok and ad_hoc.status == 400
+
+
 def test_ad_hoc_documents_are_refused(info: StackInfo) -> None:
     r = gql(info, {"query": "{ health { ok } }"})
     assert r.status_code == 400
@@ -328,6 +345,28 @@ def test_subscription_refuses_bad_tokens_and_ad_hoc_documents(info: StackInfo) -
         )
     finally:
         ws.close()
+
+
+def test_prometheus_scrapes_the_app_and_promql_answers(info: StackInfo) -> None:
+    if info.prometheus_url is None:
+        pytest.skip(
+            "no `prometheus` binary on PATH (apt-get install prometheus); PromQL not tested"
+        )
+    from gonogo.config import EnvSettings
+    from gonogo.env import Environment
+
+    env = Environment(info.env_settings(EnvSettings(name="local", sandbox=True, production=False)))
+    try:
+        deadline = time.monotonic() + 20
+        result: list[Any] = []
+        while not result and time.monotonic() < deadline:
+            result = env.metrics.promql('stream_processed_total{job="intelgraph"}')
+            time.sleep(0.5)
+        assert result and float(result[0]["value"][1]) >= 0
+        with pytest.raises(Exception, match="PromQL"):
+            env.metrics.promql("rate(")
+    finally:
+        env.close()
 
 
 # -- faults -------------------------------------------------------------------------

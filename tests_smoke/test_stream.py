@@ -7,11 +7,12 @@ import time
 import uuid
 
 from gonogo.checks import says
+from gonogo.clients.stream import StreamClient
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
 
-def test_kafka_canary(env: Environment, evidence: Captures) -> None:
+def test_kafka_canary(env: Environment, stream: StreamClient, evidence: Captures) -> None:
     """Rule: a message with a unique run id, produced to the canary topic, is read back at the
     offset it was written to, byte-identical; produce-to-consume latency is recorded.
 
@@ -21,8 +22,8 @@ def test_kafka_canary(env: Environment, evidence: Captures) -> None:
     run_id = str(uuid.uuid4())
     payload = json.dumps({"gonogo_canary": run_id, "sent": time.time()}, sort_keys=True).encode()
     t0 = time.perf_counter()
-    produced = env.stream.produce(topic, payload, key=run_id.encode())
-    consumed = env.stream.read_at(topic, produced.partition, produced.offset)
+    produced = stream.produce(topic, payload, key=run_id.encode())
+    consumed = stream.read_at(topic, produced.partition, produced.offset)
     e2e_ms = (time.perf_counter() - t0) * 1000.0
     path = evidence.save(
         "kafka_canary.json",

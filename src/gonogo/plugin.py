@@ -523,6 +523,8 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
         if bundle is not None:
             bundle.append_jsonl(settings.name, "requests.jsonl", record.as_dict())
 
+    if token is None and settings.token_env:
+        settings.token()  # a missing token is every check's setup error, named once per check
     environment = Environment(settings, token=token, on_request=on_request, sandbox=sandbox)
     try:
         yield environment
@@ -545,10 +547,18 @@ def evidence(request: pytest.FixtureRequest) -> Captures:
 
 
 def _client_fixture(component: str) -> Any:
-    """`http`, `graph`, ... as fixtures: the env's client, created on first use."""
+    """`http`, `graph`, ... as fixtures: the env's client, created on first use.
+
+    As fixtures, a missing secret or an unreachable server is the check's setup
+    error (a configuration problem), not its failure (a finding about the target).
+    """
 
     def fixture(env: Environment) -> Any:
-        return getattr(env, component)
+        client = getattr(env, component)
+        verify = getattr(client, "verify", None)
+        if callable(verify):
+            verify()
+        return client
 
     fixture.__doc__ = f"The env's {component} client (skipped if the env does not configure it)."
     return pytest.fixture(name=component)(fixture)

@@ -49,6 +49,10 @@ class GraphClient:
             )
         return self._driver
 
+    def verify(self) -> None:
+        """Connect once (a check's setup), so a wrong URI or a down graph is an error up front."""
+        self.query("RETURN 1 AS ok")
+
     def _run(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         # One retry, only for a failed handshake on a new connection: FalkorDB's
         # Bolt listener drops the first handshake after another client's GOODBYE.

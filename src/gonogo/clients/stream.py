@@ -57,6 +57,15 @@ class StreamClient:
             conf["sasl.password"] = self._sasl_password
         return conf
 
+    def verify(self) -> None:
+        """Fetch cluster metadata once (a check's setup): a down or wrong broker is an error."""
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            AdminClient(self.config()).list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, exc.args[0].str()) from None
+
     def produce(self, topic: str, value: bytes, key: bytes | None = None) -> Produced:
         ms = int(self.timeout_s * 1000)
         producer = Producer({**self.config(), "message.timeout.ms": ms, "acks": "all"})
