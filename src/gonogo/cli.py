@@ -2,6 +2,8 @@
 
     gonogo envs [--env-file PATH]       list the environments and what each configures
     gonogo verify-bundle DIR            check every file of a bundle against bundle.json
+    gonogo verdict DIR                  re-judge GO / NO-GO from a bundle (exit 0 GO, 1 NO-GO,
+                                        2 INCOMPLETE, 3 usage error)
     gonogo sandbox up [--fault F]       run the local environment in the foreground
     gonogo sandbox faults               list the faults it can inject
 
@@ -27,8 +29,10 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
+    usage_exit = EXIT_USAGE
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"gonogo: {message} (see gonogo --help)\n")
+        self.exit(self.usage_exit, f"gonogo: {message} (see gonogo --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify-bundle", help="check a bundle's files against its bundle.json")
     verify.add_argument(
         "bundle", metavar="DIR", help="a run folder, like reports/green/20261123T010203Z"
+    )
+
+    verdict = sub.add_parser(
+        "verdict", help="re-judge a bundle's GO / NO-GO from its recorded results, offline"
+    )
+    # 0, 1 and 2 are verdicts (GO, NO-GO, INCOMPLETE); a usage error must not look like one.
+    verdict.usage_exit = 3
+    verdict.add_argument("bundle", metavar="DIR", help="a run folder with bundle.json")
+    verdict.add_argument(
+        "--exceptions-file",
+        metavar="PATH",
+        help="judge with this exceptions table instead of the bundle's copy",
     )
 
     sandbox = sub.add_parser("sandbox", help="the local reference environment")
@@ -97,6 +113,46 @@ def _verify(args: argparse.Namespace) -> int:
     problems = len(result.missing) + len(result.added) + len(result.changed)
     print(f"bundle NOT intact: {problems} problem(s) in {args.bundle}", file=sys.stderr)
     return EXIT_BAD
+
+
+def _verdict(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from gonogo.evidence import load_manifest
+    from gonogo.verdict import judge, load_exceptions
+
+    root = Path(args.bundle)
+    try:
+        manifest = load_manifest(root)
+    except GonogoError as exc:
+        print(f"gonogo: {exc}", file=sys.stderr)
+        return 3
+    tests = manifest.get("tests") or []
+    finished = str(manifest.get("run", {}).get("finished") or "")
+    try:
+        run_day = dt.datetime.fromisoformat(finished.replace("Z", "+00:00")).date()
+    except ValueError:
+        print(f"gonogo: {root}/bundle.json has no valid run.finished time", file=sys.stderr)
+        return 3
+    table = Path(args.exceptions_file) if args.exceptions_file else root / "policy-exceptions.md"
+    exceptions = load_exceptions(table, [t["nodeid"] for t in tests], run_day)
+    required = manifest.get("required_gates") or ["smoke", "slo", "security", "dataops"]
+    verdict = judge(tests, required, exceptions, finished)
+    print(verdict.summary())
+    for item in verdict.not_run[:20]:
+        print(f"  not run: {item['check']} ({item['why']})")
+    for nodeid in verdict.failing[:20]:
+        print(f"  failing: {nodeid}")
+    for row in verdict.invalid_exceptions:
+        print(
+            f"  invalid exception {row['id'] or '?'} ({row['link']}): {'; '.join(row['problems'])}"
+        )
+    if args.exceptions_file is None and (root / "verdict.json").exists():
+        recorded = json.loads((root / "verdict.json").read_text()).get("decision")
+        if recorded != verdict.decision:
+            print(f"  note: the run recorded {recorded}", file=sys.stderr)
+    return verdict.exit_code
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -164,7 +220,7 @@ def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"envs": _envs, "verify-bundle": _verify, "sandbox": _sandbox}
+    handlers = {"envs": _envs, "verify-bundle": _verify, "sandbox": _sandbox, "verdict": _verdict}
     try:
         return handlers[args.command](args)
     except GonogoError as exc:

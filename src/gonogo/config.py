@@ -147,6 +147,10 @@ class EnvSettings(_Table):
     production: bool = True
     sandbox: bool = False
     faults: list[str] = Field(default_factory=list)
+    # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
+    required_gates: list[str] = Field(
+        default_factory=lambda: ["smoke", "slo", "security", "dataops"]
+    )
     operations: Operations = Field(default_factory=Operations)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     graph: GraphSettings | None = None
@@ -158,6 +162,15 @@ class EnvSettings(_Table):
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
 
     _v = field_validator("token_env", "admin_token_env")(_check_var_name)
+
+    @field_validator("required_gates")
+    @classmethod
+    def _gates(cls, value: list[str]) -> list[str]:
+        known = ("A", "B", "C", "smoke", "slo", "security", "dataops")
+        unknown = [g for g in value if g not in known]
+        if unknown:
+            raise ValueError(f"unknown gate(s) {', '.join(unknown)}; gates: {', '.join(known)}")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -36,6 +36,16 @@ from gonogo.env import Environment
 from gonogo.errors import ConfigError, GonogoError, NotConfigured
 from gonogo.evidence import CURRENT_TEST, Bundle, Captures, iso, utcnow
 from gonogo.redact import REDACTOR
+from gonogo.verdict import (
+    EXCEPTIONS_FILE,
+    GATES,
+    HOW_TO_WAIVE,
+    PolicyException,
+    Verdict,
+    judge,
+    load_exceptions,
+    validate,
+)
 
 PACKS: dict[str, tuple[str, str]] = {
     "tests_smoke": ("smoke", "cutover smoke and functional smokes (pytest -m smoke --env=NAME)"),
@@ -65,6 +75,7 @@ RECORDED_PACKAGES = [
 WORKER_BUNDLE_KEY = "gonogo_bundle"
 WORKER_SANDBOX_KEY = "gonogo_sandbox"
 WORKER_ENV_FILE_KEY = "gonogo_env_file"
+COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
 
 
 @dataclasses.dataclass
@@ -106,6 +117,11 @@ class RunState:
     user_html: str | None = None
     faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
+    exceptions_file: Path | None = None
+    deselected: list[str] = dataclasses.field(default_factory=list)
+    deselected_items: list[pytest.Item] = dataclasses.field(default_factory=list)
+    exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
+    verdict: Verdict | None = None
 
     @property
     def env_names(self) -> list[str]:
@@ -159,6 +175,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         dest="gonogo_allow_drill",
         help="allow --drill against an env with production = true",
+    )
+    group.addoption(
+        "--exceptions-file",
+        dest="gonogo_exceptions_file",
+        default=None,
+        metavar="PATH",
+        help=f"policy exceptions table (default: {EXCEPTIONS_FILE} in the rootdir)",
     )
     group.addoption(
         "--evidence-dir",
@@ -249,6 +272,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "drill(name): an opt-in drill, run only with --drill NAME (it changes the env)"
     )
+    config.addinivalue_line(
+        "markers",
+        "gate(name): the Go/No-Go gate a check belongs to (" + ", ".join(GATES) + "); "
+        "default: its pack",
+    )
     drills = config.getoption("gonogo_drills") or []
     unknown = [d for d in drills if d not in DRILLS]
     if unknown:
@@ -269,6 +297,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     for settings in state.envs:
         settings.register_secrets()
+    option = config.getoption("gonogo_exceptions_file")
+    state.exceptions_file = Path(option).resolve() if option else config.rootpath / EXCEPTIONS_FILE
+    try:
+        state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     production = [s.name for s in state.envs if s.production]
     if drills and production and not config.getoption("gonogo_allow_drill"):
         raise pytest.UsageError(
@@ -425,6 +459,50 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if not items:
+        return
+    state = items[0].config.stash.get(STATE, None)
+    if state is not None and state.envs:
+        # Only checks of an env count for the verdict, not other tests in the tree,
+        # and not opt-in drills, which are left out by design.
+        checks = [
+            i for i in items if _item_env(i) is not None and not i.get_closest_marker("drill")
+        ]
+        state.deselected += [i.nodeid for i in checks]
+        state.deselected_items += checks
+
+
+def _note_deselected(state: RunState, session: pytest.Session) -> None:
+    """Write what -m/-k dropped into the bundle, for the verdict's "required but not run".
+
+    Under xdist only workers collect, so they write it; the controller folds
+    the file into bundle.json and removes it before sealing.
+    """
+    import json
+
+    if state.bundle is None or not state.deselected_items:
+        return
+    lines = []
+    for item in state.deselected_items:
+        gate = item.get_closest_marker("gate")
+        lines.append(
+            json.dumps(
+                {
+                    "nodeid": item.nodeid,
+                    "env": _item_env(item),
+                    "markers": sorted(
+                        m.name for m in item.iter_markers() if m.name in PACK_MARKERS
+                    ),
+                    "gate": str(gate.args[0]) if gate is not None and gate.args else None,
+                }
+            )
+        )
+    from gonogo.evidence import _append
+
+    _append(state.bundle.root / COLLECTION_FILE, "\n".join(lines) + "\n")
+
+
 def _pack_marker(item: pytest.Item) -> str | None:
     for part in item.path.parts:
         if part in PACKS:
@@ -467,6 +545,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             env = _item_env(item)
             if env:
                 item.user_properties.append(("env", env))
+            gate = item.get_closest_marker("gate")
+            if gate is not None and gate.args:
+                item.user_properties.append(("gate", str(gate.args[0])))
+        nodeids = [i.nodeid for i in session.items] + state.deselected
+        validate(state.exceptions, nodeids, utcnow().date())
+        _note_deselected(state, session)
         return
     needing = [
         item.nodeid
@@ -618,6 +702,9 @@ def pytest_runtest_makereport(
         report.longrepr = excinfo.getrepr(style="value", chain=False)
 
     captures = item.stash.get(CAPTURES_KEY, None)
+    state = item.config.stash.get(STATE, None)
+    if state is not None and state.envs and report.failed and call.when == "call":
+        _waive_or_explain(state, item, report)
     attach = call.when == "call" or report.failed
     if attach and captures is not None and captures.bundle is not None and captures.saved:
         extras = _html_extras(captures.bundle, captures.saved)
@@ -649,6 +736,21 @@ class _RedactedRepr:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _waive_or_explain(state: RunState, item: pytest.Item, report: pytest.TestReport) -> None:
+    """A valid policy exception turns a failure into a waiver (xfail, naming the row);
+    any other failure says how to file one."""
+    cover = next((e for e in state.exceptions if e.valid and e.covers(item.nodeid)), None)
+    if cover is None:
+        addsection = getattr(report.longrepr, "addsection", None)
+        if callable(addsection):
+            addsection("gonogo policy exceptions", HOW_TO_WAIVE)
+        return
+    message = _message(report) or "failed"
+    report.outcome = "skipped"
+    report.wasxfail = f"waived by {cover.id} ({cover.link}): {message}"
+    report.user_properties += [("exception", cover.id), ("exception_link", cover.link)]
 
 
 def _redact_report(report: pytest.TestReport) -> None:
@@ -697,6 +799,9 @@ def _record(state: RunState, report: pytest.TestReport) -> None:
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
     # Each phase's report carries all captures so far; the latest is complete.
     entry["captures"] = [v for k, v in report.user_properties if k == "capture"]
+    entry["gate"] = props.get("gate")
+    if "exception" in props:
+        entry["exception"], entry["exception_link"] = props["exception"], props["exception_link"]
     xfail = hasattr(report, "wasxfail")
     if report.when == "setup":
         if report.failed:
@@ -705,11 +810,13 @@ def _record(state: RunState, report: pytest.TestReport) -> None:
             entry["outcome"] = "xfailed" if xfail else "skipped"
             entry["message"] = _message(report)
     elif report.when == "call":
-        if xfail:
+        if "exception" in props:
+            entry["outcome"], entry["message"] = "waived", str(getattr(report, "wasxfail", ""))
+        elif xfail:
             entry["outcome"] = "xfailed" if report.skipped else "xpassed"
         else:
             entry["outcome"] = report.outcome
-        if not report.passed:
+        if not report.passed and "exception" not in props:
             entry["message"] = _message(report)
     elif report.when == "teardown":
         if report.failed:
@@ -768,6 +875,7 @@ def _meta(session: pytest.Session, state: RunState, exitstatus: int) -> dict[str
             "packages": _package_versions(),
         },
         "summary": dict(Counter(str(t["outcome"]) for t in tests)),
+        "required_gates": _required_gates(state),
         "tests": tests,
     }
 
@@ -796,17 +904,99 @@ class _Controller:
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
-        # After every other sessionfinish: JUnit and HTML are written by then.
-        result = yield
+        # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
         bundle = self.state.bundle
         assert bundle is not None
+        _fold_deselected(self.state)
+        self.state.verdict = _judge(self.state)
+        # After them: JUnit and HTML are written by then.
+        result = yield
         _stop_sandboxes(self.state)  # before sealing: their logs are part of the bundle
+        _write_verdict(self.state)
         _copy_in(bundle, self.state.user_junit, "junit.xml")
         _copy_in(bundle, self.state.user_html, "report.html")
         bundle.log(f"run finished: exit status {int(exitstatus)}")
         bundle.seal(_meta(session, self.state, exitstatus))
         self.state.sealed = bundle.root
         return result
+
+
+def _fold_deselected(state: RunState) -> None:
+    import json
+
+    assert state.bundle is not None
+    path = state.bundle.root / COLLECTION_FILE
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["nodeid"] not in state.results:
+            state.results[record["nodeid"]] = {
+                **record,
+                "outcome": "deselected",
+                "duration_s": 0.0,
+                "message": "deselected (-m/-k)",
+                "captures": [],
+            }
+    path.unlink()
+
+
+def _required_gates(state: RunState) -> list[str]:
+    gates: list[str] = []
+    for settings in state.envs:
+        gates += [g for g in settings.required_gates if g not in gates]
+    return gates
+
+
+def _judge(state: RunState) -> Verdict:
+    return judge(
+        list(state.results.values()), _required_gates(state), state.exceptions, iso(utcnow())
+    )
+
+
+def _write_verdict(state: RunState) -> None:
+    import json
+
+    assert state.bundle is not None
+    assert state.verdict is not None
+    (state.bundle.root / "verdict.json").write_text(
+        json.dumps(state.verdict.as_dict(), indent=2) + "\n"
+    )
+    if state.exceptions_file is not None and state.exceptions_file.is_file():
+        (state.bundle.root / "policy-exceptions.md").write_bytes(state.exceptions_file.read_bytes())
+    state.bundle.log(f"verdict: {state.verdict.summary()}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.verdict is None:
+        return
+    verdict = state.verdict
+    terminalreporter.write_sep(
+        "=",
+        f"gonogo verdict: {verdict.decision}",
+        bold=True,
+        red=verdict.decision == "NO-GO",
+        green=verdict.decision.startswith("GO"),
+        yellow=verdict.decision == "INCOMPLETE",
+    )
+    terminalreporter.write_line(verdict.summary())
+    for row in verdict.invalid_exceptions:
+        problems = "; ".join(row["problems"])
+        terminalreporter.write_line(
+            f"invalid policy exception {row['id'] or '?'} ({row['link']}): {problems}"
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
+    """The verdict banner and the per-gate table, at the top of the HTML report."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.verdict is None:
+        return
+    from gonogo.report import verdict_banner
+
+    prefix.append(verdict_banner(state.verdict))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

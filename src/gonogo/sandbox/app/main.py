@@ -194,6 +194,9 @@ class State:
                 "group.id": INGEST_GROUP,
                 "enable.auto.commit": False,
                 "socket.timeout.ms": 5000,
+                # The broker holds an empty fetch this long; librdkafka's 500 ms default
+                # would add up to half a second to every note's way into the graph.
+                "fetch.wait.max.ms": 20,
             }
         )
         tp = TopicPartition(INGEST_TOPIC, 0, OFFSET_BEGINNING)

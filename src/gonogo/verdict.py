@@ -1,0 +1,290 @@
+"""Gates, policy exceptions and the GO / NO-GO verdict.
+
+A release manager needs one decision, and it must account for every required
+check, not only for the ones that happened to run:
+
+    NO-GO               a check failed (or errored on the target) and no valid exception waives it
+    INCOMPLETE          nothing failed, but a required check did not run (deselected,
+                        skipped, errored in setup) or a required gate has no checks at all
+    GO-WITH-EXCEPTIONS  everything required ran; failures are all waived by valid exceptions
+    GO                  everything required ran and passed
+
+The verdict is judged from recorded results only (bundle.json), so `gonogo
+verdict BUNDLE` gives the same answer later, offline, with the exceptions
+file as it was at the run (a copy travels in the bundle) and the run's time.
+
+Policy exceptions live in a Markdown table (docs/policy-exceptions.md):
+ID | Check | Owner | Rationale | Risk | Created | Expiry. A row waives nothing
+unless every field is set, Expiry is at most 7 days after Created and not
+before the run's date, and Check matches at least one known check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gonogo.errors import ConfigError
+
+Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
+PACK_GATES = ("smoke", "slo", "security", "dataops")
+# A, B, C are the release checklist's gates; the packs are gates of their own.
+GATES = {
+    "A": "CI hygiene: release evidence complete, signatures and attestations verify",
+    "B": "drift and policy: digest pinning, Rego",
+    "C": "performance budgets: canary thresholds, Lighthouse",
+    "smoke": "cutover smoke",
+    "slo": "SLO and load",
+    "security": "security",
+    "dataops": "data operations",
+}
+EXIT_CODES: dict[Decision, int] = {"GO": 0, "GO-WITH-EXCEPTIONS": 0, "NO-GO": 1, "INCOMPLETE": 2}
+MAX_EXCEPTION_DAYS = 7
+EXCEPTIONS_FILE = "docs/policy-exceptions.md"
+COLUMNS = ("ID", "Check", "Owner", "Rationale", "Risk", "Created", "Expiry")
+HOW_TO_WAIVE = (
+    f"no valid policy exception covers this check; to waive it, add a row to {EXCEPTIONS_FILE} "
+    f"({' | '.join(COLUMNS)}; Expiry at most {MAX_EXCEPTION_DAYS} days after Created)"
+)
+
+
+@dataclass
+class PolicyException:
+    id: str
+    check: str
+    owner: str
+    rationale: str
+    risk: str
+    created: str
+    expiry: str
+    file: str
+    line: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def link(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def covers(self, nodeid: str) -> bool:
+        return covers(self.check, nodeid)
+
+
+def covers(pattern: str, nodeid: str) -> bool:
+    """A row's Check matches a node id exactly, by glob, or by the check's bare name."""
+    bare = nodeid.split("::")[-1]
+    return (
+        pattern == nodeid
+        or fnmatch.fnmatchcase(nodeid, pattern)
+        or pattern == bare.split("[")[0]
+        or fnmatch.fnmatchcase(bare, pattern)
+    )
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def parse_exceptions(text: str, file: str) -> list[PolicyException]:
+    """Every row of the first table whose header is the exception columns."""
+    rows: list[PolicyException] = []
+    header: list[str] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip().startswith("|"):
+            if header is not None and rows:
+                break
+            continue
+        cells = _cells(line)
+        if header is None:
+            if [c.lower() for c in cells] == [c.lower() for c in COLUMNS]:
+                header = cells
+            continue
+        if all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
+            continue
+        values = (cells + [""] * len(COLUMNS))[: len(COLUMNS)]
+        id_, check, owner, rationale, risk, created, expiry = values
+        rows.append(
+            PolicyException(id_, check, owner, rationale, risk, created, expiry, file, number)
+        )
+    return rows
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def validate(
+    rows: Sequence[PolicyException], known_checks: Iterable[str], today: dt.date
+) -> list[PolicyException]:
+    """Fill each row's `problems`; returns the rows (valid ones have none)."""
+    known = list(known_checks)
+    seen: set[str] = set()
+    for row in rows:
+        values = asdict(row).values()
+        problems = [
+            f"{name} is empty"
+            for name, value in zip(COLUMNS, values, strict=False)
+            if not str(value).strip()
+        ]
+        created, expiry = _date(row.created), _date(row.expiry)
+        if row.created and created is None:
+            problems.append(f"Created {row.created!r} is not a date (YYYY-MM-DD)")
+        if row.expiry and expiry is None:
+            problems.append(f"Expiry {row.expiry!r} is not a date (YYYY-MM-DD)")
+        if created and expiry:
+            if expiry < created:
+                problems.append("Expiry is before Created")
+            elif (expiry - created).days > MAX_EXCEPTION_DAYS:
+                problems.append(
+                    f"Expiry is {(expiry - created).days} days after Created "
+                    f"(at most {MAX_EXCEPTION_DAYS})"
+                )
+            if expiry < today:
+                problems.append(f"expired on {expiry.isoformat()}")
+        if row.check and not any(covers(row.check, nodeid) for nodeid in known):
+            problems.append(f"Check {row.check!r} matches no known check")
+        if row.id in seen:
+            problems.append(f"ID {row.id} is used twice")
+        seen.add(row.id)
+        row.problems = problems
+    return list(rows)
+
+
+def load_exceptions(
+    path: Path, known_checks: Iterable[str], today: dt.date
+) -> list[PolicyException]:
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    return validate(parse_exceptions(text, str(path)), known_checks, today)
+
+
+def gate_of(markers: Sequence[str], explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    for marker in markers:
+        if marker in PACK_GATES:
+            return marker
+    return "other"
+
+
+@dataclass
+class Verdict:
+    decision: Decision
+    judged_at: str
+    required_gates: list[str]
+    gates: dict[str, list[dict[str, Any]]]
+    failing: list[str]
+    waived: list[dict[str, str]]
+    not_run: list[dict[str, str]]
+    empty_required_gates: list[str]
+    invalid_exceptions: list[dict[str, Any]]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.decision]
+
+    def summary(self) -> str:
+        parts: list[str] = [self.decision]
+        if self.failing:
+            parts.append(
+                f"{len(self.failing)} failing: {', '.join(self.failing[:3])}"
+                + (" ..." if len(self.failing) > 3 else "")
+            )
+        if self.waived:
+            parts.append(
+                f"{len(self.waived)} waived ({', '.join(w['exception'] for w in self.waived)})"
+            )
+        if self.not_run:
+            parts.append(f"{len(self.not_run)} required not run")
+        if self.empty_required_gates:
+            parts.append(f"required gate(s) with no checks: {', '.join(self.empty_required_gates)}")
+        if self.invalid_exceptions:
+            parts.append(f"{len(self.invalid_exceptions)} invalid exception row(s)")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"schema": "gonogo.verdict/v1", **asdict(self), "exit_code": self.exit_code}
+
+
+FAILED = {"failed", "xpassed"}
+RAN_OK = {"passed", "xfailed"}
+
+
+def judge(
+    tests: Sequence[dict[str, Any]],
+    required_gates: Sequence[str],
+    exceptions: Sequence[PolicyException],
+    judged_at: str,
+) -> Verdict:
+    """Decide from recorded results: each test is a bundle.json `tests` entry."""
+    gates: dict[str, list[dict[str, Any]]] = {}
+    failing, waived, not_run = [], [], []
+    valid = [e for e in exceptions if e.valid]
+    for test in tests:
+        gate = gate_of(test.get("markers") or [], test.get("gate"))
+        outcome = str(test.get("outcome"))
+        entry = {k: test.get(k) for k in ("nodeid", "env", "outcome", "message", "value", "limit")}
+        entry["exception"] = None
+        required = gate in required_gates
+        if outcome in FAILED or (outcome == "error" and required):
+            cover = next((e for e in valid if e.covers(test["nodeid"])), None)
+            if cover is not None:
+                entry["outcome"] = "waived"
+                entry["exception"] = cover.id
+                waived.append({"check": test["nodeid"], "exception": cover.id, "link": cover.link})
+            elif outcome == "error":
+                not_run.append({"check": test["nodeid"], "why": f"error: {test.get('message')}"})
+            else:
+                failing.append(test["nodeid"])
+        elif outcome == "waived":
+            waived.append(
+                {
+                    "check": test["nodeid"],
+                    "exception": str(test.get("exception")),
+                    "link": str(test.get("exception_link")),
+                }
+            )
+        elif required and outcome not in RAN_OK:
+            not_run.append({"check": test["nodeid"], "why": outcome})
+        gates.setdefault(gate, []).append(entry)
+    # A required gate with no checks at all cannot be judged (deselected ones are in not_run).
+    empty = [g for g in required_gates if not gates.get(g)]
+    decision: Decision
+    if failing:
+        decision = "NO-GO"
+    elif not_run or empty:
+        decision = "INCOMPLETE"
+    elif waived:
+        decision = "GO-WITH-EXCEPTIONS"
+    else:
+        decision = "GO"
+    return Verdict(
+        decision=decision,
+        judged_at=judged_at,
+        required_gates=list(required_gates),
+        gates=gates,
+        failing=failing,
+        waived=waived,
+        not_run=not_run,
+        empty_required_gates=empty,
+        invalid_exceptions=[
+            {"id": e.id, "check": e.check, "link": e.link, "problems": e.problems}
+            for e in exceptions
+            if not e.valid
+        ],
+    )

@@ -1,0 +1,265 @@
+"""The Go/No-Go verdict: every rule, every exception rule, the plugin's use of them, the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from gonogo.cli import main as gonogo
+from gonogo.verdict import HOW_TO_WAIVE, judge, parse_exceptions, validate
+from tests.conftest import only_bundle
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def t(nodeid: str, outcome: str, gate: str = "smoke") -> dict[str, object]:
+    return {"nodeid": nodeid, "outcome": outcome, "markers": [gate], "gate": None}
+
+
+def rows(*lines: str) -> str:
+    return (
+        "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def exceptions(*lines: str, known: tuple[str, ...] = ("tests_smoke/test_a.py::test_a[green]",)):
+    return validate(parse_exceptions(rows(*lines), "docs/policy-exceptions.md"), known, TODAY)
+
+
+# -- verdict rules ------------------------------------------------------------------
+
+
+def test_go_when_every_required_gate_ran_and_passed() -> None:
+    v = judge([t("a", "passed"), t("b", "passed", "slo")], ["smoke", "slo"], [], "now")
+    assert v.decision == "GO" and v.exit_code == 0
+
+
+def test_no_go_on_a_failure() -> None:
+    v = judge([t("a", "failed"), t("b", "passed")], ["smoke"], [], "now")
+    assert (v.decision, v.failing, v.exit_code) == ("NO-GO", ["a"], 1)
+
+
+@pytest.mark.parametrize("outcome", ["deselected", "skipped", "error"])
+def test_incomplete_when_a_required_check_did_not_run(outcome: str) -> None:
+    v = judge([t("a", "passed"), t("b", outcome)], ["smoke"], [], "now")
+    assert v.decision == "INCOMPLETE" and v.exit_code == 2
+    assert [n["check"] for n in v.not_run] == ["b"]
+
+
+def test_incomplete_when_a_required_gate_has_no_checks() -> None:
+    v = judge([t("a", "passed")], ["smoke", "dataops"], [], "now")
+    assert v.decision == "INCOMPLETE" and v.empty_required_gates == ["dataops"]
+
+
+def test_checks_outside_the_required_gates_do_not_block() -> None:
+    v = judge([t("a", "passed"), t("b", "skipped", "slo")], ["smoke"], [], "now")
+    assert v.decision == "GO"
+
+
+def test_no_go_beats_incomplete() -> None:
+    assert judge([t("a", "failed"), t("b", "deselected")], ["smoke"], [], "now").decision == "NO-GO"
+
+
+def test_an_explicit_gate_marker_wins_over_the_pack() -> None:
+    test = {**t("a", "failed"), "gate": "A"}
+    v = judge([test, t("b", "passed")], ["smoke"], [], "now")
+    assert v.decision == "NO-GO" and set(v.gates) == {"A", "smoke"}
+
+
+def test_go_with_exceptions_when_every_failure_is_waived() -> None:
+    ex = exceptions("| PE-1 | test_a | sre | flaky upstream | low | 2026-11-20 | 2026-11-25 |")
+    v = judge(
+        [t("tests_smoke/test_a.py::test_a[green]", "failed"), t("b", "passed")],
+        ["smoke"],
+        ex,
+        "now",
+    )
+    assert v.decision == "GO-WITH-EXCEPTIONS" and v.exit_code == 0
+    assert v.waived == [
+        {
+            "check": "tests_smoke/test_a.py::test_a[green]",
+            "exception": "PE-1",
+            "link": "docs/policy-exceptions.md:3",
+        }
+    ]
+
+
+# -- exception rules ----------------------------------------------------------------
+
+
+def test_a_valid_row_is_parsed_with_its_file_and_line() -> None:
+    (row,) = exceptions(
+        "| PE-1 | tests_smoke/test_a.py::* | sre | why | low | 2026-11-20 | 2026-11-27 |"
+    )
+    assert (
+        row.valid
+        and row.link == "docs/policy-exceptions.md:3"
+        and row.covers("tests_smoke/test_a.py::test_a[green]")
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("| PE-1 | test_a |  | why | low | 2026-11-20 | 2026-11-25 |", "Owner is empty"),
+        (
+            "| PE-1 | test_a | sre | why | low | 2026-11-20 | 2026-11-28 |",
+            "Expiry is 8 days after Created (at most 7)",
+        ),
+        ("| PE-1 | test_a | sre | why | low | 2026-11-10 | 2026-11-15 |", "expired on 2026-11-15"),
+        (
+            "| PE-1 | test_zzz | sre | why | low | 2026-11-20 | 2026-11-25 |",
+            "Check 'test_zzz' matches no known check",
+        ),
+        (
+            "| PE-1 | test_a | sre | why | low | 20-11-2026 | 2026-11-25 |",
+            "Created '20-11-2026' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            "| PE-1 | test_a | sre | why | low | 2026-11-25 | 2026-11-24 |",
+            "Expiry is before Created",
+        ),
+    ],
+)
+def test_an_invalid_row_says_why_and_waives_nothing(line: str, problem: str) -> None:
+    (row,) = exceptions(line)
+    assert problem in row.problems and not row.valid
+    v = judge([t("tests_smoke/test_a.py::test_a[green]", "failed")], ["smoke"], [row], "now")
+    assert v.decision == "NO-GO" and v.invalid_exceptions[0]["problems"] == row.problems
+
+
+def test_a_duplicate_id_is_invalid() -> None:
+    a, b = exceptions(
+        "| PE-1 | test_a | sre | why | low | 2026-11-20 | 2026-11-25 |",
+        "| PE-1 | test_a | sre | why | low | 2026-11-21 | 2026-11-25 |",
+    )
+    assert a.valid and b.problems == ["ID PE-1 is used twice"]
+
+
+# -- through the plugin -------------------------------------------------------------
+
+
+PACKS = {
+    "tests_smoke/test_s.py": "def test_ok(env):\n    pass\n\ndef test_bad(env):\n    assert False, 'expected 1; got 2'\n",
+    "tests_slo/test_l.py": "def test_load(env):\n    pass\n",
+}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, make_envs, monkeypatch) -> pytest.Pytester:
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-value-0001")
+    make_envs("green", extra="")
+    path = pytester.path / "environments.toml"
+    path.write_text(
+        path.read_text().replace(
+            "timeout_s = 2\n", 'timeout_s = 2\nrequired_gates = ["smoke", "slo"]\n'
+        )
+    )
+    for name, body in PACKS.items():
+        (pytester.path / name).parent.mkdir(exist_ok=True)
+        (pytester.path / name).write_text(body)
+    (pytester.path / "docs").mkdir()
+    return pytester
+
+
+def write_exceptions(project: pytest.Pytester, *lines: str) -> None:
+    (project.path / "docs" / "policy-exceptions.md").write_text(
+        "# Policy exceptions\n\n" + rows(*lines)
+    )
+
+
+def verdict_of(project: pytest.Pytester) -> dict:
+    return json.loads((only_bundle(project.path) / "verdict.json").read_text())
+
+
+def test_plugin_no_go_says_how_to_waive_and_cli_agrees(project: pytest.Pytester, capsys) -> None:
+    result = project.runpytest("--env", "green")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*gonogo verdict: NO-GO*", "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[[]green[]]"]
+    )
+    assert HOW_TO_WAIVE in result.stdout.str()
+    assert verdict_of(project)["decision"] == "NO-GO"
+    bundle = only_bundle(project.path)
+    html = (bundle / "report.html").read_text()
+    assert (
+        'id="gonogo-verdict"' in html and "Verdict: NO-GO" in html and 'id="gonogo-gates"' in html
+    )
+    capsys.readouterr()  # the inner run's own output
+    assert gonogo(["verdict", str(bundle)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[green]",
+        "  failing: tests_smoke/test_s.py::test_bad[green]",
+    ]
+
+
+def test_plugin_waives_with_a_valid_row_and_links_it(project: pytest.Pytester, monkeypatch) -> None:
+    today = dt.date.today()
+    write_exceptions(
+        project,
+        f"| PE-7 | test_bad | sre | known issue | low | {today} | {today + dt.timedelta(days=7)} |",
+    )
+    result = project.runpytest("--env", "green", "-rx")
+    result.assert_outcomes(passed=2, xfailed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "XFAIL *test_bad[[]green[]] - waived by PE-7 (*docs/policy-exceptions.md:5): *expected 1; got 2*"
+        ]
+    )
+    verdict = verdict_of(project)
+    assert (
+        verdict["decision"] == "GO-WITH-EXCEPTIONS" and verdict["waived"][0]["exception"] == "PE-7"
+    )
+    bundle = only_bundle(project.path)
+    assert (bundle / "policy-exceptions.md").is_file()
+    assert gonogo(["verdict", str(bundle)]) == 0
+
+
+def test_plugin_reports_an_invalid_row_and_it_waives_nothing(project: pytest.Pytester) -> None:
+    write_exceptions(
+        project, "| PE-8 | test_bad | sre | known issue | low | 2020-01-01 | 2020-01-05 |"
+    )
+    result = project.runpytest("--env", "green")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["invalid policy exception PE-8 (*policy-exceptions.md:5): expired on 2020-01-05"]
+    )
+
+
+def test_plugin_incomplete_when_a_required_pack_is_deselected_even_under_xdist(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "tests_smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
+    result = project.runpytest_subprocess("--env", "green", "-m", "smoke", "-n", "2")
+    result.assert_outcomes(passed=1)
+    verdict = verdict_of(project)
+    assert verdict["decision"] == "INCOMPLETE"
+    assert verdict["not_run"] == [
+        {"check": "tests_slo/test_l.py::test_load[green]", "why": "deselected"}
+    ]
+    bundle = only_bundle(project.path)
+    assert not (bundle / ".gonogo-collection.jsonl").exists()
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert {t["outcome"] for t in manifest["tests"]} == {"passed", "deselected"}
+    assert gonogo(["verdict", str(bundle)]) == 2
+
+
+def test_plugin_go(project: pytest.Pytester) -> None:
+    (project.path / "tests_smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
+    project.runpytest("--env", "green").assert_outcomes(passed=2)
+    assert verdict_of(project)["decision"] == "GO"
+    assert gonogo(["verdict", str(only_bundle(project.path))]) == 0
+
+
+def test_cli_verdict_usage_errors_exit_3(tmp_path: Path, capsys) -> None:
+    assert gonogo(["verdict", str(tmp_path / "missing")]) == 3
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        gonogo(["verdict"])
+    assert exc.value.code == 3
