@@ -257,6 +257,54 @@ def test_plugin_go(project: pytest.Pytester) -> None:
     assert gonogo(["verdict", str(only_bundle(project.path))]) == 0
 
 
+def test_the_bundle_carries_an_in_toto_test_result_statement(project: pytest.Pytester) -> None:
+    from gonogo.evidence import sha256_file, verify_bundle
+
+    project.runpytest("--env", "green").assert_outcomes(passed=2, failed=1)
+    bundle = only_bundle(project.path)
+    statement = json.loads((bundle / "attestation.intoto.json").read_text())
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://in-toto.io/attestation/test-result/v0.1"
+    assert {s["name"]: s["digest"]["sha256"] for s in statement["subject"]} == {
+        name: sha256_file(bundle / name) for name in ("junit.xml", "report.html", "verdict.json")
+    }
+    predicate = statement["predicate"]
+    assert predicate["result"] == "fail"
+    assert predicate["failedTests"] == ["tests_smoke/test_s.py::test_bad[green]"]
+    assert len(predicate["passedTests"]) == 2
+    assert predicate["configuration"][0]["name"] == "environments.toml"
+    assert verify_bundle(bundle).ok  # sealed with the rest
+
+
+def test_the_report_shows_the_verdict_in_chromium(project: pytest.Pytester, monkeypatch) -> None:
+    from gonogo.evidence import verify_bundle
+    from gonogo.report import CHROMIUM_ARGS, chromium
+
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if chromium() is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium): the report is not rendered")
+    monkeypatch.setenv("GONOGO_REPORT_PNG", "1")
+    project.runpytest("--env", "green").assert_outcomes(passed=2, failed=1)
+    bundle = only_bundle(project.path)
+    png = (bundle / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "report.png rendered" in (bundle / "steps.log").read_text()
+    assert verify_bundle(bundle).ok
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto((bundle / "report.html").as_uri())
+            banner = page.locator("#gonogo-verdict")
+            assert banner.is_visible() and "Verdict: NO-GO" in banner.inner_text()
+            rows = page.locator("#gonogo-gates tr").all_inner_texts()
+            assert any(r.startswith("smoke") and "1 failed" in r for r in rows), rows
+            assert any(r.startswith("slo") and "required" in r for r in rows), rows
+            assert page.title() == "gonogo release verification: green"
+        finally:
+            browser.close()
+
+
 def test_cli_verdict_usage_errors_exit_3(tmp_path: Path, capsys) -> None:
     assert gonogo(["verdict", str(tmp_path / "missing")]) == 3
     assert "not a folder" in capsys.readouterr().err

@@ -913,6 +913,7 @@ class _Controller:
         result = yield
         _stop_sandboxes(self.state)  # before sealing: their logs are part of the bundle
         _write_verdict(self.state)
+        _render_report(self.state)
         _copy_in(bundle, self.state.user_junit, "junit.xml")
         _copy_in(bundle, self.state.user_html, "report.html")
         bundle.log(f"run finished: exit status {int(exitstatus)}")
@@ -965,6 +966,58 @@ def _write_verdict(state: RunState) -> None:
     if state.exceptions_file is not None and state.exceptions_file.is_file():
         (state.bundle.root / "policy-exceptions.md").write_bytes(state.exceptions_file.read_bytes())
     state.bundle.log(f"verdict: {state.verdict.summary()}")
+    _write_attestation(state)
+
+
+def _render_report(state: RunState) -> None:
+    """report.png: the verdict banner as a person sees it, when Chromium is here."""
+    from gonogo.report import screenshot
+
+    assert state.bundle is not None
+    html = state.bundle.root / "report.html"
+    if not html.is_file() or os.environ.get("GONOGO_REPORT_PNG", "1") == "0":
+        return
+    why_not = screenshot(html, state.bundle.root / "report.png")
+    state.bundle.log(f"report.png not rendered: {why_not}" if why_not else "report.png rendered")
+
+
+def _write_attestation(state: RunState) -> None:
+    """The in-toto test-result statement over the report files, for CI to sign."""
+    import json
+    import os
+
+    from gonogo.evidence import sha256_file
+    from gonogo.verdict import ATTESTATION_FILE, attestation_statement
+
+    assert state.bundle is not None
+    assert state.verdict is not None
+    root = state.bundle.root
+    subjects = {
+        name: sha256_file(root / name)
+        for name in ("junit.xml", "report.html", "verdict.json")
+        if (root / name).is_file()
+    }
+    configuration: list[dict[str, Any]] = []
+    if state.env_file is not None and Path(state.env_file.path).is_file():
+        configuration.append(
+            {
+                "name": Path(state.env_file.path).name,
+                "digest": {"sha256": sha256_file(Path(state.env_file.path))},
+            }
+        )
+    commit = _git(
+        Path(state.env_file.path).parent if state.env_file else Path.cwd(), "rev-parse", "HEAD"
+    )
+    if commit:
+        configuration.append({"name": "gonogo", "digest": {"gitCommit": commit}})
+    statement = attestation_statement(
+        subjects,
+        state.verdict,
+        list(state.results.values()),
+        configuration,
+        url=os.environ.get("GONOGO_RUN_URL"),
+    )
+    (root / ATTESTATION_FILE).write_text(json.dumps(statement, indent=2) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -986,6 +1039,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"invalid policy exception {row['id'] or '?'} ({row['link']}): {problems}"
         )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: Any) -> None:
+    state = report._config.stash.get(STATE, None) if hasattr(report, "_config") else None
+    envs = ", ".join(state.env_names) if state is not None and state.envs else "no env"
+    report.title = f"gonogo release verification: {envs}"
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 from gonogo.verdict import GATES, Verdict
 
@@ -41,3 +42,53 @@ def verdict_banner(verdict: Verdict) -> str:
         + "".join(rows)
         + "</table></div>"
     )
+
+
+# Flags for Debian's Chromium here: no sandbox as root, and no background
+# networking, whose connections this closed network refuses noisily.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str | None:
+    """Debian's Chromium, if installed; Playwright drives it (no browser download)."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(html: Path, png: Path, timeout_s: float = 30.0) -> str | None:
+    """Render the report in headless Chromium and save the top of it as a PNG.
+
+    Returns None on success, else why not (no browser, no Playwright, a failure),
+    so a run never fails for want of a picture.
+    """
+    executable = chromium()
+    if executable is None:
+        return "no chromium on PATH (apt-get install chromium)"
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=executable, args=CHROMIUM_ARGS, timeout=timeout_s * 1000
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(html.resolve().as_uri(), timeout=timeout_s * 1000)
+                page.wait_for_selector("#gonogo-verdict", timeout=timeout_s * 1000)
+                page.screenshot(path=str(png), full_page=False)
+            finally:
+                browser.close()
+    except Error as exc:
+        return f"chromium could not render {html.name}: {str(exc).splitlines()[0]}"
+    return None

@@ -288,3 +288,40 @@ def judge(
             if not e.valid
         ],
     )
+
+
+TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
+ATTESTATION_FILE = "attestation.intoto.json"
+
+
+def attestation_statement(
+    subjects: dict[str, str],
+    verdict: Verdict,
+    tests: Sequence[dict[str, Any]],
+    configuration: list[dict[str, Any]],
+    url: str | None = None,
+) -> dict[str, Any]:
+    """An in-toto Statement v1 with the test-result predicate, over the report files.
+
+    Unsigned here: CI signs it with Sigstore. `result` is "pass" only for GO;
+    waived checks are listed as warned, failed and errored ones as failed.
+    """
+    outcome = {str(t["nodeid"]): str(t.get("outcome")) for t in tests}
+    predicate: dict[str, Any] = {
+        "result": "pass" if verdict.decision == "GO" else "fail",
+        "configuration": configuration,
+        "passedTests": sorted(n for n, o in outcome.items() if o in RAN_OK),
+        "warnedTests": sorted(n for n, o in outcome.items() if o == "waived"),
+        "failedTests": sorted(n for n, o in outcome.items() if o in FAILED | {"error"}),
+    }
+    if url:
+        predicate["url"] = url
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {"name": name, "digest": {"sha256": digest}}
+            for name, digest in sorted(subjects.items())
+        ],
+        "predicateType": TEST_RESULT_PREDICATE,
+        "predicate": predicate,
+    }
