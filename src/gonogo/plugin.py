@@ -18,31 +18,25 @@ could not reuse:
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
-import subprocess
 import sys
-from collections import Counter
 from collections.abc import Generator, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gonogo import __version__
-from gonogo.config import EnvFile, EnvSettings, load_env_file, resolve_env_file
+from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.env import Environment
 from gonogo.errors import ConfigError, GonogoError, NotConfigured
-from gonogo.evidence import CURRENT_TEST, Bundle, Captures, iso, utcnow
+from gonogo.evidence import CURRENT_TEST, Bundle, Captures, utcnow
 from gonogo.redact import REDACTOR
+from gonogo.run import Run, SandboxRun, message
 from gonogo.verdict import (
     EXCEPTIONS_FILE,
     GATES,
     HOW_TO_WAIVE,
-    PolicyException,
-    Verdict,
-    judge,
     load_exceptions,
     validate,
 )
@@ -56,79 +50,13 @@ PACKS: dict[str, tuple[str, str]] = {
 PACK_MARKERS = {marker for marker, _ in PACKS.values()}
 DRILLS = {"write-freeze": "freeze writes, prove CreateNote is refused, lift the freeze"}
 
-# Packages whose versions an auditor needs to reproduce the run.
-RECORDED_PACKAGES = [
-    "pytest",
-    "pytest-xdist",
-    "pytest-html",
-    "httpx",
-    "gql",
-    "pydantic",
-    "neo4j",
-    "confluent-kafka",
-    "kubernetes",
-    "prometheus-client",
-    "PyJWT",
-    "cryptography",
-]
 
 WORKER_BUNDLE_KEY = "gonogo_bundle"
 WORKER_SANDBOX_KEY = "gonogo_sandbox"
 WORKER_ENV_FILE_KEY = "gonogo_env_file"
-COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
 
 
-@dataclasses.dataclass
-class SandboxRun:
-    """A sandbox env's stack for this run: started on the controller, described to workers."""
-
-    info: Any = None  # gonogo.sandbox.stack.StackInfo, imported only when a sandbox runs
-    error: str | None = None
-    stack: Any = None  # the Stack itself, on the process that owns the children
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(
-            {"info": self.info.model_dump() if self.info else None, "error": self.error}
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> SandboxRun:
-        import json
-
-        from gonogo.sandbox.stack import StackInfo
-
-        data = json.loads(text)
-        info = StackInfo.model_validate(data["info"]) if data["info"] else None
-        return cls(info=info, error=data["error"])
-
-
-@dataclasses.dataclass
-class RunState:
-    envs: list[EnvSettings]
-    env_file: EnvFile | None = None
-    bundle: Bundle | None = None
-    is_worker: bool = False
-    started: dt.datetime = dataclasses.field(default_factory=utcnow)
-    results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    sealed: Path | None = None
-    user_junit: str | None = None
-    user_html: str | None = None
-    faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
-    sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
-    exceptions_file: Path | None = None
-    deselected: list[str] = dataclasses.field(default_factory=list)
-    deselected_items: list[pytest.Item] = dataclasses.field(default_factory=list)
-    exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
-    verdict: Verdict | None = None
-
-    @property
-    def env_names(self) -> list[str]:
-        return [e.name for e in self.envs]
-
-
-STATE = pytest.StashKey[RunState]()
+STATE = pytest.StashKey[Run]()
 CAPTURES_KEY = pytest.StashKey[Captures]()
 
 
@@ -285,7 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
     names = _env_names(config)
-    state = RunState(envs=[])
+    state = Run(envs=[])
     config.stash[STATE] = state
     if not names:
         return
@@ -405,15 +333,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
-def _stop_sandboxes(state: RunState) -> None:
-    for name, run in state.sandboxes.items():
-        if run.stack is not None:
-            run.stack.stop()
-            run.stack = None
-            if state.bundle is not None:
-                state.bundle.log(f"sandbox {name} stopped")
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(STATE, None)
     if state is None or not state.envs:
@@ -473,34 +392,24 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         state.deselected_items += checks
 
 
-def _note_deselected(state: RunState, session: pytest.Session) -> None:
-    """Write what -m/-k dropped into the bundle, for the verdict's "required but not run".
+def _gate_of(item: pytest.Item) -> str | None:
+    gate = item.get_closest_marker("gate")
+    return str(gate.args[0]) if gate is not None and gate.args else None
 
-    Under xdist only workers collect, so they write it; the controller folds
-    the file into bundle.json and removes it before sealing.
-    """
-    import json
 
-    if state.bundle is None or not state.deselected_items:
-        return
-    lines = []
-    for item in state.deselected_items:
-        gate = item.get_closest_marker("gate")
-        lines.append(
-            json.dumps(
-                {
-                    "nodeid": item.nodeid,
-                    "env": _item_env(item),
-                    "markers": sorted(
-                        m.name for m in item.iter_markers() if m.name in PACK_MARKERS
-                    ),
-                    "gate": str(gate.args[0]) if gate is not None and gate.args else None,
-                }
-            )
-        )
-    from gonogo.evidence import _append
-
-    _append(state.bundle.root / COLLECTION_FILE, "\n".join(lines) + "\n")
+def _note_deselected(state: Run) -> None:
+    """What -m/-k dropped, for the verdict's "required but not run"."""
+    state.note_deselected(
+        [
+            {
+                "nodeid": item.nodeid,
+                "env": _item_env(item),
+                "markers": sorted(m.name for m in item.iter_markers() if m.name in PACK_MARKERS),
+                "gate": _gate_of(item),
+            }
+            for item in state.deselected_items
+        ]
+    )
 
 
 def _pack_marker(item: pytest.Item) -> str | None:
@@ -545,12 +454,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             env = _item_env(item)
             if env:
                 item.user_properties.append(("env", env))
-            gate = item.get_closest_marker("gate")
-            if gate is not None and gate.args:
-                item.user_properties.append(("gate", str(gate.args[0])))
+            gate = _gate_of(item)
+            if gate is not None:
+                item.user_properties.append(("gate", gate))
         nodeids = [i.nodeid for i in session.items] + state.deselected
         validate(state.exceptions, nodeids, utcnow().date())
-        _note_deselected(state, session)
+        _note_deselected(state)
         return
     needing = [
         item.nodeid
@@ -738,7 +647,7 @@ class _RedactedRepr:
         return self.text
 
 
-def _waive_or_explain(state: RunState, item: pytest.Item, report: pytest.TestReport) -> None:
+def _waive_or_explain(state: Run, item: pytest.Item, report: pytest.TestReport) -> None:
     """A valid policy exception turns a failure into a waiver (xfail, naming the row);
     any other failure says how to file one."""
     cover = next((e for e in state.exceptions if e.valid and e.covers(item.nodeid)), None)
@@ -747,9 +656,9 @@ def _waive_or_explain(state: RunState, item: pytest.Item, report: pytest.TestRep
         if callable(addsection):
             addsection("gonogo policy exceptions", HOW_TO_WAIVE)
         return
-    message = _message(report) or "failed"
+    why = message(report) or "failed"
     report.outcome = "skipped"
-    report.wasxfail = f"waived by {cover.id} ({cover.link}): {message}"
+    report.wasxfail = f"waived by {cover.id} ({cover.link}): {why}"
     report.user_properties += [("exception", cover.id), ("exception_link", cover.link)]
 
 
@@ -769,122 +678,7 @@ def _redact_report(report: pytest.TestReport) -> None:
     report.user_properties = [(k, REDACTOR.text(str(v))) for k, v in report.user_properties]
 
 
-def _message(report: pytest.TestReport) -> str | None:
-    longrepr = report.longrepr
-    if longrepr is None:
-        return None
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    text = str(longrepr).strip().splitlines()
-    return text[-1] if text else None
-
-
-def _record(state: RunState, report: pytest.TestReport) -> None:
-    props = dict(report.user_properties)
-    entry = state.results.setdefault(
-        report.nodeid,
-        {
-            "nodeid": report.nodeid,
-            "env": props.get("env"),
-            "markers": sorted(k for k in report.keywords if k in PACK_MARKERS),
-            "outcome": None,
-            "duration_s": 0.0,
-            "message": None,
-            "captures": [],
-        },
-    )
-    entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
-    # Each phase's report carries all captures so far; the latest is complete.
-    entry["captures"] = [v for k, v in report.user_properties if k == "capture"]
-    entry["gate"] = props.get("gate")
-    if "exception" in props:
-        entry["exception"], entry["exception_link"] = props["exception"], props["exception_link"]
-    xfail = hasattr(report, "wasxfail")
-    if report.when == "setup":
-        if report.failed:
-            entry["outcome"], entry["message"] = "error", _message(report)
-        elif report.skipped:
-            entry["outcome"] = "xfailed" if xfail else "skipped"
-            entry["message"] = _message(report)
-    elif report.when == "call":
-        if "exception" in props:
-            entry["outcome"], entry["message"] = "waived", str(getattr(report, "wasxfail", ""))
-        elif xfail:
-            entry["outcome"] = "xfailed" if report.skipped else "xpassed"
-        else:
-            entry["outcome"] = report.outcome
-        if not report.passed and "exception" not in props:
-            entry["message"] = _message(report)
-    elif report.when == "teardown":
-        if report.failed:
-            entry["outcome"], entry["message"] = "error", _message(report)
-        assert state.bundle is not None
-        duration = entry["duration_s"]
-        state.bundle.log(f"{str(entry['outcome']).upper()} {report.nodeid} ({duration:.2f} s)")
-
-
 # -- the end of the run ---------------------------------------------------------------
-
-
-def _git(rootdir: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(rootdir), *args],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _meta(session: pytest.Session, state: RunState, exitstatus: int) -> dict[str, Any]:
-    rootdir = session.config.rootpath
-    commit = _git(rootdir, "rev-parse", "HEAD")
-    status = _git(rootdir, "status", "--porcelain") if commit else None
-    tests = list(state.results.values())
-    return {
-        "run": {
-            "started": iso(state.started),
-            "finished": iso(utcnow()),
-            "exit_status": int(exitstatus),
-            "args": list(session.config.invocation_params.args),
-            "envs": state.env_names,
-        },
-        "envs": {s.name: s.public() for s in state.envs},
-        "suite": {
-            "gonogo": __version__,
-            "git_commit": commit,
-            "git_dirty": bool(status) if status is not None else None,
-            "python": sys.version.split()[0],
-            "packages": _package_versions(),
-        },
-        "summary": dict(Counter(str(t["outcome"]) for t in tests)),
-        "required_gates": _required_gates(state),
-        "tests": tests,
-    }
-
-
-def _copy_in(bundle: Bundle, source: str | None, name: str) -> None:
-    if source and Path(source).is_file():
-        target = bundle.root / name
-        if Path(source).resolve() != target.resolve():
-            target.write_bytes(Path(source).read_bytes())
 
 
 class _Controller:
@@ -894,130 +688,25 @@ class _Controller:
     are complete however the run was distributed.
     """
 
-    def __init__(self, state: RunState) -> None:
+    def __init__(self, state: Run) -> None:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        _record(self.state, report)
+        self.state.record(report)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
         # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
-        bundle = self.state.bundle
-        assert bundle is not None
-        _fold_deselected(self.state)
-        self.state.verdict = _judge(self.state)
+        self.state.fold_deselected()
+        self.state.judge()
         # After them: JUnit and HTML are written by then.
         result = yield
-        _stop_sandboxes(self.state)  # before sealing: their logs are part of the bundle
-        _write_verdict(self.state)
-        _render_report(self.state)
-        _copy_in(bundle, self.state.user_junit, "junit.xml")
-        _copy_in(bundle, self.state.user_html, "report.html")
-        bundle.log(f"run finished: exit status {int(exitstatus)}")
-        bundle.seal(_meta(session, self.state, exitstatus))
-        self.state.sealed = bundle.root
-        return result
-
-
-def _fold_deselected(state: RunState) -> None:
-    import json
-
-    assert state.bundle is not None
-    path = state.bundle.root / COLLECTION_FILE
-    if not path.exists():
-        return
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if record["nodeid"] not in state.results:
-            state.results[record["nodeid"]] = {
-                **record,
-                "outcome": "deselected",
-                "duration_s": 0.0,
-                "message": "deselected (-m/-k)",
-                "captures": [],
-            }
-    path.unlink()
-
-
-def _required_gates(state: RunState) -> list[str]:
-    gates: list[str] = []
-    for settings in state.envs:
-        gates += [g for g in settings.required_gates if g not in gates]
-    return gates
-
-
-def _judge(state: RunState) -> Verdict:
-    return judge(
-        list(state.results.values()), _required_gates(state), state.exceptions, iso(utcnow())
-    )
-
-
-def _write_verdict(state: RunState) -> None:
-    import json
-
-    assert state.bundle is not None
-    assert state.verdict is not None
-    (state.bundle.root / "verdict.json").write_text(
-        json.dumps(state.verdict.as_dict(), indent=2) + "\n"
-    )
-    if state.exceptions_file is not None and state.exceptions_file.is_file():
-        (state.bundle.root / "policy-exceptions.md").write_bytes(state.exceptions_file.read_bytes())
-    state.bundle.log(f"verdict: {state.verdict.summary()}")
-    _write_attestation(state)
-
-
-def _render_report(state: RunState) -> None:
-    """report.png: the verdict banner as a person sees it, when Chromium is here."""
-    from gonogo.report import screenshot
-
-    assert state.bundle is not None
-    html = state.bundle.root / "report.html"
-    if not html.is_file() or os.environ.get("GONOGO_REPORT_PNG", "1") == "0":
-        return
-    why_not = screenshot(html, state.bundle.root / "report.png")
-    state.bundle.log(f"report.png not rendered: {why_not}" if why_not else "report.png rendered")
-
-
-def _write_attestation(state: RunState) -> None:
-    """The in-toto test-result statement over the report files, for CI to sign."""
-    import json
-    import os
-
-    from gonogo.evidence import sha256_file
-    from gonogo.verdict import ATTESTATION_FILE, attestation_statement
-
-    assert state.bundle is not None
-    assert state.verdict is not None
-    root = state.bundle.root
-    subjects = {
-        name: sha256_file(root / name)
-        for name in ("junit.xml", "report.html", "verdict.json")
-        if (root / name).is_file()
-    }
-    configuration: list[dict[str, Any]] = []
-    if state.env_file is not None and Path(state.env_file.path).is_file():
-        configuration.append(
-            {
-                "name": Path(state.env_file.path).name,
-                "digest": {"sha256": sha256_file(Path(state.env_file.path))},
-            }
+        self.state.finish(
+            session.config.rootpath, list(session.config.invocation_params.args), int(exitstatus)
         )
-    commit = _git(
-        Path(state.env_file.path).parent if state.env_file else Path.cwd(), "rev-parse", "HEAD"
-    )
-    if commit:
-        configuration.append({"name": "gonogo", "digest": {"gitCommit": commit}})
-    statement = attestation_statement(
-        subjects,
-        state.verdict,
-        list(state.results.values()),
-        configuration,
-        url=os.environ.get("GONOGO_RUN_URL"),
-    )
-    (root / ATTESTATION_FILE).write_text(json.dumps(statement, indent=2) + "\n")
+        return result
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -1063,7 +752,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    _stop_sandboxes(state)  # a safety net: normally stopped before the bundle is sealed
+    state.stop_sandboxes()  # a safety net: normally stopped before the bundle is sealed
     if state.sealed is None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -1,0 +1,322 @@
+"""One verification run: its envs, bundle, outcomes, exceptions, sandboxes and verdict.
+
+The pytest plugin feeds a `Run` (settings at configure, every test report,
+what -m/-k deselected) and calls `finish()` once; everything the run leaves
+behind is written here, in order: sandbox logs closed, verdict.json, the
+exceptions table as judged, report.png, the in-toto statement, and last
+bundle.json over all of it. Nothing here imports pytest: reports are read by
+the attributes pytest's TestReport has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from gonogo import __version__
+from gonogo.config import EnvFile, EnvSettings
+from gonogo.evidence import Bundle, _append, iso, sha256_file, utcnow
+from gonogo.verdict import (
+    ATTESTATION_FILE,
+    PACK_GATES,
+    PolicyException,
+    Verdict,
+    attestation_statement,
+    judge,
+)
+
+COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
+
+# Packages whose versions an auditor needs to reproduce the run.
+RECORDED_PACKAGES = [
+    "pytest", "pytest-xdist", "pytest-html", "httpx", "gql", "pydantic", "neo4j",
+    "confluent-kafka", "kubernetes", "prometheus-client", "PyJWT", "cryptography",
+]  # fmt: skip
+
+
+@dataclasses.dataclass
+class SandboxRun:
+    """A sandbox env's stack for this run: started on the controller, described to workers."""
+
+    info: Any = None  # gonogo.sandbox.stack.StackInfo, imported only when a sandbox runs
+    error: str | None = None
+    stack: Any = None  # the Stack itself, on the process that owns the children
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"info": self.info.model_dump() if self.info else None, "error": self.error}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SandboxRun:
+        from gonogo.sandbox.stack import StackInfo
+
+        data = json.loads(text)
+        info = StackInfo.model_validate(data["info"]) if data["info"] else None
+        return cls(info=info, error=data["error"])
+
+
+def message(report: Any) -> str | None:
+    """The one line that says why: a skip's reason, or a failure's crash message."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    text = str(longrepr).strip().splitlines()
+    return text[-1] if text else None
+
+
+def git(rootdir: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(rootdir), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@dataclasses.dataclass
+class Run:
+    envs: list[EnvSettings]
+    env_file: EnvFile | None = None
+    bundle: Bundle | None = None
+    is_worker: bool = False
+    started: dt.datetime = dataclasses.field(default_factory=utcnow)
+    results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    sealed: Path | None = None
+    user_junit: str | None = None
+    user_html: str | None = None
+    faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
+    exceptions_file: Path | None = None
+    exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
+    deselected: list[str] = dataclasses.field(default_factory=list)
+    deselected_items: list[Any] = dataclasses.field(default_factory=list)
+    verdict: Verdict | None = None
+
+    @property
+    def env_names(self) -> list[str]:
+        return [e.name for e in self.envs]
+
+    @property
+    def required_gates(self) -> list[str]:
+        gates: list[str] = []
+        for settings in self.envs:
+            gates += [g for g in settings.required_gates if g not in gates]
+        return gates
+
+    # -- outcomes -----------------------------------------------------------------
+
+    def record(self, report: Any) -> None:
+        """Fold one phase's report into the test's entry (called on the controller)."""
+        props = dict(report.user_properties)
+        entry = self.results.setdefault(
+            report.nodeid,
+            {
+                "nodeid": report.nodeid,
+                "env": props.get("env"),
+                "markers": sorted(k for k in report.keywords if k in PACK_GATES),
+                "outcome": None,
+                "duration_s": 0.0,
+                "message": None,
+                "captures": [],
+            },
+        )
+        entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
+        # Each phase's report carries all captures so far; the latest is complete.
+        entry["captures"] = [v for k, v in report.user_properties if k == "capture"]
+        entry["gate"] = props.get("gate")
+        waived = "exception" in props
+        if waived:
+            entry["exception"], entry["exception_link"] = (
+                props["exception"],
+                props["exception_link"],
+            )
+        xfail = hasattr(report, "wasxfail")
+        if report.when == "setup":
+            if report.failed:
+                entry["outcome"], entry["message"] = "error", message(report)
+            elif report.skipped:
+                entry["outcome"] = "xfailed" if xfail else "skipped"
+                entry["message"] = message(report)
+        elif report.when == "call":
+            if waived:
+                entry["outcome"], entry["message"] = "waived", str(getattr(report, "wasxfail", ""))
+            elif xfail:
+                entry["outcome"] = "xfailed" if report.skipped else "xpassed"
+            else:
+                entry["outcome"] = report.outcome
+            if not report.passed and not waived:
+                entry["message"] = message(report)
+        elif report.when == "teardown":
+            if report.failed:
+                entry["outcome"], entry["message"] = "error", message(report)
+            if self.bundle is not None:
+                outcome, took = str(entry["outcome"]).upper(), entry["duration_s"]
+                self.bundle.log(f"{outcome} {report.nodeid} ({took:.2f} s)")
+
+    def note_deselected(self, records: list[dict[str, Any]]) -> None:
+        """Keep what -m/-k dropped; under xdist only workers collect, so it goes to a file."""
+        if self.bundle is not None and records:
+            lines = "".join(json.dumps(r) + "\n" for r in records)
+            _append(self.bundle.root / COLLECTION_FILE, lines)
+
+    def fold_deselected(self) -> None:
+        assert self.bundle is not None
+        path = self.bundle.root / COLLECTION_FILE
+        if not path.exists():
+            return
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            self.results.setdefault(
+                record["nodeid"],
+                {
+                    **record,
+                    "outcome": "deselected",
+                    "duration_s": 0.0,
+                    "message": "deselected (-m/-k)",
+                    "captures": [],
+                },
+            )
+        path.unlink()
+
+    def judge(self) -> Verdict:
+        self.verdict = judge(
+            list(self.results.values()), self.required_gates, self.exceptions, iso(utcnow())
+        )
+        return self.verdict
+
+    # -- the end ------------------------------------------------------------------
+
+    def stop_sandboxes(self) -> None:
+        for name, sandbox in self.sandboxes.items():
+            if sandbox.stack is not None:
+                sandbox.stack.stop()
+                sandbox.stack = None
+                if self.bundle is not None:
+                    self.bundle.log(f"sandbox {name} stopped")
+
+    def finish(self, rootdir: Path, args: list[str], exitstatus: int) -> Path:
+        """Write everything the run leaves, then seal the bundle. Returns its folder."""
+        bundle = self.bundle
+        assert bundle is not None
+        if self.verdict is None:
+            self.judge()
+        self.stop_sandboxes()  # before sealing: their logs are part of the bundle
+        _copy_in(bundle, self.user_junit, "junit.xml")
+        _copy_in(bundle, self.user_html, "report.html")
+        bundle.log(f"run finished: exit status {exitstatus}")
+        self._write_verdict()
+        self._render_report()
+        self._write_attestation(rootdir)
+        bundle.seal(self.meta(rootdir, args, exitstatus))
+        self.sealed = bundle.root
+        return bundle.root
+
+    def _write_verdict(self) -> None:
+        assert self.bundle is not None
+        assert self.verdict is not None
+        root = self.bundle.root
+        (root / "verdict.json").write_text(json.dumps(self.verdict.as_dict(), indent=2) + "\n")
+        if self.exceptions_file is not None and self.exceptions_file.is_file():
+            # Judged offline later (gonogo verdict) with the table as it was.
+            (root / "policy-exceptions.md").write_bytes(self.exceptions_file.read_bytes())
+        self.bundle.log(f"verdict: {self.verdict.summary()}")
+
+    def _render_report(self) -> None:
+        """report.png: the verdict banner as a person sees it, when Chromium is here."""
+        from gonogo.report import screenshot
+
+        assert self.bundle is not None
+        html = self.bundle.root / "report.html"
+        if not html.is_file() or os.environ.get("GONOGO_REPORT_PNG", "1") == "0":
+            return
+        why_not = screenshot(html, self.bundle.root / "report.png")
+        self.bundle.log(f"report.png not rendered: {why_not}" if why_not else "report.png rendered")
+
+    def _write_attestation(self, rootdir: Path) -> None:
+        """The in-toto test-result statement over the report files, for CI to sign."""
+        assert self.bundle is not None
+        assert self.verdict is not None
+        root = self.bundle.root
+        subjects = {
+            name: sha256_file(root / name)
+            for name in ("junit.xml", "report.html", "verdict.json")
+            if (root / name).is_file()
+        }
+        configuration: list[dict[str, Any]] = []
+        if self.env_file is not None and Path(self.env_file.path).is_file():
+            env_file = Path(self.env_file.path)
+            configuration.append(
+                {"name": env_file.name, "digest": {"sha256": sha256_file(env_file)}}
+            )
+        commit = git(rootdir, "rev-parse", "HEAD")
+        if commit:
+            configuration.append({"name": "gonogo", "digest": {"gitCommit": commit}})
+        statement = attestation_statement(
+            subjects,
+            self.verdict,
+            list(self.results.values()),
+            configuration,
+            url=os.environ.get("GONOGO_RUN_URL"),
+        )
+        (root / ATTESTATION_FILE).write_text(json.dumps(statement, indent=2) + "\n")
+
+    def meta(self, rootdir: Path, args: list[str], exitstatus: int) -> dict[str, Any]:
+        commit = git(rootdir, "rev-parse", "HEAD")
+        status = git(rootdir, "status", "--porcelain") if commit else None
+        tests = list(self.results.values())
+        return {
+            "run": {
+                "started": iso(self.started),
+                "finished": iso(utcnow()),
+                "exit_status": exitstatus,
+                "args": args,
+                "envs": self.env_names,
+            },
+            "envs": {s.name: s.public() for s in self.envs},
+            "suite": {
+                "gonogo": __version__,
+                "git_commit": commit,
+                "git_dirty": bool(status) if status is not None else None,
+                "python": sys.version.split()[0],
+                "packages": package_versions(),
+            },
+            "summary": dict(Counter(str(t["outcome"]) for t in tests)),
+            "required_gates": self.required_gates,
+            "tests": tests,
+        }
+
+
+def _copy_in(bundle: Bundle, source: str | None, name: str) -> None:
+    if source and Path(source).is_file():
+        target = bundle.root / name
+        if Path(source).resolve() != target.resolve():
+            target.write_bytes(Path(source).read_bytes())
