@@ -409,6 +409,15 @@ def test_fault_persisted_off(info: StackInfo, fault: Any) -> None:
     assert gql(info, {"query": "{ health { ok } }"}).json() == {"data": {"health": {"ok": True}}}
 
 
+def test_depth_guard_refuses_a_deep_query(info: StackInfo, fault: Any) -> None:
+    fault("persisted-off")  # to send a hand-made document at all
+    shallow = "{ notes(limit: 1) { related(limit: 1) { id } } }"
+    deep = "{ notes(limit: 1) { " + "related(limit: 1) { " * 8 + "id" + " }" * 8 + " } }"
+    assert gql(info, {"query": shallow}).json().get("errors") is None
+    errors = gql(info, {"query": deep}).json()["errors"]
+    assert "exceeds maximum operation depth of 6" in errors[0]["message"]
+
+
 def test_fault_cost_guard_off(info: StackInfo, fault: Any) -> None:
     fault("cost-guard-off")
     assert gql(info, {"id": "op:GetNotes:v1", "variables": {"limit": 100000}}).status_code == 200

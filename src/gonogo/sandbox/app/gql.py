@@ -73,6 +73,16 @@ class Note:
     text: str
     created_at: str
 
+    @strawberry.field
+    async def related(self, info: Info["Backend", None], limit: int = 5) -> list["Note"]:
+        """Other notes by recency: the graph is recursive, so depth must be guarded."""
+        rows = await info.context.list_notes(limit)
+        return [
+            Note(id=strawberry.ID(r["id"]), text=r["text"], created_at=r["createdAt"])
+            for r in rows
+            if r["id"] != self.id
+        ]
+
 
 def _build(renamed: bool) -> strawberry.Schema:
     if renamed:
