@@ -88,6 +88,13 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
     expected = {name for name in CHECKS if name != "test_write_freeze_drill"}
     assert set(results) == expected
     assert {t["outcome"] for t in manifest["tests"]} == {"passed"}
+    spot = results["test_gateway_spot_latency"]
+    assert spot["limit"] == "150 ms" and float(spot["value"].split()[0]) <= 150
+    root_verdict = json.loads(
+        next((tmp_path / "evidence").glob("local/*/verdict.json")).read_text()
+    )
+    smoke = {c["nodeid"].split("::")[-1].split("[")[0]: c for c in root_verdict["gates"]["smoke"]}
+    assert smoke["test_gateway_spot_latency"]["limit"] == "150 ms"
     root = next((tmp_path / "evidence").glob("local/*"))
     for name in (
         "healthz.json",

@@ -96,6 +96,7 @@ def test_create_note_visible_in_get_notes(env: Environment, evidence: Captures) 
         },
     )
     assert note_id, says("CreateNote to return an id", short(str(created.body)), path)
+    evidence.measured(round(waited, 3), NOTE_VISIBLE_WITHIN_S, " s")
     evidence.step(f"note {note_id} visible={seen} after {waited:.3f} s ({polls} polls)")
     assert seen, says(
         f"note {note_id} in GetNotes within {NOTE_VISIBLE_WITHIN_S:g} s",

@@ -88,6 +88,8 @@ def test_consumer_lag_within_baseline(
     snapshot, path = _scrape(env, evidence)
     lag = snapshot.value("consumer_lag")
     limit = LAG_FACTOR * baseline
+    if lag is not None:
+        evidence.measured(lag, limit)
     assert lag is not None and lag <= limit, says(
         f"consumer_lag <= {limit:g} ({LAG_FACTOR}x baseline {baseline:g})", repr(lag), path
     )

@@ -284,6 +284,10 @@ class Captures:
         self.properties.append(("capture", self.bundle.relative(path)))
         return path
 
+    def measured(self, value: float, limit: float, unit: str = "") -> None:
+        """The number a check judged and its limit: they go to bundle.json and verdict.json."""
+        self.properties += [("value", f"{value:g}{unit}"), ("limit", f"{limit:g}{unit}")]
+
     def step(self, message: str) -> None:
         if self.bundle is not None:
             where = f" [{self.env}]" if self.env else ""

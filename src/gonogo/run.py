@@ -153,6 +153,8 @@ class Run:
         # Each phase's report carries all captures so far; the latest is complete.
         entry["captures"] = [v for k, v in report.user_properties if k == "capture"]
         entry["gate"] = props.get("gate")
+        if "value" in props:
+            entry["value"], entry["limit"] = props["value"], props.get("limit")
         waived = "exception" in props
         if waived:
             entry["exception"], entry["exception_link"] = (
