@@ -510,6 +510,15 @@ def test_fault_migration_edited_at_start() -> None:
     assert [v for v in shipped if recorded[v] != shipped[v]] == ["0001_notes"]
 
 
+def test_the_stack_starts_with_every_fault_at_once() -> None:
+    """Faults break the app for the checks, never the stack's own start-up."""
+    everything = faults.parse_all(list(faults.FAULTS))
+    with Stack(faults=everything) as started:
+        assert started.faults == everything
+        assert httpx.get(f"{started.base_url}/healthz", timeout=5).status_code == 500
+        assert httpx.get(f"{started.base_url}/readyz", timeout=5).status_code == 503
+
+
 def test_unknown_and_malformed_faults_are_one_line() -> None:
     with pytest.raises(ConfigError, match=r"unknown fault 'latncy': did you mean 'latency'\?"):
         faults.parse("latncy")

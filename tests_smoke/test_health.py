@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gonogo.checks import says, short
+from gonogo.checks import body, says, short
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
@@ -13,11 +13,11 @@ def test_healthz(env: Environment, evidence: Captures) -> None:
     Fault: healthz-fail
     """
     r = env.http.get(env.settings.health_path, auth=False)
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
-    path = evidence.save("healthz.json", {"status": r.status_code, "body": body})
+    payload = body(r)
+    path = evidence.save("healthz.json", {"status": r.status_code, "body": payload})
     assert r.status_code == 200, says("200 from /healthz", f"{r.status_code} {short(r.text)}", path)
-    assert isinstance(body, dict) and body.get("status") == "ok", says(
-        'a body with "status": "ok"', short(str(body)), path
+    assert isinstance(payload, dict) and payload.get("status") == "ok", says(
+        'a body with "status": "ok"', short(str(payload)), path
     )
 
 
@@ -27,15 +27,15 @@ def test_readyz(env: Environment, evidence: Captures) -> None:
     Fault: readyz-fail
     """
     r = env.http.get(env.settings.ready_path, auth=False)
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
-    path = evidence.save("readyz.json", {"status": r.status_code, "body": body})
+    payload = body(r)
+    path = evidence.save("readyz.json", {"status": r.status_code, "body": payload})
     down = (
-        {k: v for k, v in (body.get("checks") or {}).items() if v != "ok"}
-        if isinstance(body, dict)
+        {k: v for k, v in (payload.get("checks") or {}).items() if v != "ok"}
+        if isinstance(payload, dict)
         else {}
     )
     assert r.status_code == 200 and not down, says(
         "200 from /readyz with every dependency ok",
-        f"{r.status_code}, not ok: {down or short(str(body))}",
+        f"{r.status_code}, not ok: {down or short(str(payload))}",
         path,
     )

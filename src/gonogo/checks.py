@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def cite(path: Path | None) -> str:
@@ -38,3 +39,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 def short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def body(response: Any) -> Any:
+    """A response's JSON when it says it is JSON and parses, else its text (for the capture)."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    return response.text

@@ -272,7 +272,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except OSError as exc:
         raise pytest.UsageError(
             f"cannot create the evidence folder under {evidence_dir}: {exc.strerror}; "
-            "pass --evidence-dir DIR with a writable folder"
+            "pass --evidence-dir=DIR with a writable folder"
         ) from None
     root = state.bundle.root
     # The bundle always holds the JUnit and HTML files; a user's own paths are copied in.
@@ -309,28 +309,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
     if state.is_worker or state.bundle is None:
         return
-    for settings in state.envs:
-        if not settings.sandbox:
-            continue
-        from gonogo.errors import SandboxError
-        from gonogo.sandbox.stack import Stack
-
-        logs = state.bundle.root / "sandbox" / settings.name
-        stack = Stack(faults=state.faults, logs=logs)
-        run = SandboxRun(stack=stack)
-        state.sandboxes[settings.name] = run
-        try:
-            run.info = stack.start()
-        except SandboxError as exc:
-            run.error = str(exc)
-            state.bundle.log(f"sandbox {settings.name} failed to start: {exc}")
-            continue
-        faults = ", ".join(sorted(state.faults)) or "none"
-        pids = ", ".join(f"{name}={pid}" for name, pid in run.info.pids.items())
-        state.bundle.log(
-            f"sandbox {settings.name} up in {run.info.startup_s['total']:.2f} s at "
-            f"{run.info.base_url}; faults: {faults}; pids: {pids}"
-        )
+    state.start_sandboxes()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -388,7 +367,6 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         checks = [
             i for i in items if _item_env(i) is not None and not i.get_closest_marker("drill")
         ]
-        state.deselected += [i.nodeid for i in checks]
         state.deselected_items += checks
 
 
@@ -457,7 +435,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             gate = _gate_of(item)
             if gate is not None:
                 item.user_properties.append(("gate", gate))
-        nodeids = [i.nodeid for i in session.items] + state.deselected
+        nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
         validate(state.exceptions, nodeids, utcnow().date())
         _note_deselected(state)
         return

@@ -117,8 +117,7 @@ class Run:
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
     exceptions_file: Path | None = None
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
-    deselected: list[str] = dataclasses.field(default_factory=list)
-    deselected_items: list[Any] = dataclasses.field(default_factory=list)
+    deselected_items: list[Any] = dataclasses.field(default_factory=list)  # pytest items
     verdict: Verdict | None = None
 
     @property
@@ -215,7 +214,33 @@ class Run:
         )
         return self.verdict
 
-    # -- the end ------------------------------------------------------------------
+    # -- sandboxes ----------------------------------------------------------------
+
+    def start_sandboxes(self) -> None:
+        """One stack per sandbox env, logs into the bundle; a failure is kept, not raised,
+        so each check of that env errors with its one-line cause."""
+        from gonogo.errors import SandboxError
+        from gonogo.sandbox.stack import Stack
+
+        assert self.bundle is not None
+        for settings in self.envs:
+            if not settings.sandbox:
+                continue
+            stack = Stack(faults=self.faults, logs=self.bundle.root / "sandbox" / settings.name)
+            sandbox = SandboxRun(stack=stack)
+            self.sandboxes[settings.name] = sandbox
+            try:
+                sandbox.info = stack.start()
+            except SandboxError as exc:
+                sandbox.error = str(exc)
+                self.bundle.log(f"sandbox {settings.name} failed to start: {exc}")
+                continue
+            faults = ", ".join(sorted(self.faults)) or "none"
+            pids = ", ".join(f"{name}={pid}" for name, pid in sandbox.info.pids.items())
+            self.bundle.log(
+                f"sandbox {settings.name} up in {sandbox.info.startup_s['total']:.2f} s at "
+                f"{sandbox.info.base_url}; faults: {faults}; pids: {pids}"
+            )
 
     def stop_sandboxes(self) -> None:
         for name, sandbox in self.sandboxes.items():
@@ -224,6 +249,8 @@ class Run:
                 sandbox.stack = None
                 if self.bundle is not None:
                     self.bundle.log(f"sandbox {name} stopped")
+
+    # -- the end ------------------------------------------------------------------
 
     def finish(self, rootdir: Path, args: list[str], exitstatus: int) -> Path:
         """Write everything the run leaves, then seal the bundle. Returns its folder."""

@@ -167,10 +167,8 @@ class Stack:
         base_url = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
-            return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200 or (
-                "readyz-fail" in self.faults
-                and httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-            )
+            # Not /readyz: a fault may make that fail on purpose.
+            return httpx.get(f"{base_url}/__sandbox/ready", timeout=2).status_code == 200
 
         timings["app"] = app.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {base_url}")
 

@@ -362,8 +362,7 @@ def create_app(config: AppConfig) -> FastAPI:
             return JSONResponse({"status": "failing", "reason": "injected fault"}, status_code=500)
         return JSONResponse({"status": "ok", "service": "intelgraph-gateway", "version": "sandbox"})
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def dependencies() -> dict[str, str]:
         checks: dict[str, str] = {}
 
         async def probe(name: str, fn: Callable[[], Awaitable[Any]]) -> None:
@@ -381,13 +380,26 @@ def create_app(config: AppConfig) -> FastAPI:
         await probe("postgres", pg)
         await probe("graph", lambda: asyncio.to_thread(state.cypher, "RETURN 1"))
         await probe("kafka", lambda: asyncio.to_thread(state.admin.list_topics, timeout=1))
-        if state.on("readyz-fail"):
-            checks["graph"] = "down: injected fault"
+        return checks
+
+    def readiness(checks: dict[str, str]) -> JSONResponse:
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
         )
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await dependencies()
+        if state.on("readyz-fail"):
+            checks["graph"] = "down: injected fault"
+        return readiness(checks)
+
+    @app.get("/__sandbox/ready")
+    async def sandbox_ready() -> JSONResponse:
+        """The orchestrator's probe: the real dependencies, whatever faults are injected."""
+        return readiness(await dependencies())
 
     @app.get("/.well-known/jwks.json")
     async def jwks() -> dict[str, Any]:
