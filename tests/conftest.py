@@ -27,9 +27,21 @@ pytest_plugins = ["pytester"]
 
 PLANTED = "gonogo-planted-Secret-7f3a9c1e5b"
 
-# Runs made by these tests skip report.png (a Chromium start each); the test of
-# the picture turns it back on.
-os.environ.setdefault("GONOGO_REPORT_PNG", "0")
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_report_png() -> Iterator[None]:
+    """Runs made by these tests skip report.png (a Chromium start each); the test of the
+    picture turns it back on. A fixture, not an import-time setting: this conftest is
+    also imported by release runs (`pytest -m smoke` collects tests/ before deselecting)."""
+    previous = os.environ.get("GONOGO_REPORT_PNG")
+    os.environ["GONOGO_REPORT_PNG"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("GONOGO_REPORT_PNG", None)
+        else:
+            os.environ["GONOGO_REPORT_PNG"] = previous
 
 
 class _Handler(BaseHTTPRequestHandler):

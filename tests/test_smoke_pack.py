@@ -247,3 +247,38 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
     while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert alive() == [], f"left running after {signal_name}: {alive()}"
+
+
+def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path: Path) -> None:
+    """tests/conftest.py is imported by release runs too; its switch must not leak into them."""
+    from gonogo.report import chromium
+
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if chromium() is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium): the report is not rendered")
+    env = {k: v for k, v in os.environ.items() if k != "GONOGO_REPORT_PNG"}
+    evidence = tmp_path / "evidence"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "smoke",
+            "--env",
+            "local",
+            "-k",
+            "healthz",
+            "-p",
+            "no:cacheprovider",
+            f"--evidence-dir={evidence}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    root = next(evidence.glob("local/*"))
+    assert (root / "report.png").is_file(), (root / "steps.log").read_text()

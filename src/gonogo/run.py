@@ -285,9 +285,12 @@ class Run:
 
         assert self.bundle is not None
         html = self.bundle.root / "report.html"
-        if not html.is_file() or os.environ.get("GONOGO_REPORT_PNG", "1") == "0":
-            return
-        why_not = screenshot(html, self.bundle.root / "report.png")
+        if not html.is_file():
+            why_not: str | None = "no report.html"
+        elif os.environ.get("GONOGO_REPORT_PNG", "1") == "0":
+            why_not = "GONOGO_REPORT_PNG=0"
+        else:
+            why_not = screenshot(html, self.bundle.root / "report.png")
         self.bundle.log(f"report.png not rendered: {why_not}" if why_not else "report.png rendered")
 
     def _write_attestation(self, rootdir: Path) -> None:
