@@ -40,7 +40,9 @@ for _check, _fault in CHECKS.items():
     BY_FAULT[_fault].append(_check)
 
 
-def run_pack(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+def run_pack(
+    tmp_path: Path, *args: str, environ: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict]:
     evidence = tmp_path / "evidence"
     done = subprocess.run(
         [
@@ -60,7 +62,7 @@ def run_pack(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[st
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**(os.environ if environ is None else environ), "COLUMNS": "200"},
     )
     manifests = list(evidence.glob("local/*/bundle.json"))
     assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
@@ -256,29 +258,8 @@ def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if chromium() is None:
         pytest.skip("no chromium on PATH (apt-get install chromium): the report is not rendered")
-    env = {k: v for k, v in os.environ.items() if k != "GONOGO_REPORT_PNG"}
-    evidence = tmp_path / "evidence"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "smoke",
-            "--env",
-            "local",
-            "-k",
-            "healthz",
-            "-p",
-            "no:cacheprovider",
-            f"--evidence-dir={evidence}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    environ = {k: v for k, v in os.environ.items() if k != "GONOGO_REPORT_PNG"}
+    done, _ = run_pack(tmp_path, "-k", "healthz", environ=environ)
     assert done.returncode == 0, done.stdout[-2000:]
-    root = next(evidence.glob("local/*"))
+    root = next((tmp_path / "evidence").glob("local/*"))
     assert (root / "report.png").is_file(), (root / "steps.log").read_text()
