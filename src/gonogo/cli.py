@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gonogo import __version__
-from gonogo.config import load_env_file, resolve_env_file
+from gonogo.config import PACK_GATES, load_env_file, resolve_env_file
 from gonogo.errors import GonogoError
 from gonogo.evidence import verify_bundle
 
@@ -137,7 +137,7 @@ def _verdict(args: argparse.Namespace) -> int:
         return 3
     table = Path(args.exceptions_file) if args.exceptions_file else root / "policy-exceptions.md"
     exceptions = load_exceptions(table, [t["nodeid"] for t in tests], run_day)
-    required = manifest.get("required_gates") or ["smoke", "slo", "security", "dataops"]
+    required = manifest.get("required_gates") or list(PACK_GATES)
     verdict = judge(tests, required, exceptions, finished)
     print(verdict.summary())
     for item in verdict.not_run[:20]:

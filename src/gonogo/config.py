@@ -26,6 +26,9 @@ from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnv
 from gonogo.redact import REDACTOR
 
 ENV_FILE_VARIABLE = "GONOGO_ENV_FILE"
+# The Go/No-Go gates: the release checklist's A, B, C and one per pack (see gonogo.verdict).
+PACK_GATES = ("smoke", "slo", "security", "dataops")
+GATE_NAMES = ("A", "B", "C", *PACK_GATES)
 DEFAULT_ENV_FILE = "environments.toml"
 
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -148,9 +151,7 @@ class EnvSettings(_Table):
     sandbox: bool = False
     faults: list[str] = Field(default_factory=list)
     # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
-    required_gates: list[str] = Field(
-        default_factory=lambda: ["smoke", "slo", "security", "dataops"]
-    )
+    required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
     operations: Operations = Field(default_factory=Operations)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     graph: GraphSettings | None = None
@@ -166,10 +167,11 @@ class EnvSettings(_Table):
     @field_validator("required_gates")
     @classmethod
     def _gates(cls, value: list[str]) -> list[str]:
-        known = ("A", "B", "C", "smoke", "slo", "security", "dataops")
-        unknown = [g for g in value if g not in known]
+        unknown = [g for g in value if g not in GATE_NAMES]
         if unknown:
-            raise ValueError(f"unknown gate(s) {', '.join(unknown)}; gates: {', '.join(known)}")
+            raise ValueError(
+                f"unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}"
+            )
         return value
 
     @field_validator("base_url")

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from gonogo import __version__
-from gonogo.config import EnvFile, EnvSettings
+from gonogo.config import PACK_GATES, EnvFile, EnvSettings
 from gonogo.evidence import Bundle, _append, iso, sha256_file, utcnow
 from gonogo.verdict import (
     ATTESTATION_FILE,
-    PACK_GATES,
     PolicyException,
     Verdict,
     attestation_statement,

@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gonogo.config import PACK_GATES
 from gonogo.errors import ConfigError
 
 Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
-PACK_GATES = ("smoke", "slo", "security", "dataops")
+
 # A, B, C are the release checklist's gates; the packs are gates of their own.
 GATES = {
     "A": "CI hygiene: release evidence complete, signatures and attestations verify",
