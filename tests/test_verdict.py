@@ -221,6 +221,22 @@ def test_plugin_waives_with_a_valid_row_and_links_it(project: pytest.Pytester, m
     assert gonogo(["verdict", str(bundle)]) == 0
 
 
+def test_plugin_waives_under_xdist_and_the_controller_judges_the_row_valid(
+    project: pytest.Pytester,
+) -> None:
+    today = dt.date.today()
+    write_exceptions(
+        project,
+        f"| PE-9 | test_bad | sre | known issue | low | {today} | {today + dt.timedelta(days=1)} |",
+    )
+    result = project.runpytest_subprocess("--env", "green", "-n", "2")
+    result.assert_outcomes(passed=2, xfailed=1)
+    verdict = verdict_of(project)
+    assert verdict["decision"] == "GO-WITH-EXCEPTIONS"
+    assert verdict["invalid_exceptions"] == []
+    assert "invalid policy exception" not in result.stdout.str()
+
+
 def test_plugin_reports_an_invalid_row_and_it_waives_nothing(project: pytest.Pytester) -> None:
     write_exceptions(
         project, "| PE-8 | test_bad | sre | known issue | low | 2020-01-01 | 2020-01-05 |"

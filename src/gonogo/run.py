@@ -30,6 +30,7 @@ from gonogo.verdict import (
     Verdict,
     attestation_statement,
     judge,
+    validate,
 )
 
 COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
@@ -208,6 +209,9 @@ class Run:
         path.unlink()
 
     def judge(self) -> Verdict:
+        # Validate the rows against every check this run recorded: under xdist the
+        # controller never collects, so rows checked at configure knew no checks yet.
+        validate(self.exceptions, list(self.results), utcnow().date())
         self.verdict = judge(
             list(self.results.values()), self.required_gates, self.exceptions, iso(utcnow())
         )
