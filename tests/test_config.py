@@ -154,3 +154,25 @@ def test_public_settings_hold_variable_names_not_values(monkeypatch: pytest.Monk
     green = load_env_file(REPO / "environments.toml").get("green")
     assert "tok-should-not-appear-123" not in repr(green.public())
     assert green.public()["token_env"] == "GONOGO_GREEN_TOKEN"
+
+
+def test_a_password_in_the_database_dsn_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[environments.green]\nbase_url = "https://g.example.com"\n'
+        '[environments.green.database]\ndsn = "postgresql://ro:s3cretpw@db:5432/app"\n',
+    )
+    with pytest.raises(EnvFileError) as err:
+        load_env_file(path)
+    assert str(err.value) == (
+        f"{path}: environments.green.database.dsn: must not carry a password; "
+        "set password_env to its variable"
+    )
+
+
+def test_release_is_relative_to_the_env_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[environments.green]\nbase_url = "https://g.example.com"\nrelease = "releases/2.4.0"\n',
+    )
+    assert load_env_file(path).get("green").release == str(tmp_path / "releases" / "2.4.0")

@@ -560,3 +560,63 @@ def test_stop_leaves_no_process_and_no_data() -> None:
         for pid in pids
     )
     assert sorted(p.name for p in Path(info.workdir).iterdir()) == ["logs"]
+
+
+def test_release_faults_change_only_the_release_copy(tmp_path: Path) -> None:
+    shipped = {p.name: p.read_bytes() for p in migrations.RELEASE.rglob("*") if p.is_file()}
+    release, held = migrations.prepare_release(
+        tmp_path / "r",
+        {
+            "migration-pending": None,
+            "migration-destructive": None,
+            "down-unrated": None,
+            "migration-not-idempotent": None,
+        },
+    )
+    names = sorted(p.name for p in (release / "migrations").glob("*.sql"))
+    assert names == [
+        "0001_notes.down.sql",
+        "0001_notes.sql",
+        "0002_notes_author_index.down.sql",
+        "0002_notes_author_index.sql",
+        "0003_notes_drop_legacy.sql",
+        "0004_notes_text_index.sql",
+        "0005_notes_source.sql",
+    ]
+    assert held == {"0005_notes_source"}
+    assert (
+        "| 0002_notes_author_index | 0002_notes_author_index.down.sql |  | yes |"
+        in (release / "data-ops.md").read_text()
+    )
+    assert {p.name: p.read_bytes() for p in migrations.RELEASE.rglob("*") if p.is_file()} == shipped
+
+
+def test_the_read_only_role_reads_and_marks_but_cannot_write(info: StackInfo) -> None:
+    import psycopg
+
+    # Without gonogo's read-only session setting: the role's own rights are the limit.
+    with psycopg.connect(info.dataops_dsn, autocommit=True, connect_timeout=5) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+        conn.execute("SELECT pg_create_restore_point('self-test')")
+        for write in (
+            "INSERT INTO notes (id, text, author) VALUES (gen_random_uuid(), 'x', 'y')",
+            "DELETE FROM schema_migrations",
+            "CREATE TABLE sneaky (x int)",
+            "DROP INDEX notes_author_created_idx",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(write.encode())
+    with psycopg.connect(info.scratch_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("CREATE TABLE scratch_ok (x int)")  # the scratch database is writable
+    assert info.dataops_dsn.rsplit("/", 1)[1] != info.scratch_dsn.rsplit("/", 1)[1]
+
+
+def test_restore_point_refused_fault() -> None:
+    import psycopg
+
+    with (
+        Stack(faults={"restore-point-refused": None}) as started,
+        psycopg.connect(started.dataops_dsn, autocommit=True, connect_timeout=5) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT pg_create_restore_point('x')")

@@ -327,3 +327,33 @@ def test_cli_verdict_usage_errors_exit_3(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         gonogo(["verdict"])
     assert exc.value.code == 3
+
+
+def test_not_applicable_is_accounted_for_never_missing() -> None:
+    v = judge([t("a", "passed"), t("b", "n/a")], ["smoke"], [], "now")
+    assert v.decision == "GO" and v.not_run == []
+    assert [c["outcome"] for c in v.gates["smoke"]] == ["passed", "n/a"]
+
+
+NOT_APPLICABLE_CHECK = """
+from gonogo.errors import NotApplicable
+
+def test_neo4j_only(env):
+    raise NotApplicable("the graph is FalkorDB")
+"""
+
+
+def test_plugin_records_not_applicable_as_n_a_with_its_reason(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "tests_smoke" / "test_s.py").write_text(NOT_APPLICABLE_CHECK)
+    (project.path / "tests_slo" / "test_l.py").write_text(NOT_APPLICABLE_CHECK)
+    result = project.runpytest("--env", "green", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*not applicable: the graph is FalkorDB*"])
+    verdict = verdict_of(project)
+    assert verdict["decision"] == "GO", verdict
+    outcomes = [c["outcome"] for gate in verdict["gates"].values() for c in gate]
+    assert outcomes == ["n/a", "n/a"]
+    junit = (only_bundle(project.path) / "junit.xml").read_text()
+    assert junit.count("<skipped") == 2 and "not applicable: the graph is FalkorDB" in junit

@@ -84,6 +84,9 @@ class GraphSettings(_Table):
     user: str = "neo4j"
     password_env: VarName | None = None
     database: str | None = None
+    # Which server answers Bolt: Neo4j-only checks (dbms.components(), APOC, GDS) report
+    # "not applicable" on FalkorDB instead of passing.
+    flavor: Literal["neo4j", "falkordb"] = "neo4j"
 
     _v = field_validator("password_env")(_check_var_name)
 
@@ -95,8 +98,53 @@ class StreamSettings(_Table):
     client: dict[str, str] = Field(default_factory=dict)
     sasl_username: str | None = None
     sasl_password_env: VarName | None = None
+    # The app's consumer groups, whose lag the data-ops pack judges against the baseline.
+    groups: list[str] = Field(default_factory=list)
 
     _v = field_validator("sasl_password_env")(_check_var_name)
+
+
+class DatabaseSettings(_Table):
+    """The app's PostgreSQL, as seen by a read-only role (plus pg_create_restore_point)."""
+
+    # libpq URL without a password, e.g. postgresql://gonogo_ro@db.example.com:5432/intelgraph
+    dsn: str
+    password_env: VarName | None = None
+    # The migration tool's bookkeeping: a plain table of versions or Alembic's head.
+    migrations_table: Literal["schema_migrations", "alembic_version"] = "schema_migrations"
+    # A database the idempotency check may write to (never the live one).
+    scratch_dsn: str | None = None
+    scratch_password_env: VarName | None = None
+    # The env's own migrate command, run twice against the scratch database with
+    # DATABASE_URL set; without it, plain SQL files are applied by gonogo's runner.
+    migrate_command: list[str] | None = None
+    # Tables whose checksums are recorded with the restore point and compared after cutover.
+    checksum_tables: list[str] = Field(default_factory=list)
+    # Streaming replicas this database should have, and the replay lag they may show.
+    replicas: int = Field(default=0, ge=0)
+    max_replica_lag_s: float = Field(default=30.0, gt=0)
+
+    _v = field_validator("password_env", "scratch_password_env")(_check_var_name)
+
+    @field_validator("dsn", "scratch_dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^postgres(ql)?://", value):
+            raise ValueError("must be a postgresql:// URL, like postgresql://gonogo_ro@db:5432/app")
+        if re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", value):
+            raise ValueError("must not carry a password; set password_env to its variable")
+        return value
+
+
+class DataopsSettings(_Table):
+    # Consumer lag may be this many times the baseline (the release checklist says 1.5x).
+    lag_factor: float = Field(default=1.5, gt=0)
+    # The ingest backlog must fall to the baseline within this many seconds.
+    drain_within_s: float = Field(default=30.0, gt=0, le=3600)
+    # Numbered messages the stream-integrity check sends through the canary topic.
+    canary_messages: int = Field(default=20, ge=2, le=10000)
 
 
 class ClusterSettings(_Table):
@@ -158,6 +206,11 @@ class EnvSettings(_Table):
     stream: StreamSettings | None = None
     cluster: ClusterSettings | None = None
     prometheus: PrometheusSettings | None = None
+    database: DatabaseSettings | None = None
+    # The release's evidence folder (migrations/, data-ops.md, graph-schema.json, ...);
+    # relative to the env file. --release=DIR overrides it.
+    release: str | None = None
+    dataops: DataopsSettings = Field(default_factory=DataopsSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
@@ -208,6 +261,8 @@ class EnvSettings(_Table):
             names.append(self.stream.sasl_password_env)
         if self.prometheus:
             names.append(self.prometheus.token_env)
+        if self.database:
+            names += [self.database.password_env, self.database.scratch_password_env]
         return [n for n in names if n]
 
     def register_secrets(self) -> None:
@@ -331,6 +386,9 @@ def load_env_file(path: Path) -> EnvFile:
             )
         if not isinstance(table, dict):
             raise EnvFileError(f"{shown}: environments.{name} must be a table")
+        release = table.get("release")
+        if isinstance(release, str) and release and not Path(release).is_absolute():
+            table = {**table, "release": str(path.parent / release)}
         try:
             envs[name] = EnvSettings.model_validate({**table, "name": name})
         except ValidationError as exc:

@@ -14,12 +14,14 @@ from functools import cached_property
 from typing import Any
 
 from gonogo.clients.cluster import ClusterClient
+from gonogo.clients.database import DatabaseClient
 from gonogo.clients.graph import GraphClient
 from gonogo.clients.graphql import GraphQLClient
 from gonogo.clients.http import HttpClient, RequestSink
 from gonogo.clients.metrics import MetricsClient
 from gonogo.clients.stream import StreamClient
 from gonogo.config import EnvSettings
+from gonogo.release import Release
 
 
 class Environment:
@@ -107,6 +109,28 @@ class Environment:
             else None
         )
         return StreamClient(table, password, self.settings.timeout_s)
+
+    @cached_property
+    def database(self) -> DatabaseClient:
+        table = self.settings.require("database", "the PostgreSQL database")
+
+        def secret(variable: str | None, key: str) -> str | None:
+            if not variable:
+                return None
+            return self.settings.read_secret(variable, "database password", key)
+
+        return DatabaseClient(
+            table,
+            secret(table.password_env, "database.password_env"),
+            self.settings.timeout_s,
+            self.name,
+            scratch_password=secret(table.scratch_password_env, "database.scratch_password_env"),
+        )
+
+    @cached_property
+    def release(self) -> Release:
+        """The release's own files (migrations, schema, evidence), from `release` or --release."""
+        return Release.of(self.name, self.settings.release)
 
     @cached_property
     def cluster(self) -> ClusterClient:

@@ -11,6 +11,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     │   ├── UnknownEnvironment   --env names no table in the file
     │   └── MissingSecret        the variable named by token_env / password_env is unset
     ├── NotConfigured            the env has no table for a component a check needs (a skip)
+    ├── NotApplicable            the check cannot apply to this env (Neo4j-only on FalkorDB)
     ├── TargetError              the environment under test misbehaved
     │   └── Unreachable          a connection or a timeout, with the URL and the limit
     ├── SandboxError             the local reference environment could not start
@@ -71,6 +72,17 @@ class NotConfigured(GonogoError):
             f"env '{env}' has no [{table}] table: {what} not checked "
             f"(add [environments.{env}.{table}] to the env file to enable it)"
         )
+
+
+class NotApplicable(GonogoError):
+    """The check does not apply to this env by its nature, not by a missing setting.
+
+    Reported as "n/a" (a skip in JUnit): the verdict counts it as accounted for,
+    and the report says why, so it is never mistaken for a pass.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"not applicable: {why}")
 
 
 class TargetError(GonogoError):

@@ -29,7 +29,7 @@ import pytest
 from gonogo import __version__
 from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.env import Environment
-from gonogo.errors import ConfigError, GonogoError, NotConfigured
+from gonogo.errors import ConfigError, GonogoError, NotApplicable, NotConfigured
 from gonogo.evidence import CURRENT_TEST, Bundle, Captures, utcnow
 from gonogo.redact import REDACTOR
 from gonogo.run import Run, SandboxRun, message
@@ -112,6 +112,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"policy exceptions table (default: {EXCEPTIONS_FILE} in the rootdir)",
     )
     group.addoption(
+        "--release",
+        dest="gonogo_release",
+        default=None,
+        metavar="DIR",
+        help="the release's evidence folder (migrations/, data-ops.md, graph-schema.json, ...); "
+        "overrides the env's `release`",
+    )
+    group.addoption(
         "--evidence-dir",
         dest="gonogo_evidence_dir",
         default=None,
@@ -178,7 +186,7 @@ def _check_rootdir(config: pytest.Config) -> None:
     separate = [
         (flag, args[i + 1])
         for i, flag in enumerate(args[:-1])
-        if flag in ("--evidence-dir", "--env-file") and not args[i + 1].startswith("-")
+        if flag in ("--evidence-dir", "--env-file", "--release") and not args[i + 1].startswith("-")
     ]
     if not separate:
         return
@@ -488,6 +496,9 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
         settings = sandbox.env_settings(settings)
         minted = sandbox.token("analyst")
         token = lambda: minted  # noqa: E731
+    release = request.config.getoption("gonogo_release")
+    if release:
+        settings = settings.model_copy(update={"release": str(Path(release).resolve())})
     bundle = state.bundle
 
     def on_request(record: Any) -> None:
@@ -541,6 +552,13 @@ graph = _client_fixture("graph")
 stream = _client_fixture("stream")
 cluster = _client_fixture("cluster")
 metrics = _client_fixture("metrics")
+database = _client_fixture("database")
+
+
+@pytest.fixture
+def release(env: Environment) -> Any:
+    """The release's own files (gonogo.release.Release): skipped when the env names none."""
+    return env.release
 
 
 # -- running --------------------------------------------------------------------------
@@ -581,9 +599,11 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     excinfo = call.excinfo
-    if excinfo is not None and isinstance(excinfo.value, NotConfigured):
+    if excinfo is not None and isinstance(excinfo.value, NotConfigured | NotApplicable):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {excinfo.value}")
+        if isinstance(excinfo.value, NotApplicable):
+            report.user_properties.append(("not_applicable", True))
     elif excinfo is not None and isinstance(excinfo.value, GonogoError):
         # One line: what happened and what to do, not a stack of gonogo internals.
         report.longrepr = excinfo.getrepr(style="value", chain=False)

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -73,9 +74,13 @@ def message(report: Any) -> str | None:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return str(crash.message)
+        # gonogo's own errors are a cause and a fix already; their class path is noise.
+        return _OWN_ERROR.sub("", str(crash.message))
     text = str(longrepr).strip().splitlines()
-    return text[-1] if text else None
+    return _OWN_ERROR.sub("", text[-1]) if text else None
+
+
+_OWN_ERROR = re.compile(r"^gonogo(\.\w+)+: ")
 
 
 def git(rootdir: Path, *args: str) -> str | None:
@@ -165,16 +170,19 @@ class Run:
             if report.failed:
                 entry["outcome"], entry["message"] = "error", message(report)
             elif report.skipped:
-                entry["outcome"] = "xfailed" if xfail else "skipped"
+                na = "not_applicable" in props
+                entry["outcome"] = "n/a" if na else "xfailed" if xfail else "skipped"
                 entry["message"] = message(report)
         elif report.when == "call":
-            if waived:
+            if "not_applicable" in props:
+                entry["outcome"], entry["message"] = "n/a", message(report)
+            elif waived:
                 entry["outcome"], entry["message"] = "waived", str(getattr(report, "wasxfail", ""))
             elif xfail:
                 entry["outcome"] = "xfailed" if report.skipped else "xpassed"
             else:
                 entry["outcome"] = report.outcome
-            if not report.passed and not waived:
+            if not report.passed and not waived and "not_applicable" not in props:
                 entry["message"] = message(report)
         elif report.when == "teardown":
             if report.failed:

@@ -6,6 +6,9 @@ check, not only for the ones that happened to run:
     NO-GO               a check failed (or errored on the target) and no valid exception waives it
     INCOMPLETE          nothing failed, but a required check did not run (deselected,
                         skipped, errored in setup) or a required gate has no checks at all
+
+A check that cannot apply to the env by its nature (a Neo4j-only check on
+FalkorDB) is recorded as "n/a" with its reason: accounted for, never a pass.
     GO-WITH-EXCEPTIONS  everything required ran; failures are all waived by valid exceptions
     GO                  everything required ran and passed
 
@@ -23,12 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gonogo import markdown
 from gonogo.config import PACK_GATES
 from gonogo.errors import ConfigError
 
@@ -90,32 +93,22 @@ def covers(pattern: str, nodeid: str) -> bool:
     )
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
 def parse_exceptions(text: str, file: str) -> list[PolicyException]:
     """Every row of the first table whose header is the exception columns."""
-    rows: list[PolicyException] = []
-    header: list[str] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip().startswith("|"):
-            if header is not None and rows:
-                break
-            continue
-        cells = _cells(line)
-        if header is None:
-            if [c.lower() for c in cells] == [c.lower() for c in COLUMNS]:
-                header = cells
-            continue
-        if all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
-            continue
-        values = (cells + [""] * len(COLUMNS))[: len(COLUMNS)]
-        id_, check, owner, rationale, risk, created, expiry = values
-        rows.append(
-            PolicyException(id_, check, owner, rationale, risk, created, expiry, file, number)
+    return [
+        PolicyException(
+            row["id"],
+            row["check"],
+            row["owner"],
+            row["rationale"],
+            row["risk"],
+            row["created"],
+            row["expiry"],
+            file,
+            number,
         )
-    return rows
+        for number, row in markdown.table(text, COLUMNS)
+    ]
 
 
 def _date(value: str) -> dt.date | None:
@@ -223,7 +216,8 @@ class Verdict:
 
 
 FAILED = {"failed", "xpassed"}
-RAN_OK = {"passed", "xfailed"}
+# "n/a": the check said why it cannot apply to this env (gonogo.errors.NotApplicable).
+RAN_OK = {"passed", "xfailed", "n/a"}
 
 
 def judge(

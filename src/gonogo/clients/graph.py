@@ -82,6 +82,42 @@ class GraphClient:
             ) from None
         return QueryResult(records=records, elapsed_ms=(time.perf_counter() - t0) * 1000.0)
 
+    def schema(self) -> dict[str, list[dict[str, Any]]]:
+        """Indexes and constraints in the form of a release's graph-schema.json."""
+        if self.settings.flavor == "falkordb":
+            indexes = self.query(
+                "CALL db.indexes() YIELD label, properties, entitytype "
+                "RETURN entitytype AS entity, label, properties"
+            ).records
+            constraints = self.query(
+                "CALL db.constraints() YIELD type, label, properties, entitytype "
+                "RETURN entitytype AS entity, label, properties, type"
+            ).records
+        else:
+            indexes = self.query(
+                "SHOW INDEXES YIELD entityType, labelsOrTypes, properties, type "
+                "WHERE type <> 'LOOKUP' AND labelsOrTypes IS NOT NULL "
+                "RETURN entityType AS entity, labelsOrTypes[0] AS label, properties"
+            ).records
+            constraints = self.query(
+                "SHOW CONSTRAINTS YIELD entityType, labelsOrTypes, properties, type "
+                "RETURN entityType AS entity, labelsOrTypes[0] AS label, properties, type"
+            ).records
+        return {"indexes": indexes, "constraints": constraints}
+
+    def components(self) -> dict[str, str]:
+        """Neo4j's own version and its plugins' (absent ones left out)."""
+        found = {}
+        for record in self.query("CALL dbms.components() YIELD name, versions").records:
+            if str(record["name"]).lower().startswith("neo4j"):
+                found["version"] = str(record["versions"][0])
+        for plugin in ("apoc", "gds"):
+            try:
+                found[plugin] = str(self.query(f"RETURN {plugin}.version() AS v").single_value())
+            except TargetError:
+                continue  # not installed: the comparison reports it missing
+        return found
+
     def close(self) -> None:
         if self._driver is not None:
             self._driver.close()

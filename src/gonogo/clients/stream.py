@@ -7,8 +7,10 @@ the local broker), and an assigned read cannot pick up another run's message.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from gonogo.config import StreamSettings
 from gonogo.errors import TargetError, Unreachable
+
+KAFKA_LOG = logging.getLogger("gonogo.kafka")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class StreamClient:
     def config(self) -> dict[str, Any]:
         ms = int(self.timeout_s * 1000)
         conf: dict[str, Any] = {
+            # librdkafka's own log lines (a broker going away mid-run) go to Python's
+            # logging, which pytest captures per check, not straight to the terminal.
+            "logger": KAFKA_LOG,
             "bootstrap.servers": self.settings.bootstrap,
             "socket.timeout.ms": ms,
             "socket.connection.setup.timeout.ms": ms,
@@ -103,21 +110,20 @@ class StreamClient:
             topic=topic, partition=msg.partition(), offset=msg.offset(), elapsed_ms=elapsed
         )
 
-    def read_at(self, topic: str, partition: int, offset: int) -> Consumed | None:
-        """The message at exactly (partition, offset), or None if none arrives in time."""
+    def _read(self, topic: str, partition: int, start: int) -> Iterator[Any]:
+        """Messages from `start` on, as they arrive, until the env's timeout runs out."""
         consumer = Consumer(
             {
                 **self.config(),
                 "group.id": f"gonogo-reader-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "error",
-                "fetch.wait.max.ms": 20,  # not librdkafka's 500 ms: the canary times this read
+                "fetch.wait.max.ms": 20,  # not librdkafka's 500 ms: the canary times its reads
             }
         )
-        t0 = time.perf_counter()
-        deadline = t0 + self.timeout_s
+        deadline = time.perf_counter() + self.timeout_s
         try:
-            consumer.assign([TopicPartition(topic, partition, offset)])
+            consumer.assign([TopicPartition(topic, partition, start)])
             while time.perf_counter() < deadline:
                 msg = consumer.poll(min(0.25, max(0.0, deadline - time.perf_counter())))
                 if msg is None:
@@ -126,9 +132,16 @@ class StreamClient:
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         continue
-                    raise TargetError(f"reading {topic}[{partition}]@{offset}: {error}")
-                if msg.offset() != offset:
-                    continue
+                    raise TargetError(f"reading {topic}[{partition}] from {start}: {error}")
+                yield msg
+        finally:
+            consumer.close()
+
+    def read_at(self, topic: str, partition: int, offset: int) -> Consumed | None:
+        """The message at exactly (partition, offset), or None if none arrives in time."""
+        t0 = time.perf_counter()
+        for msg in self._read(topic, partition, offset):
+            if msg.offset() == offset:
                 return Consumed(
                     value=msg.value() or b"",
                     key=msg.key(),
@@ -136,6 +149,84 @@ class StreamClient:
                     offset=offset,
                     elapsed_ms=(time.perf_counter() - t0) * 1000.0,
                 )
-            return None
+        return None
+
+    def produce_many(self, topic: str, messages: list[tuple[bytes, bytes]]) -> list[Produced]:
+        """(key, value) pairs with one idempotent producer, in order; their delivery reports."""
+        ms = int(self.timeout_s * 1000)
+        producer = Producer(
+            {**self.config(), "message.timeout.ms": ms, "acks": "all", "enable.idempotence": True}
+        )
+        reports: list[Produced] = []
+        errors: list[str] = []
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                errors.append(err.str())
+            else:
+                reports.append(Produced(topic, msg.partition(), msg.offset(), 0.0))
+
+        try:
+            for key, value in messages:
+                producer.produce(topic, value=value, key=key, partition=0, on_delivery=delivered)
+            left = producer.flush(self.timeout_s)
+        except (KafkaException, BufferError) as exc:
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, exc) from None
+        if errors or left:
+            cause = errors[0] if errors else f"{left} message(s) undelivered"
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, cause)
+        return reports
+
+    def read_range(
+        self, topic: str, partition: int, start: int, end: int
+    ) -> list[tuple[int, bytes | None, bytes]]:
+        """Every message with start <= offset < end that arrives within the timeout."""
+        out: list[tuple[int, bytes | None, bytes]] = []
+        for msg in self._read(topic, partition, start):
+            offset = int(msg.offset() or 0)
+            if offset >= end:
+                break
+            out.append((offset, msg.key(), msg.value() or b""))
+            if offset == end - 1:
+                break
+        return out
+
+    def group_lag(self, group: str) -> dict[str, dict[str, int]]:
+        """'topic[partition]' -> committed offset, log end and lag, for one consumer group.
+
+        A partition the group never committed counts its whole retained log as lag.
+        """
+        from confluent_kafka import ConsumerGroupTopicPartitions
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(self.config())
+        try:
+            future = admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s
+            )[group]
+            committed = future.result(timeout=self.timeout_s).topic_partitions or []
+        except KafkaException as exc:
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, exc.args[0].str()) from None
+        if not committed:
+            raise TargetError(
+                f"consumer group {group} has no committed offsets on {self.settings.bootstrap}: "
+                "is the app's consumer running, and is [stream] groups right?"
+            )
+        probe = Consumer({**self.config(), "group.id": f"gonogo-lag-{uuid.uuid4().hex}"})
+        out = {}
+        try:
+            for tp in committed:
+                low, high = probe.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s
+                )
+                position = tp.offset if tp.offset >= 0 else low
+                out[f"{tp.topic}[{tp.partition}]"] = {
+                    "committed": int(tp.offset),
+                    "log_end": int(high),
+                    "lag": int(max(0, high - position)),
+                }
+        except KafkaException as exc:
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, exc.args[0].str()) from None
         finally:
-            consumer.close()
+            probe.close()
+        return out

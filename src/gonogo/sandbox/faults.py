@@ -54,6 +54,21 @@ FAULTS: dict[str, Fault] = {
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
         Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),
         Fault("migration-edited", "an applied SQL migration was edited after it was applied"),
+        Fault("migration-pending", "the release has a migration the database has not applied"),
+        Fault("migration-destructive", "the release has a migration with DROP COLUMN (applied)"),
+        Fault(
+            "migration-not-idempotent",
+            "a release migration fails when applied twice (CREATE INDEX without IF NOT EXISTS)",
+        ),
+        Fault("down-unrated", "a down migration's row in the release's data-ops.md has no risk"),
+        Fault(
+            "replica-down",
+            "the env expects a streaming replica (database.replicas = 1) and none is connected",
+        ),
+        Fault(
+            "restore-point-refused",
+            "the read-only role may not call pg_create_restore_point (grant missing)",
+        ),
         Fault("rate-limit", "requests over N per second per caller are refused (429)", "N", "5"),
     ]
 }

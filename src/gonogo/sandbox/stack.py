@@ -21,10 +21,16 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from gonogo.config import EnvSettings, GraphSettings, PrometheusSettings, StreamSettings
+from gonogo.config import (
+    DatabaseSettings,
+    EnvSettings,
+    GraphSettings,
+    PrometheusSettings,
+    StreamSettings,
+)
 from gonogo.errors import SandboxError
 from gonogo.sandbox import migrations, servers
-from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_TOPIC, AppConfig
+from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC, AppConfig
 from gonogo.sandbox.processes import Child, free_port, last_line, spawn
 from gonogo.sandbox.tokens import make_keys, mint
 
@@ -42,6 +48,10 @@ class StackInfo(BaseModel):
     canary_topic: str = CANARY_TOPIC
     ingest_topic: str = INGEST_TOPIC
     postgres_dsn: str
+    # What the data-ops pack gets: a read-only role, a scratch database, the release copy.
+    dataops_dsn: str = ""
+    scratch_dsn: str = ""
+    release_dir: str = ""
     prometheus_url: str | None = None
     jwt_private_key: str
     workdir: str
@@ -54,16 +64,36 @@ class StackInfo(BaseModel):
         return mint(Path(self.jwt_private_key).read_bytes(), role)
 
     def env_settings(self, base: EnvSettings) -> EnvSettings:
-        """The sandbox env's settings with every address filled in."""
+        """The sandbox env's settings with every address filled in.
+
+        Tables the env file gives for the sandbox (say [database] replicas = 1, to see
+        the replication check fail) keep their other keys; only addresses are replaced.
+        """
+        database: dict[str, Any] = {
+            "dsn": self.dataops_dsn,
+            "scratch_dsn": self.scratch_dsn,
+            "checksum_tables": ["public.schema_migrations"],
+        }
+        if base.database is not None:
+            database = {**base.database.model_dump(), **database}
+        if "replica-down" in self.faults:
+            database["replicas"] = max(1, int(str(database.get("replicas", 0))))
         return base.model_copy(
             update={
                 "base_url": self.base_url,
                 "graph": GraphSettings(
-                    uri=self.bolt_uri, user=self.graph_user, database=self.graph_database
+                    uri=self.bolt_uri,
+                    user=self.graph_user,
+                    database=self.graph_database,
+                    flavor="falkordb",
                 ),
                 "stream": StreamSettings(
-                    bootstrap=self.kafka_bootstrap, canary_topic=self.canary_topic
+                    bootstrap=self.kafka_bootstrap,
+                    canary_topic=self.canary_topic,
+                    groups=[INGEST_GROUP],
                 ),
+                "database": DatabaseSettings.model_validate(database),
+                "release": self.release_dir,
                 "prometheus": PrometheusSettings(url=self.prometheus_url)
                 if self.prometheus_url
                 else None,
@@ -133,10 +163,19 @@ class Stack:
         self.children.append(pg.child)
         dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
         bootstrap = f"127.0.0.1:{kafka.port}"
+        # In the logs folder, which outlives the stack: messages cite files in it.
+        release, held_back = migrations.prepare_release(self.logs / "release", self.faults)
         try:
-            migrations.apply(dsn, edited="migration-edited" in self.faults)
+            migrations.apply(
+                dsn,
+                release / "migrations",
+                edited="migration-edited" in self.faults,
+                hold_back=held_back,
+            )
+            migrations.create_roles(dsn, restore_point="restore-point-refused" not in self.faults)
         except Exception as exc:
             raise SandboxError(f"postgres: migrations failed: {exc}") from None
+        pg_at = f"127.0.0.1:{pg.port}"
         _create_topics(bootstrap)
         private, public = make_keys(self.workdir)
         timings = {
@@ -192,6 +231,9 @@ class Stack:
             bolt_uri=config.bolt_uri,
             kafka_bootstrap=bootstrap,
             postgres_dsn=dsn,
+            dataops_dsn=f"postgresql://{migrations.READ_ONLY_ROLE}@{pg_at}/postgres",
+            scratch_dsn=f"postgresql://{migrations.SCRATCH}@{pg_at}/{migrations.SCRATCH}",
+            release_dir=str(release),
             prometheus_url=prometheus_url,
             jwt_private_key=str(private),
             workdir=str(self.workdir),

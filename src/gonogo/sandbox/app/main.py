@@ -55,6 +55,7 @@ INGEST_GROUP = "intelgraph-ingest"
 FAULTED_PREFIXES = ("/api/", "/graphql")
 # Four events a second: a stalled consumer shows as lag within about a second.
 HEARTBEAT_S = 0.25
+STARTUP_BURST = 12
 
 
 class AppConfig(BaseModel):
@@ -139,6 +140,7 @@ class State:
         self.pg: psycopg.AsyncConnection[Any] | None = None
         self.pg_lock = asyncio.Lock()
         self.stop = threading.Event()
+        self.committed_once = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.calls: dict[str, deque[float]] = defaultdict(deque)
@@ -208,7 +210,8 @@ class State:
                 if now - last_lag > 0.5:
                     self._update_lag(consumer)
                     last_lag = now
-                if self.on("consumer-stall"):
+                # A consumer that hangs mid-run: it has caught up and committed once.
+                if self.on("consumer-stall") and self.committed_once:
                     time.sleep(0.2)
                     continue
                 msg = consumer.poll(0.2)
@@ -228,7 +231,12 @@ class State:
                 except Exception:  # noqa: S112 - a bad message must not stop the consumer
                     continue
                 with contextlib.suppress(Exception):
-                    consumer.commit(message=msg, asynchronous=True)
+                    # The first commit waits, so "has committed" is true when it is set.
+                    if self.committed_once:
+                        consumer.commit(message=msg, asynchronous=True)
+                    else:
+                        consumer.commit(message=msg, asynchronous=False)
+                        self.committed_once = True
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
@@ -265,6 +273,12 @@ class State:
         )
 
     def heartbeat_forever(self) -> None:
+        # A burst at start, as a real app replays its outbox on boot: a healthy consumer
+        # drains it in milliseconds; a stalled one (consumer-stall) is well behind at once,
+        # not only after the seconds it takes the heartbeat alone to build a lag.
+        for _ in range(STARTUP_BURST):
+            with contextlib.suppress(Exception):
+                self.publish({"kind": "heartbeat", "ts": time.time(), "startup": True})
         while not self.stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):
                 self.publish({"kind": "heartbeat", "ts": time.time()})

@@ -1,0 +1,82 @@
+"""Running an acceptance pack against the local environment, for the self-tests.
+
+Every check in a pack names, in its docstring, the sandbox fault that must
+turn it red (`Fault: NAME[=VALUE]`), or `Fault: n/a (...)` with where its rule
+is proven instead. The matrix tests read those lines, so a check without one
+fails the self-tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pack_checks(folder: str) -> dict[str, str]:
+    """check name -> the fault its docstring names ("" if none)."""
+    out = {}
+    for path in sorted((REPO / folder).glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                doc = ast.get_docstring(node) or ""
+                match = re.search(r"^Fault: (\S+)", doc, re.MULTILINE)
+                out[node.name] = match.group(1) if match else ""
+    return out
+
+
+def by_fault(checks: dict[str, str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for check, fault in checks.items():
+        grouped[fault].append(check)
+    return grouped
+
+
+def run_pack(
+    tmp_path: Path, marker: str, *args: str, environ: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    evidence = tmp_path / "evidence"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            marker,
+            "--env",
+            "local",
+            "-p",
+            "no:cacheprovider",
+            f"--evidence-dir={evidence}",
+            *args,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**(os.environ if environ is None else environ), "COLUMNS": "200"},
+    )
+    manifests = list(evidence.glob("local/*/bundle.json"))
+    assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    return done, json.loads(manifests[0].read_text())
+
+
+def outcomes(manifest: dict) -> dict[str, dict]:
+    return {t["nodeid"].split("::")[-1].split("[")[0]: t for t in manifest["tests"]}
+
+
+def assert_red_with_a_message(result: dict, check: str, fault: str) -> None:
+    # Red either way: a finding fails the check; an unreachable server errors its setup.
+    assert result["outcome"] in {"failed", "error"}, (
+        f"{check} should be red under --fault {fault}: {result}"
+    )
+    message = result["message"]
+    assert ("expected " in message and "; got " in message) or "cannot reach" in message, message
+    assert "capture: " in message or "cannot reach" in message, message
