@@ -44,8 +44,20 @@ def _no_report_png() -> Iterator[None]:
             os.environ["GONOGO_REPORT_PNG"] = previous
 
 
+# What the target received on POST /hooks/...: a war-room webhook's side of --announce.
+POSTED: list[dict[str, Any]] = []
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "gonogo-test-target"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path.startswith("/hooks/"):
+            POSTED.append({"path": self.path, "json": json.loads(body)})
+            self._send(200, {"ok": True})
+        else:
+            self._send(404, {"error": "not found"})
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -130,3 +142,21 @@ def only_bundle(root: Path) -> Path:
     found = bundles(root)
     assert len(found) == 1, f"expected one bundle under {root / 'reports'}, found {found}"
     return found[0]
+
+
+def vectors(folder: str) -> Path:
+    """A folder of ../shared/vectors (real test vectors from public projects), or a skip.
+
+    They are read where they are, never copied into the repo; $GONOGO_VECTORS points
+    elsewhere if the checkout is not beside them.
+    """
+    import os
+
+    root = Path(
+        os.environ.get("GONOGO_VECTORS")
+        or Path(__file__).resolve().parents[2] / "shared" / "vectors"
+    )
+    path = root / folder
+    if not path.is_dir():
+        pytest.skip(f"test vectors not found at {path} (set GONOGO_VECTORS to their folder)")
+    return path

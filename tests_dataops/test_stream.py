@@ -16,10 +16,14 @@ from gonogo.evidence import Captures
 def _groups_and_baseline(env: Environment) -> tuple[list[str], float]:
     groups = env.settings.require("stream", "the Kafka stream").groups
     if not groups:
-        raise NotConfigured(env.name, "stream", "consumer lag (list the app's groups in groups)")
+        raise NotConfigured(
+            env.name, "stream", "consumer lag", "list the app's consumer groups in [stream] groups"
+        )
     baseline = env.settings.baseline.consumer_lag
     if baseline is None:
-        raise NotConfigured(env.name, "baseline", "consumer lag (set its consumer_lag)")
+        raise NotConfigured(
+            env.name, "baseline", "consumer lag", "set [baseline] consumer_lag to the normal lag"
+        )
     return groups, baseline
 
 

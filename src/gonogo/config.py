@@ -173,6 +173,23 @@ class SloSettings(_Table):
     error_rate: float = Field(default=0.001, ge=0, le=1)
 
 
+class BudgetSettings(_Table):
+    """Front-end performance budgets (Gate C), judged on the release's Lighthouse results."""
+
+    lighthouse_score: float = Field(default=0.80, ge=0, le=1)
+    lcp_ms: float = Field(default=2500.0, gt=0)
+    total_kb: float = Field(default=450.0, gt=0)
+
+
+class CommsSettings(_Table):
+    # The variable holding the war room's webhook URL (the URL is the credential).
+    webhook_env: VarName | None = None
+    # A folder of go-no-go.txt / post-deploy.txt / rollback.txt overriding gonogo's own.
+    templates: str | None = None
+
+    _v = field_validator("webhook_env")(_check_var_name)
+
+
 class SmokeSettings(_Table):
     pings: int = Field(default=10, ge=1, le=1000)
 
@@ -214,6 +231,8 @@ class EnvSettings(_Table):
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    comms: CommsSettings = Field(default_factory=CommsSettings)
 
     _v = field_validator("token_env", "admin_token_env")(_check_var_name)
 
@@ -263,6 +282,7 @@ class EnvSettings(_Table):
             names.append(self.prometheus.token_env)
         if self.database:
             names += [self.database.password_env, self.database.scratch_password_env]
+        names.append(self.comms.webhook_env)
         return [n for n in names if n]
 
     def register_secrets(self) -> None:
@@ -389,6 +409,12 @@ def load_env_file(path: Path) -> EnvFile:
         release = table.get("release")
         if isinstance(release, str) and release and not Path(release).is_absolute():
             table = {**table, "release": str(path.parent / release)}
+        comms = table.get("comms")
+        templates = comms.get("templates") if isinstance(comms, dict) else None
+        if isinstance(comms, dict) and isinstance(templates, str):
+            if not Path(templates).is_absolute():
+                templates = str(path.parent / templates)
+            table = {**table, "comms": {**comms, "templates": templates}}
         try:
             envs[name] = EnvSettings.model_validate({**table, "name": name})
         except ValidationError as exc:

@@ -65,9 +65,12 @@ class MissingSecret(ConfigError):
 class NotConfigured(GonogoError):
     """A check needs a component the env does not describe; the run skips it."""
 
-    def __init__(self, env: str, table: str, what: str) -> None:
+    def __init__(self, env: str, table: str, what: str, fix: str | None = None) -> None:
         self.env = env
         self.table = table
+        if fix is not None:  # not a missing table but a missing part of one, or of a release
+            super().__init__(f"env '{env}': {what} not checked ({fix})")
+            return
         super().__init__(
             f"env '{env}' has no [{table}] table: {what} not checked "
             f"(add [environments.{env}.{table}] to the env file to enable it)"

@@ -120,6 +120,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "overrides the env's `release`",
     )
     group.addoption(
+        "--announce",
+        dest="gonogo_announce",
+        default=None,
+        choices=["go-no-go", "post-deploy"],
+        help="post that message (rendered into the bundle's comms/ every run) to the env's "
+        "webhook ([comms] webhook_env) when the run ends",
+    )
+    group.addoption(
         "--evidence-dir",
         dest="gonogo_evidence_dir",
         default=None,
@@ -231,6 +239,11 @@ def pytest_configure(config: pytest.Config) -> None:
         state.envs = [env_file.get(name) for name in names]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    release = config.getoption("gonogo_release")
+    if release:
+        resolved = str(Path(release).resolve())
+        state.envs = [s.model_copy(update={"release": resolved}) for s in state.envs]
+    state.announce = config.getoption("gonogo_announce")
     for settings in state.envs:
         settings.register_secrets()
     option = config.getoption("gonogo_exceptions_file")
@@ -496,9 +509,6 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
         settings = sandbox.env_settings(settings)
         minted = sandbox.token("analyst")
         token = lambda: minted  # noqa: E731
-    release = request.config.getoption("gonogo_release")
-    if release:
-        settings = settings.model_copy(update={"release": str(Path(release).resolve())})
     bundle = state.bundle
 
     def on_request(record: Any) -> None:

@@ -124,6 +124,8 @@ class Run:
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
     deselected_items: list[Any] = dataclasses.field(default_factory=list)  # pytest items
     verdict: Verdict | None = None
+    # --announce KIND: post that message to the env's webhook at the end of the run.
+    announce: str | None = None
 
     @property
     def env_names(self) -> list[str]:
@@ -274,6 +276,7 @@ class Run:
         _copy_in(bundle, self.user_html, "report.html")
         bundle.log(f"run finished: exit status {exitstatus}")
         self._write_verdict()
+        self._write_comms()
         self._render_report()
         self._write_attestation(rootdir)
         bundle.seal(self.meta(rootdir, args, exitstatus))
@@ -289,6 +292,38 @@ class Run:
             # Judged offline later (gonogo verdict) with the table as it was.
             (root / "policy-exceptions.md").write_bytes(self.exceptions_file.read_bytes())
         self.bundle.log(f"verdict: {self.verdict.summary()}")
+
+    def _write_comms(self) -> None:
+        """The war room's messages from this run's numbers; posted only with --announce."""
+        from gonogo import comms
+
+        assert self.bundle is not None
+        settings = [self.settings_for(e) for e in self.envs]
+        first = settings[0]
+        templates = Path(first.comms.templates) if first.comms.templates else None
+        written = comms.write_all(
+            self.bundle.root, settings, templates, tests=list(self.results.values())
+        )
+        self.bundle.log(f"comms written: {', '.join(p.name for p in written)}")
+        if self.announce is None:
+            return
+        variable = first.comms.webhook_env
+        url = os.environ.get(variable, "") if variable else ""
+        if not url:
+            why = f"{variable} is not set" if variable else "[comms] webhook_env is not set"
+            self.bundle.log(f"--announce {self.announce}: not posted ({why})")
+            return
+        text = (self.bundle.root / comms.FOLDER / f"{self.announce}.txt").read_text()
+        failed = comms.post(url, text, first.timeout_s)
+        self.bundle.log(failed or f"--announce {self.announce}: posted to the webhook")
+
+    def settings_for(self, settings: EnvSettings) -> EnvSettings:
+        """An env's settings as its checks saw them (a sandbox's addresses filled in)."""
+        sandbox = self.sandboxes.get(settings.name)
+        if sandbox is not None and sandbox.info is not None:
+            filled: EnvSettings = sandbox.info.env_settings(settings)
+            return filled
+        return settings
 
     def _render_report(self) -> None:
         """report.png: the verdict banner as a person sees it, when Chromium is here."""

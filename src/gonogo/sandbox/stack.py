@@ -93,7 +93,8 @@ class StackInfo(BaseModel):
                     groups=[INGEST_GROUP],
                 ),
                 "database": DatabaseSettings.model_validate(database),
-                "release": self.release_dir,
+                # --release (or the env file) wins: a real release checked against the sandbox.
+                "release": base.release or self.release_dir,
                 "prometheus": PrometheusSettings(url=self.prometheus_url)
                 if self.prometheus_url
                 else None,

@@ -1,0 +1,165 @@
+"""The war room's messages, rendered from a run's recorded results.
+
+The command center pasted three messages by hand: the Go/No-Go announcement,
+the post-deploy update and the rollback notice, each with numbers copied
+from dashboards. Here they are rendered from the bundle itself (verdict.json,
+bundle.json, the captures), so what is posted is what the evidence says, and
+`gonogo comms BUNDLE` renders the same text again later. Templates are plain
+`string.Template` files (`$name`), the project's own or an env's
+(`[comms] templates = "DIR"`); a placeholder a template names but the run
+has no value for renders as "n/a", never as a blank.
+
+Posting is opt-in per run (`--announce KIND`): a webhook URL is a secret, so
+it comes from the variable `[comms] webhook_env` names, and a failed post is
+one line in steps.log, never a failed run.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+KINDS = ("go-no-go", "post-deploy", "rollback")
+TEMPLATES = Path(__file__).parent / "templates" / "comms"
+FOLDER = "comms"
+
+
+class _Defaulting(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "n/a"
+
+
+def template(kind: str, folder: Path | None = None) -> string.Template:
+    for base in (folder, TEMPLATES):
+        if base is not None and (base / f"{kind}.txt").is_file():
+            return string.Template((base / f"{kind}.txt").read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"no template for {kind} in {folder or TEMPLATES}")
+
+
+def render(kind: str, values: Mapping[str, str], folder: Path | None = None) -> str:
+    return template(kind, folder).substitute(_Defaulting(values)).rstrip() + "\n"
+
+
+def _lines(items: list[str], title: str) -> str:
+    if not items:
+        return ""
+    shown = "\n".join(f"  - {item}" for item in items[:10])
+    more = f"\n  ... and {len(items) - 10} more" if len(items) > 10 else ""
+    return f"{title}:\n{shown}{more}\n"
+
+
+def _figure(tests: list[dict[str, Any]], *names: str) -> str | None:
+    """The measured value of the first named check that recorded one, saying which check."""
+    for name in names:
+        for test in tests:
+            if name in test["nodeid"] and test.get("value") is not None:
+                return f"{test['value']} ({test['nodeid'].split('::')[-1]})"
+    return None
+
+
+def digests(release: str | None) -> str:
+    """The release manifest's image -> digest lines, or why there are none."""
+    if not release:
+        return "  (no release folder for this env)"
+    manifest = Path(release) / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"  (no readable manifest.json in {release})"
+    images = data.get("images", data) if isinstance(data, dict) else {}
+    return "\n".join(f"  {ref}@{digest}" for ref, digest in sorted(images.items())) or "  (none)"
+
+
+def values(
+    root: Path, settings: list[Any], tests: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """Everything the templates may name, from a run folder (its bundle.json unless given)."""
+    verdict = json.loads((root / "verdict.json").read_text())
+    if tests is None:
+        tests = json.loads((root / "bundle.json").read_text())["tests"]
+    gates = ", ".join(
+        f"{gate} {sum(1 for c in checks if c['outcome'] in ('passed', 'n/a'))}/{len(checks)}"
+        for gate, checks in sorted(verdict["gates"].items())
+    )
+    first = settings[0] if settings else None
+    out = {
+        "decision": verdict["decision"],
+        "summary": verdict.get("summary", verdict["decision"]),
+        "judged_at": verdict["judged_at"],
+        "envs": ", ".join(s.name for s in settings),
+        "gates": gates or "none ran",
+        "failing_block": _lines(verdict["failing"], "Failing"),
+        "waived_block": _lines(
+            [f"{w['check']} (waived by {w['exception']})" for w in verdict["waived"]], "Waived"
+        ),
+        "not_run_block": _lines(
+            [f"{n['check']}: {n['why']}" for n in verdict["not_run"]], "Required, not run"
+        ),
+        "evidence": str(root),
+        "digests": digests(first.release if first else None),
+    }
+    if first is not None:
+        slo = first.slo
+        out["canary_plan"] = (
+            f"gateway p95 < {slo.api_p95_ms:g} ms, GraphQL p95 < {slo.graphql_p95_ms:g} ms, "
+            f"errors < {slo.error_rate:.2%}"
+        )
+        out["canary_p95_target"] = f"{slo.api_p95_ms:g} ms"
+        out["error_rate_target"] = f"{slo.error_rate:.2%}"
+    p95 = _figure(tests, "http_req_duration{scenario:gateway}", "test_gateway_spot_latency")
+    if p95:
+        out["canary_p95"] = p95
+    errors = _figure(tests, "http_req_failed")
+    if errors:
+        out["error_rate"] = errors
+    lighthouse = root / "captures" / "lighthouse_budgets.json"
+    if lighthouse.is_file():
+        results = json.loads(lighthouse.read_text())
+        scores, lcps = [], []
+        for result in results.values():
+            judged = {b["metric"]: b["value"] for b in result["budgets"]}
+            scores.append(judged.get("performance score"))
+            lcps.append(judged.get("LCP"))
+        out["lighthouse_score"] = ", ".join(
+            f"{s:g}" if s is not None else "missing" for s in scores
+        )
+        out["lighthouse_lcp"] = ", ".join(
+            f"{v / 1000:.2f} s" if v is not None else "missing" for v in lcps
+        )
+    return out
+
+
+def write_all(
+    root: Path,
+    settings: list[Any],
+    folder: Path | None = None,
+    tests: list[dict[str, Any]] | None = None,
+) -> list[Path]:
+    """comms/go-no-go.txt and comms/post-deploy.txt in the run folder."""
+    context = values(root, settings, tests)
+    out = []
+    (root / FOLDER).mkdir(exist_ok=True)
+    for kind in ("go-no-go", "post-deploy"):
+        path = root / FOLDER / f"{kind}.txt"
+        path.write_text(render(kind, context, folder))
+        out.append(path)
+    return out
+
+
+def post(url: str, text: str, timeout_s: float) -> str | None:
+    """POST {"text": ...} (Slack, Mattermost, Teams workflows); None, or why it failed."""
+    import httpx
+
+    from gonogo.redact import REDACTOR
+
+    REDACTOR.add(url)  # the URL is the credential
+    try:
+        response = httpx.post(url, json={"text": text}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return f"webhook post failed: {type(exc).__name__}: {REDACTOR.text(str(exc))}"
+    if response.status_code >= 300:
+        return f"webhook post failed: HTTP {response.status_code} {response.text[:120]!r}"
+    return None
