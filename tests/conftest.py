@@ -44,6 +44,12 @@ def _no_report_png() -> Iterator[None]:
             os.environ["GONOGO_REPORT_PNG"] = previous
 
 
+GRAFANA_TOKEN = "glsa_gonogo-test-grafana-token-0001"
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
 # What the target received on POST /hooks/...: a war-room webhook's side of --announce.
 POSTED: list[dict[str, Any]] = []
 
@@ -82,6 +88,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/api/whoami":
             # A careless server that echoes the credential back: redaction must catch it.
             self._send(200, {"authorization": auth, "echo": auth.removeprefix("Bearer ")})
+        elif self.path.startswith("/render/d-solo/"):
+            # Grafana's render API, as it answers: a PNG of one panel (nothing real runs here).
+            if auth != f"Bearer {GRAFANA_TOKEN}":
+                self._send(401, {"message": "Unauthorized"})
+            else:
+                self._send(200, PNG_1X1, "image/png")
         elif self.path == "/metrics":
             self._send(
                 200,
@@ -160,3 +172,16 @@ def vectors(folder: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"test vectors not found at {path} (set GONOGO_VECTORS to their folder)")
     return path
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Any]:
+    """The local environment, one per test module that asks for it (stopped at its end)."""
+    from gonogo.sandbox.stack import Stack
+
+    s = Stack()
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()

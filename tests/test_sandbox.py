@@ -22,16 +22,6 @@ from gonogo.sandbox.tokens import AUDIENCE, ISSUER, mint
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    s = Stack()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
 def info(stack: Stack) -> StackInfo:
     assert stack.info is not None
     return stack.info

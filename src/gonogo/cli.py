@@ -6,6 +6,9 @@
                                         2 INCOMPLETE, 3 usage error)
     gonogo sandbox up [--fault F]       run the local environment in the foreground
     gonogo sandbox faults               list the faults it can inject
+    gonogo watch --env NAME --for 60m   evaluate the rollback triggers every interval
+                                        (exit 0 quiet, 5 a page trigger fired: roll back)
+    gonogo rules --env NAME             the same triggers as Prometheus alerting rules
 
 Exit codes: 0 success; 1 the thing checked is bad (a tampered bundle);
 2 bad input (a usage error, an unreadable file), with one line saying why.
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from gonogo import __version__
 from gonogo.config import PACK_GATES, load_env_file, resolve_env_file
-from gonogo.errors import GonogoError
+from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import verify_bundle
 
 EXIT_OK = 0
@@ -85,6 +88,48 @@ def _parser() -> argparse.ArgumentParser:
         help="stop by itself after this long (default: run until Ctrl-C)",
     )
     actions.add_parser("faults", help="list the faults the sandbox can inject")
+
+    watch = sub.add_parser(
+        "watch", help="evaluate the rollback triggers every interval (exit 5: rollback)"
+    )
+    watch.add_argument("--env", required=True, metavar="NAME", help="the env to watch")
+    watch.add_argument(
+        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
+    )
+    watch.add_argument(
+        "--for",
+        dest="duration",
+        default="60m",
+        metavar="DURATION",
+        help="how long to watch, like 60m or 1h30m (default 60m)",
+    )
+    watch.add_argument(
+        "--interval",
+        default=None,
+        metavar="DURATION",
+        help="time between evaluations (default: [watch] interval_s, 30 s)",
+    )
+    watch.add_argument(
+        "--evidence-dir",
+        default="reports",
+        metavar="DIR",
+        help="where the watch's run folder goes (default reports/)",
+    )
+    watch.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="sandbox envs only: start the local environment with this fault",
+    )
+
+    rules = sub.add_parser(
+        "rules", help="print the env's rollback triggers as Prometheus alerting rules (YAML)"
+    )
+    rules.add_argument("--env", required=True, metavar="NAME")
+    rules.add_argument(
+        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
+    )
     return parser
 
 
@@ -218,9 +263,78 @@ def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
     return EXIT_OK
 
 
+def _rules(args: argparse.Namespace) -> int:
+    import yaml
+
+    from gonogo.watch import rules, triggers_for
+
+    settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
+    print(f"# gonogo rollback triggers for {args.env}: the same definitions `gonogo watch` uses")
+    print(
+        yaml.safe_dump(rules(args.env, triggers_for(settings)), sort_keys=False, width=120), end=""
+    )
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import signal
+
+    from gonogo.env import Environment
+    from gonogo.evidence import Bundle
+    from gonogo.sandbox import faults as fault_registry
+    from gonogo.watch import RealClock
+    from gonogo.watchrun import WatchRun, parse_duration
+
+    duration = parse_duration(args.duration, "--for")
+    interval = parse_duration(args.interval, "--interval") if args.interval else None
+    env_file = load_env_file(resolve_env_file(args.env_file, Path.cwd()))
+    settings = env_file.get(args.env)
+    chosen = fault_registry.parse_all(args.fault)
+    if chosen and not settings.sandbox:
+        raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
+    settings.register_secrets()
+    bundle = Bundle.create(Path(args.evidence_dir), [args.env])
+    stack = None
+    signal.signal(signal.SIGTERM, _interrupt)
+    env = None
+    try:
+        token = None
+        sandbox = None
+        if settings.sandbox:
+            from gonogo.sandbox.stack import Stack
+
+            stack = Stack(faults=chosen, logs=bundle.root / "sandbox" / args.env)
+            sandbox = stack.start()
+            settings = sandbox.env_settings(settings)
+            minted = sandbox.token("analyst")
+            token = lambda: minted  # noqa: E731
+        env = Environment(settings, token=token, sandbox=sandbox)
+        kind = "production" if settings.production else "non-production"
+        print(f"gonogo watch target: {env.base_url} ({kind})")
+        code = WatchRun(env, bundle, RealClock(), duration, interval).run()
+    except KeyboardInterrupt:
+        print("gonogo: watch interrupted", file=sys.stderr)
+        code = 130
+    finally:
+        if env is not None:
+            env.close()
+        if stack is not None:
+            stack.stop()
+        bundle.seal({"watch": {"env": args.env, "for_s": duration}})
+        print(f"gonogo evidence bundle: {bundle.root}")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"envs": _envs, "verify-bundle": _verify, "sandbox": _sandbox, "verdict": _verdict}
+    handlers = {
+        "envs": _envs,
+        "verify-bundle": _verify,
+        "sandbox": _sandbox,
+        "verdict": _verdict,
+        "watch": _watch,
+        "rules": _rules,
+    }
     try:
         return handlers[args.command](args)
     except GonogoError as exc:

@@ -181,6 +181,41 @@ class BudgetSettings(_Table):
     total_kb: float = Field(default=450.0, gt=0)
 
 
+class TriggerOverride(_Table):
+    """One rollback trigger tuned for this env (names: `gonogo rules --env NAME`)."""
+
+    threshold: float | None = None
+    for_s: float | None = Field(default=None, ge=0)
+    no_data: Literal["fail", "report"] | None = None
+    enabled: bool = True
+
+
+class WatchSettings(_Table):
+    interval_s: float = Field(default=30.0, gt=0, le=3600)
+    # How long a trigger's condition must hold before it fires (Prometheus `for:`).
+    for_s: float = Field(default=600.0, ge=0)
+    # The availability SLO whose error budget the burn-rate trigger spends.
+    slo_target: float = Field(default=0.999, gt=0, lt=1)
+    # Where values come from: PromQL when the env has [prometheus] ("auto"), or always
+    # the watch's own scrapes of /metrics ("metrics").
+    source: Literal["auto", "metrics"] = "auto"
+    triggers: dict[str, TriggerOverride] = Field(default_factory=dict)
+
+
+class GrafanaPanel(_Table):
+    dashboard: str  # the dashboard's uid
+    panel: int
+    name: str
+
+
+class GrafanaSettings(_Table):
+    url: str
+    token_env: VarName | None = None
+    panels: list[GrafanaPanel] = Field(default_factory=list)
+
+    _v = field_validator("token_env")(_check_var_name)
+
+
 class CommsSettings(_Table):
     # The variable holding the war room's webhook URL (the URL is the credential).
     webhook_env: VarName | None = None
@@ -233,6 +268,8 @@ class EnvSettings(_Table):
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    grafana: GrafanaSettings | None = None
 
     _v = field_validator("token_env", "admin_token_env")(_check_var_name)
 
@@ -283,6 +320,8 @@ class EnvSettings(_Table):
         if self.database:
             names += [self.database.password_env, self.database.scratch_password_env]
         names.append(self.comms.webhook_env)
+        if self.grafana:
+            names.append(self.grafana.token_env)
         return [n for n in names if n]
 
     def register_secrets(self) -> None:

@@ -68,6 +68,7 @@ class MetricsClient:
         self.path = path
         self.prometheus = prometheus
         self._promql_http = promql_http
+        self._client: HttpClient | None = None
 
     def scrape(self) -> MetricsSnapshot:
         response = self.http.get(self.path)
@@ -76,12 +77,26 @@ class MetricsClient:
             raise TargetError(f"GET {url} answered {response.status_code}, expected 200")
         return MetricsSnapshot.parse(response.text, source=url)
 
+    def promql_range(self, expr: str, start: float, end: float, step_s: float) -> Any:
+        """A range query's result (matrix), as Prometheus's HTTP API returns it."""
+        return self._query(
+            "/api/v1/query_range",
+            {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}s"},
+        )
+
     def promql(self, expr: str) -> list[dict[str, Any]]:
         """An instant query; the result vector as returned by Prometheus's HTTP API."""
+        result = self._query("/api/v1/query", {"query": expr})
+        return list(result) if isinstance(result, list) else []
+
+    def _query(self, path: str, params: dict[str, str]) -> Any:
         if self._promql_http is None or self.prometheus is None:
             raise TargetError("this env has no [prometheus] table")
-        client = self._promql_http()
-        response = client.get("/api/v1/query", params={"query": expr})
+        expr = params["query"]
+        if self._client is None:  # one client for the run: a watch queries every tick
+            self._client = self._promql_http()
+        client = self._client
+        response = client.get(path, params=params)
         try:
             body = response.json()
         except ValueError:
@@ -95,5 +110,4 @@ class MetricsClient:
                 f"PromQL {expr!r} at {self.prometheus.url} failed: HTTP {response.status_code} "
                 f"{str(body)[:200] if body else response.text[:200]}"
             )
-        result = body.get("data", {}).get("result", [])
-        return list(result) if isinstance(result, list) else []
+        return body.get("data", {}).get("result", [])

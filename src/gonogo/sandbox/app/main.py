@@ -92,6 +92,12 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0),
         )
+        self.graph_latency = Histogram(
+            "graph_query_duration_seconds",
+            "Graph (Bolt) query latency",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+        )
         self.processed = Counter(
             "stream_processed", "Ingest messages written to the graph", registry=r
         )
@@ -159,6 +165,10 @@ class State:
     # -- graph --------------------------------------------------------------------
 
     def cypher(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        with self.metrics.graph_latency.time():
+            return self._cypher(query, **params)
+
+    def _cypher(self, query: str, **params: Any) -> list[dict[str, Any]]:
         if self.on("graph-latency"):
             time.sleep(float(self.faults["graph-latency"] or 0) / 1000.0)
         # FalkorDB's Bolt listener stalls the first handshake after any client's

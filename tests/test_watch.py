@@ -1,0 +1,381 @@
+"""The rollback-trigger watch: windows, no data, burn rate, rules, and a real rollback.
+
+Engine tests feed expositions written by prometheus-client itself (the same
+library the app uses) through a fake clock, so ten-minute windows take ten
+ticks. The end-to-end tests watch the local environment with a fault: by its
+own scrapes under a fake clock, and through its real Prometheus in real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gonogo.clients.metrics import MetricsSnapshot
+from gonogo.config import EnvSettings
+from gonogo.env import Environment
+from gonogo.errors import ConfigError
+from gonogo.evidence import Bundle
+from gonogo.sandbox.stack import Stack
+from gonogo.watch import (
+    Quantile,
+    Ratio,
+    SampledSource,
+    Trigger,
+    Watch,
+    histogram_quantile,
+    rules,
+    triggers_for,
+)
+from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun, parse_duration
+from tests.packs import REPO
+
+
+class FakeClock:
+    def __init__(self, on_sleep: object = None) -> None:
+        self.t = 1_800_000_000.0
+        self.on_sleep = on_sleep
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        if callable(self.on_sleep):
+            self.on_sleep()
+        self.t += seconds
+
+
+class App:
+    """An app's metrics, written by prometheus-client, advanced by the test."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests", "", ["route", "code"], registry=self.registry)
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.lag = Gauge("consumer_lag", "", registry=self.registry)
+
+    def traffic(self, ok: int, errors: int = 0, seconds: float = 0.02) -> None:
+        self.requests.labels("/api/ping", "200").inc(ok)
+        self.requests.labels("/api/ping", "500").inc(errors)
+        for _ in range(ok + errors):
+            self.latency.labels("/api/ping").observe(seconds)
+
+    def scrape(self) -> MetricsSnapshot:
+        return MetricsSnapshot.parse(generate_latest(self.registry).decode())
+
+
+SHARE = Ratio(("http_requests_total", {"code": "5.."}), (("http_requests_total", {}),))
+
+
+def watch_of(app: App, *triggers: Trigger, clock: FakeClock) -> Watch:
+    return Watch(list(triggers), SampledSource(app.scrape), clock)
+
+
+def test_a_trigger_fires_only_after_holding_for_its_whole_window() -> None:
+    app, clock = App(), FakeClock()
+    trigger = Trigger("5xx", "5xx share", SHARE, ">=", 0.002, "%", 100.0, for_s=600, window_s=60)
+    watch = watch_of(app, trigger, clock=clock)
+    states = []
+    for minute in range(14):
+        app.traffic(ok=990, errors=10 if minute != 4 else 0)  # 1 % errors, but a clean minute
+        watch.evaluate()
+        states.append(watch.statuses["5xx"].state)
+        clock.sleep(60)
+    # minute 0: one scrape, no rate yet; 1-3 pending; 4 clean resets; 5 starts again; 15 fires
+    assert states[0] == "no-data"
+    assert states[1:4] == ["pending"] * 3 and states[4] == "ok"
+    assert states[5:14] == ["pending"] * 9  # 5..13 is 8 minutes of holding: not yet
+    app.traffic(ok=990, errors=10)
+    clock.t += 60 * 2
+    fired = watch.evaluate()
+    assert [s.trigger.name for s in fired] == ["5xx"]
+    assert watch.statuses["5xx"].value == pytest.approx(0.01)
+
+
+def test_no_data_is_its_own_state_and_fails_only_when_told() -> None:
+    app, clock = App(), FakeClock()
+    reported = Trigger("a", "share", SHARE, ">=", 0.5, for_s=120, window_s=60)
+    failing = Trigger("b", "share", SHARE, ">=", 0.5, for_s=120, window_s=60, no_data="fail")
+    watch = watch_of(app, reported, failing, clock=clock)
+    fired = []
+    for _ in range(4):  # no traffic at all: no rate can be computed
+        fired += watch.evaluate()
+        clock.sleep(60)
+    assert watch.statuses["a"].state == "no-data" and watch.statuses["a"].fired_at is None
+    assert [s.trigger.name for s in fired] == ["b"]
+
+
+def test_the_burn_rate_needs_both_windows() -> None:
+    app, clock = App(), FakeClock()
+    burn = Trigger(
+        "burn",
+        "share vs budget",
+        SHARE,
+        ">",
+        14.4 * 0.001,
+        "%",
+        100.0,
+        for_s=0,
+        window_s=3600,
+        short_window_s=300,
+    )
+    watch = watch_of(app, burn, clock=clock)
+    for _ in range(12):  # an hour of 3 % errors
+        app.traffic(ok=970, errors=30)
+        watch.evaluate()
+        clock.sleep(300)
+    assert watch.statuses["burn"].state == "firing"
+    watch2 = watch_of(app2 := App(), burn, clock=(clock2 := FakeClock()))
+    for step in range(12):  # an hour of errors that stopped in the last 5 minutes
+        app2.traffic(ok=970, errors=30 if step < 11 else 0)
+        watch2.evaluate()
+        clock2.sleep(300)
+    assert watch2.statuses["burn"].state == "ok"
+
+
+def test_histogram_quantile_matches_prometheus() -> None:
+    # 100 observations: 50 under 0.1, 40 in (0.1, 0.25], 10 in (0.25, 0.5]
+    buckets = [(0.1, 50.0), (0.25, 90.0), (0.5, 100.0), (float("inf"), 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.375)
+    assert histogram_quantile(0.95, [(0.1, 0.0), (float("inf"), 0.0)]) is None
+    app = App()
+    old = app.scrape()
+    app.traffic(ok=100, seconds=0.3)
+    p95 = Quantile("http_request_duration_seconds", 0.95, {"route": "/api.*"})
+    assert p95.sampled(old, app.scrape()) == pytest.approx(0.4875)
+
+
+def test_overrides_tune_and_unknown_names_are_one_line() -> None:
+    settings = EnvSettings.model_validate(
+        {
+            "name": "green",
+            "base_url": "https://g.example.com",
+            "baseline": {"consumer_lag": 10},
+            "watch": {
+                "triggers": {
+                    "api-p95": {"threshold": 0.4, "for_s": 60},
+                    "graph-p95": {"enabled": False},
+                }
+            },
+        }
+    )
+    by_name = {t.name: t for t in triggers_for(settings)}
+    assert by_name["api-p95"].threshold == 0.4 and by_name["api-p95"].for_s == 60
+    assert "graph-p95" not in by_name and by_name["consumer-lag"].threshold == 50
+    bad = settings.model_copy(
+        update={
+            "watch": settings.watch.model_copy(
+                update={"triggers": {"api-p59": settings.watch.triggers["api-p95"]}}
+            )
+        }
+    )
+    with pytest.raises(ConfigError, match=r"unknown trigger\(s\) in \[watch.triggers\]: api-p59;"):
+        triggers_for(bad)
+    with pytest.raises(ConfigError) as caught:
+        parse_duration("ten minutes", "--for")
+    assert str(caught.value) == "--for 'ten minutes': give a duration like 90s, 10m, 1h or 1h30m"
+    assert parse_duration("1h30m", "--for") == 5400 and parse_duration("45", "--for") == 45
+
+
+def test_gonogo_rules_exports_what_the_watch_evaluates(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gonogo.cli", "rules", "--env", "green"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    exported = yaml.safe_load(done.stdout)
+    green = EnvSettings.model_validate(
+        {"name": "green", "base_url": "https://g.example.com", "baseline": {"consumer_lag": 200}}
+    )
+    assert exported == rules("green", triggers_for(green))
+    alerts = {r["labels"]["trigger"]: r for r in exported["groups"][0]["rules"]}
+    assert alerts["5xx-ratio"]["for"] == "10m" and alerts["5xx-page"]["for"] == "5m"
+    assert alerts["consumer-lag"]["expr"] == "(max(max_over_time(consumer_lag[5m]))) > 1000"
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian's prometheus package) is not here to check the rule file")
+    (tmp_path / "rules.yml").write_text(done.stdout)
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(tmp_path / "rules.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# -- against the local environment ------------------------------------------------------------
+
+
+def _env(stack: Stack, **watch: object) -> Environment:
+    assert stack.info is not None
+    base = EnvSettings.model_validate(
+        {
+            "name": "local",
+            "sandbox": True,
+            "production": False,
+            "timeout_s": 5,
+            "baseline": {"consumer_lag": 4},
+            "watch": watch,
+        }
+    )
+    minted = stack.info.token("analyst")
+    return Environment(stack.info.env_settings(base), token=lambda: minted, sandbox=stack.info)
+
+
+def _traffic(stack: Stack) -> None:
+    assert stack.info is not None
+    headers = {"Authorization": f"Bearer {stack.info.token('analyst')}"}
+    with httpx.Client(base_url=stack.info.base_url, headers=headers, timeout=5) as client:
+        for _ in range(20):
+            client.get("/api/ping")
+
+
+def test_a_quiet_watch_of_a_healthy_environment(stack: Stack, tmp_path: Path) -> None:
+    env = _env(stack, source="metrics")
+    clock = FakeClock(on_sleep=lambda: _traffic(stack))
+    bundle = Bundle.create(tmp_path, ["local"])
+    lines: list[str] = []
+    code = WatchRun(env, bundle, clock, duration_s=900, interval_s=60, say=lines.append).run()
+    env.close()
+    assert code == EXIT_QUIET, lines
+    timeline = (bundle.root / "watch" / "timeline.jsonl").read_text().splitlines()
+    assert len(timeline) == 16
+    last = json.loads(timeline[-1])["triggers"]
+    assert last["5xx-ratio"] == {"state": "ok", "value": 0.0}
+    assert not (bundle.root / "comms" / "rollback.txt").exists()
+
+
+def test_a_fault_fires_the_rollback_with_notice_and_after_action(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.set_faults(set_=["error-rate=0.3"])
+    try:
+        # The fast burn would page first (no `for:`); this test follows the 5xx triggers.
+        env = _env(stack, source="metrics", triggers={"burn-rate-fast": {"enabled": False}})
+        clock = FakeClock(on_sleep=lambda: _traffic(stack))
+        bundle = Bundle.create(tmp_path, ["local"])
+        lines: list[str] = []
+        code = WatchRun(env, bundle, clock, duration_s=3600, interval_s=60, say=lines.append).run()
+        env.close()
+    finally:
+        stack.set_faults(reset=True)
+    assert code == EXIT_ROLLBACK, lines
+    notice = (bundle.root / "comms" / "rollback.txt").read_text()
+    assert notice.startswith(
+        ":octagonal_sign: IntelGraph ROLLBACK — local\nTrigger: 5xx-page fired"
+    )
+    assert "(5xx share > 1% for 5m; held for 300 s)" in notice
+    rollback = [line for line in lines if "ROLLBACK" in line]
+    assert rollback and rollback[0].startswith("T+06:00 ROLLBACK: 5xx-page fired"), "\n".join(lines)
+    after = (bundle.root / "after-action.md").read_text()
+    assert "- Trigger: **5xx-page** (page), 5xx share > 1% for 5m" in after
+    summary = json.loads((bundle.root / "watch" / "summary.json").read_text())
+    assert summary["outcome"] == "rollback"
+
+
+def test_the_cli_watches_through_prometheus_in_real_time(tmp_path: Path) -> None:
+    if shutil.which("prometheus") is None:
+        pytest.skip("no prometheus on PATH (apt-get install prometheus): PromQL mode not run here")
+    env_file = tmp_path / "environments.toml"
+    env_file.write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\ntimeout_s = 5\n"
+        "[environments.local.watch]\ninterval_s = 1\nfor_s = 2\n"
+        "[environments.local.watch.triggers.api-p95]\nthreshold = 0.1\n"
+    )
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gonogo.cli",
+            "watch",
+            "--env",
+            "local",
+            "--env-file",
+            str(env_file),
+            "--for",
+            "40s",
+            "--fault",
+            "latency=/api/ping:300",
+            f"--evidence-dir={tmp_path / 'ev'}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stop = threading.Event()
+    try:
+        assert run.stdout is not None
+        first = run.stdout.readline()  # "gonogo watch target: URL (...)", once the stack is up
+        url = first.split("target: ")[1].split()[0]
+
+        def traffic() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(f"{url}/api/ping", timeout=2)  # a 401 is still a timed request
+                stop.wait(0.05)
+
+        threading.Thread(target=traffic, daemon=True).start()
+        out, _ = run.communicate(timeout=90)
+        out = first + out
+    finally:
+        stop.set()
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == EXIT_ROLLBACK, out
+    assert "from PromQL at http://127.0.0.1:" in out and "ROLLBACK: api-p95 fired" in out
+    root = next((tmp_path / "ev").glob("local/*"))
+    series = json.loads((root / "watch" / "prometheus" / "api-p95.json").read_text())
+    assert series["expr"].startswith("histogram_quantile(0.95") and series["result"]
+    assert (root / "bundle.json").is_file() and (root / "sandbox" / "local" / "app.log").is_file()
+
+
+def test_grafana_panels_are_saved_at_the_checkpoints(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import GRAFANA_TOKEN
+
+    monkeypatch.setenv("GONOGO_TEST_GRAFANA", GRAFANA_TOKEN)
+    settings = EnvSettings.model_validate(
+        {
+            "name": "green",
+            "base_url": target,
+            "production": False,
+            "grafana": {
+                "url": target,
+                "token_env": "GONOGO_TEST_GRAFANA",
+                "panels": [{"dashboard": "intelgraph-api", "panel": 4, "name": "api-p95"}],
+            },
+        }
+    )
+    env = Environment(settings, token=lambda: "t")
+    bundle = Bundle.create(tmp_path, ["green"])
+    code = WatchRun(
+        env, bundle, FakeClock(), duration_s=900, interval_s=60, say=lambda _: None
+    ).run()
+    env.close()
+    assert code == EXIT_QUIET
+    saved = sorted(p.name for p in (bundle.root / "watch" / "grafana").iterdir())
+    assert saved == ["T+05m-api-p95.png", "T+15m-api-p95.png"]
+    assert (bundle.root / "watch" / "grafana" / saved[0]).read_bytes().startswith(b"\x89PNG")
