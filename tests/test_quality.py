@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ["src", "tests", "tests_smoke", "tests_dataops", "tests_slo", "benchmarks", "conftest.py"]
+SOURCES = [
+    "src",
+    "tests",
+    "tests_smoke",
+    "tests_dataops",
+    "tests_slo",
+    "tests_security",
+    "benchmarks",
+    "conftest.py",
+]
 
 
 def _tool(name: str) -> str:

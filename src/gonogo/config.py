@@ -216,6 +216,26 @@ class GrafanaSettings(_Table):
     _v = field_validator("token_env")(_check_var_name)
 
 
+class SecuritySettings(_Table):
+    """Who must have signed the release, and how the gateway's guards are exercised."""
+
+    # The signing certificate's identity (SAN) and OIDC issuer every Sigstore bundle
+    # must carry, e.g. the release workflow and https://token.actions.githubusercontent.com.
+    identity: str | None = None
+    issuer: str | None = None
+    # A PEM ECDSA P-256 public key for keyed cosign signatures (relative to the env file).
+    cosign_public_key: str | None = None
+    # Folder of .rego policies (default: policies/ in the project).
+    policies: str | None = None
+    # The ABAC policy file the gateway enforces, and a token per role to exercise it.
+    abac_policy: str | None = None
+    role_tokens: dict[str, VarName] = Field(default_factory=dict)
+    # An expired (but otherwise valid) token, to prove expiry is enforced.
+    expired_token_env: VarName | None = None
+
+    _v = field_validator("expired_token_env")(_check_var_name)
+
+
 class CommsSettings(_Table):
     # The variable holding the war room's webhook URL (the URL is the credential).
     webhook_env: VarName | None = None
@@ -269,6 +289,7 @@ class EnvSettings(_Table):
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     grafana: GrafanaSettings | None = None
 
     _v = field_validator("token_env", "admin_token_env")(_check_var_name)
@@ -322,6 +343,7 @@ class EnvSettings(_Table):
         names.append(self.comms.webhook_env)
         if self.grafana:
             names.append(self.grafana.token_env)
+        names += [self.security.expired_token_env, *self.security.role_tokens.values()]
         return [n for n in names if n]
 
     def register_secrets(self) -> None:
@@ -448,6 +470,13 @@ def load_env_file(path: Path) -> EnvFile:
         release = table.get("release")
         if isinstance(release, str) and release and not Path(release).is_absolute():
             table = {**table, "release": str(path.parent / release)}
+        security = table.get("security")
+        if isinstance(security, dict):
+            for key in ("cosign_public_key", "policies", "abac_policy"):
+                value = security.get(key)
+                if isinstance(value, str) and not Path(value).is_absolute():
+                    security = {**security, key: str(path.parent / value)}
+            table = {**table, "security": security}
         comms = table.get("comms")
         templates = comms.get("templates") if isinstance(comms, dict) else None
         if isinstance(comms, dict) and isinstance(templates, str):

@@ -19,13 +19,15 @@ file as it was at the run (a copy travels in the bundle) and the run's time.
 Policy exceptions live in a Markdown table (docs/policy-exceptions.md):
 ID | Check | Owner | Rationale | Risk | Created | Expiry. A row waives nothing
 unless every field is set, Expiry is at most 7 days after Created and not
-before the run's date, and Check matches at least one known check.
+before the run's date, and Check matches at least one known check (or is a
+CVE/GHSA id, which the vulnerability gate honours for that finding alone).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +53,9 @@ EXIT_CODES: dict[Decision, int] = {"GO": 0, "GO-WITH-EXCEPTIONS": 0, "NO-GO": 1,
 MAX_EXCEPTION_DAYS = 7
 EXCEPTIONS_FILE = "docs/policy-exceptions.md"
 COLUMNS = ("ID", "Check", "Owner", "Rationale", "Risk", "Created", "Expiry")
+# A Check that is a vulnerability id waives that finding in the vulnerability gate (the
+# check itself still runs), so it need not match a test's node id.
+VULNERABILITY_ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$")
 HOW_TO_WAIVE = (
     f"no valid policy exception covers this check; to waive it, add a row to {EXCEPTIONS_FILE} "
     f"({' | '.join(COLUMNS)}; Expiry at most {MAX_EXCEPTION_DAYS} days after Created)"
@@ -146,7 +151,11 @@ def validate(
                 )
             if expiry < today:
                 problems.append(f"expired on {expiry.isoformat()}")
-        if row.check and not any(covers(row.check, nodeid) for nodeid in known):
+        if (
+            row.check
+            and not VULNERABILITY_ID.match(row.check)
+            and not any(covers(row.check, nodeid) for nodeid in known)
+        ):
             problems.append(f"Check {row.check!r} matches no known check")
         if row.id in seen:
             problems.append(f"ID {row.id} is used twice")

@@ -37,6 +37,10 @@ FAULTS: dict[str, Fault] = {
         Fault("auth-optional", "requests with no token are let through as anonymous"),
         Fault("abac-fail-open", "the ABAC policy permits every request with a valid token"),
         Fault(
+            "jwt-unverified",
+            "tokens are decoded without checking signature or expiry (any forged token passes)",
+        ),
+        Fault(
             "persisted-off", "ad-hoc GraphQL documents are accepted (persisted ops not enforced)"
         ),
         Fault("cost-guard-off", "the GraphQL cost guard lets any query through"),
@@ -61,6 +65,11 @@ FAULTS: dict[str, Fault] = {
             "a release migration fails when applied twice (CREATE INDEX without IF NOT EXISTS)",
         ),
         Fault("down-unrated", "a down migration's row in the release's data-ops.md has no risk"),
+        Fault("image-unsigned", "one image of the release has no cosign signature"),
+        Fault("provenance-missing-image", "the release's provenance does not cover one image"),
+        Fault("unpinned-init-container", "an init container runs a mutable tag, not a digest"),
+        Fault("values-tagged", "an image block in the chart's values has a tag and no digest"),
+        Fault("vuln-high", "the release's Trivy report has a HIGH finding with no exception"),
         Fault(
             "replica-down",
             "the env expects a streaming replica (database.replicas = 1) and none is connected",

@@ -31,6 +31,7 @@ from gonogo.config import (
 from gonogo.errors import SandboxError
 from gonogo.sandbox import migrations, servers
 from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC, AppConfig
+from gonogo.sandbox.app.security import POLICY_FILE
 from gonogo.sandbox.processes import Child, free_port, last_line, spawn
 from gonogo.sandbox.tokens import make_keys, mint
 
@@ -93,6 +94,13 @@ class StackInfo(BaseModel):
                     groups=[INGEST_GROUP],
                 ),
                 "database": DatabaseSettings.model_validate(database),
+                "security": base.security.model_copy(
+                    update={
+                        "abac_policy": base.security.abac_policy or str(POLICY_FILE),
+                        "cosign_public_key": base.security.cosign_public_key
+                        or str(Path(self.release_dir) / "cosign.pub"),
+                    }
+                ),
                 # --release (or the env file) wins: a real release checked against the sandbox.
                 "release": base.release or self.release_dir,
                 "prometheus": PrometheusSettings(url=self.prometheus_url)

@@ -50,17 +50,6 @@ def load_policy(path: Path = POLICY_FILE) -> dict[str, Any]:
     return policy
 
 
-def decide(policy: dict[str, Any], resource: str, claims: dict[str, Any]) -> bool:
-    """Permit when the caller has one of the resource's roles and every required attribute."""
-    rule = policy["resources"].get(resource)
-    if rule is None:
-        return False
-    roles = set(claims.get("roles") or [])
-    if not roles & set(rule.get("roles", [])):
-        return False
-    return all(claims.get(k) == v for k, v in rule.get("require", {}).items())
-
-
 @dataclass
 class AuditChain:
     """Append-only entries, each hashing its predecessor and signed with ed25519."""

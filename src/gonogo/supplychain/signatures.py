@@ -1,0 +1,210 @@
+"""Signatures and attestations: sigstore bundles verified offline, and keyed cosign signatures.
+
+Trust is pinned: `trust/sigstore-production-trusted_root.json` is the
+production trusted root that sigstore 4.5.1 (PyPI) ships (sha256 6494e21e...),
+so verification never fetches TUF metadata and a run is repeatable offline.
+
+Verification is split into named steps so a failure says which one broke:
+
+    load        the bundle parses and is a bundle version sigstore knows
+    signature   certificate chain, transparency log entry and signature verify
+                (against the artifact's bytes or digest, or the DSSE envelope)
+    identity    the signing certificate names the env's expected identity and issuer
+    payload     (DSSE) the payload type is in-toto
+    statement   (DSSE) the statement `_type` is in-toto v0.1 or v1
+    predicate   (DSSE) the predicate type is one the release expects
+    subject     (DSSE) a subject's sha256 equals the image (or artifact) digest
+
+sigstore checks the first three; the DSSE steps after them are ours, because
+sigstore verifies that an envelope was signed, not what it says.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gonogo.errors import TargetError
+
+TRUSTED_ROOT = Path(__file__).parent / "trust" / "sigstore-production-trusted_root.json"
+IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
+STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.io/Statement/v1")
+PREDICATES = {
+    "https://spdx.dev/Document": "SPDX SBOM",
+    "https://slsa.dev/provenance/v0.2": "SLSA provenance v0.2",
+    "https://slsa.dev/provenance/v1": "SLSA provenance v1",
+    "https://sigstore.dev/cosign/sign/v1": "cosign signature",
+    "https://cosign.sigstore.dev/attestation/v1": "cosign custom attestation",
+}
+
+
+class SignatureError(TargetError):
+    """A signature or attestation did not verify; `step` says which step broke."""
+
+    def __init__(self, what: str, step: str, cause: str) -> None:
+        self.step = step
+        self.cause = cause
+        super().__init__(f"{what}: {step} step failed: {cause}")
+
+
+@dataclass
+class Verified:
+    what: str
+    identity: str
+    issuer: str
+    kind: str  # "message" or "dsse"
+    predicate_type: str | None = None
+    subjects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _verifier() -> Any:
+    from sigstore.models import TrustedRoot
+    from sigstore.verify import Verifier
+
+    return Verifier(trusted_root=TrustedRoot.from_file(str(TRUSTED_ROOT)))
+
+
+def _load(path: Path, what: str) -> Any:
+    from sigstore.models import Bundle
+
+    try:
+        return Bundle.from_json(path.read_bytes())
+    except OSError as exc:
+        raise SignatureError(what, "load", f"cannot read {path}: {exc.strerror}") from None
+    except Exception as exc:  # sigstore raises several types for a bad bundle
+        raise SignatureError(what, "load", _first(exc)) from None
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _signature_step(what: str, call: Any) -> Any:
+    from sigstore.verify.policy import UnsafeNoOp
+
+    # The identity is checked as its own step below; this one is the cryptography.
+    logging.getLogger("sigstore.verify.policy").setLevel(logging.ERROR)
+    try:
+        return call(UnsafeNoOp())
+    except Exception as exc:
+        raise SignatureError(what, "signature", _first(exc)) from None
+
+
+def _identity_step(what: str, bundle: Any, identity: str, issuer: str) -> None:
+    from sigstore.verify.policy import Identity
+
+    try:
+        Identity(identity=identity, issuer=issuer).verify(bundle.signing_certificate)
+    except Exception as exc:
+        raise SignatureError(
+            what, "identity", f"{_first(exc)} (expected {identity} from {issuer})"
+        ) from None
+
+
+def verify_blob(
+    path: Path,
+    *,
+    digest: str | None = None,
+    data: bytes | None = None,
+    identity: str,
+    issuer: str,
+    what: str | None = None,
+) -> Verified:
+    """A message-signature bundle over an artifact, given by its bytes or its sha256."""
+    from sigstore.hashes import Hashed
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    what = what or path.name
+    bundle = _load(path, what)
+    if data is not None:
+        artifact: Any = data
+    elif digest is not None:
+        hexdigest = digest.removeprefix("sha256:")
+        artifact = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(hexdigest))
+    else:
+        raise ValueError("verify_blob needs the artifact's bytes or its digest")
+    _signature_step(what, lambda policy: _verifier().verify_artifact(artifact, bundle, policy))
+    _identity_step(what, bundle, identity, issuer)
+    return Verified(what, identity, issuer, "message")
+
+
+def verify_attestation(
+    path: Path,
+    *,
+    subject_digest: str,
+    identity: str,
+    issuer: str,
+    predicate_types: tuple[str, ...] = tuple(PREDICATES),
+    what: str | None = None,
+) -> Verified:
+    """A DSSE bundle: signed by the expected identity, an in-toto statement about the digest."""
+    what = what or path.name
+    bundle = _load(path, what)
+    payload_type, payload = _signature_step(
+        what, lambda policy: _verifier().verify_dsse(bundle, policy)
+    )
+    _identity_step(what, bundle, identity, issuer)
+    if payload_type != IN_TOTO_PAYLOAD:
+        raise SignatureError(
+            what, "payload", f"payload type {payload_type!r}, not {IN_TOTO_PAYLOAD}"
+        )
+    try:
+        statement = json.loads(payload)
+    except ValueError as exc:
+        raise SignatureError(what, "statement", f"payload is not JSON ({exc})") from None
+    if statement.get("_type") not in STATEMENT_TYPES:
+        raise SignatureError(
+            what, "statement", f"_type {statement.get('_type')!r} is not an in-toto statement"
+        )
+    predicate = statement.get("predicateType")
+    if predicate not in predicate_types:
+        raise SignatureError(
+            what, "predicate", f"predicate type {predicate!r} is not one of {list(predicate_types)}"
+        )
+    want = subject_digest.removeprefix("sha256:")
+    subjects = statement.get("subject") or []
+    if not any((s.get("digest") or {}).get("sha256") == want for s in subjects):
+        found = [(s.get("digest") or {}).get("sha256", "?")[:16] for s in subjects]
+        raise SignatureError(
+            what, "subject", f"no subject with sha256 {want[:16]}...; found {found}"
+        )
+    return Verified(what, identity, issuer, "dsse", predicate, subjects)
+
+
+def verify_cosign_key(public_key_pem: bytes, signature_b64: str, payload: bytes, what: str) -> None:
+    """A keyed cosign signature: ECDSA P-256 over SHA-256 of the payload."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_public_key(public_key_pem)
+    except ValueError as exc:
+        raise SignatureError(what, "load", f"not a PEM public key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise SignatureError(what, "load", "the public key is not ECDSA P-256")
+    try:
+        key.verify(base64.b64decode(signature_b64), payload, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise SignatureError(what, "signature", "ECDSA P-256 signature does not match") from None
+
+
+def verify_cosign_image(public_key_pem: bytes, folder: Path, digest: str, ref: str) -> None:
+    """cosign/<hex>.payload.json and .sig: a keyed signature whose payload names the digest."""
+    hexdigest = digest.removeprefix("sha256:")
+    payload_file, sig_file = folder / f"{hexdigest}.payload.json", folder / f"{hexdigest}.sig"
+    if not payload_file.is_file() or not sig_file.is_file():
+        raise SignatureError(ref, "load", f"no cosign signature in {folder} for {digest[:19]}...")
+    payload = payload_file.read_bytes()
+    verify_cosign_key(public_key_pem, sig_file.read_text().strip(), payload, ref)
+    try:
+        signed = json.loads(payload)["critical"]["image"]["docker-manifest-digest"]
+    except (ValueError, KeyError, TypeError):
+        raise SignatureError(ref, "payload", "not a cosign simple-signing payload") from None
+    if signed != digest:
+        raise SignatureError(ref, "subject", f"the payload signs {signed}, not {digest}")

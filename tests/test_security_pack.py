@@ -1,0 +1,339 @@
+"""The security pack: against the local environment, and its machinery on real vectors.
+
+Sigstore bundles, Trivy reports, Helm values and manifests, SPDX documents and
+SLSA provenance come from ../shared/vectors (real files from public projects);
+the expected outcome of each is the one in that folder's README.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gonogo.release import ReleaseError
+from gonogo.supplychain import inputs, rego, trivy
+from gonogo.supplychain.signatures import (
+    SignatureError,
+    verify_attestation,
+    verify_blob,
+    verify_cosign_key,
+)
+from gonogo.verdict import parse_exceptions, validate
+from tests.conftest import vectors
+from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks, run_pack
+
+CHECKS = pack_checks("tests_security")
+BY_FAULT = by_fault(CHECKS)
+BEACON = (
+    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+    ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+)
+ACTIONS = "https://token.actions.githubusercontent.com"
+
+
+def test_every_check_names_a_sandbox_fault() -> None:
+    from gonogo.sandbox.faults import parse
+
+    assert CHECKS and all(CHECKS.values()), CHECKS
+    for fault in BY_FAULT:
+        parse(fault)
+
+
+def test_healthy_environment_all_green(tmp_path: Path) -> None:
+    done, manifest = run_pack(tmp_path, "security", "-n", "2")
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = {k: v for k, v in outcomes(manifest).items() if v["outcome"] != "deselected"}
+    assert set(results) == set(CHECKS)
+    assert {r["outcome"] for r in results.values()} == {"passed"}
+    gates = {name: r["gate"] for name, r in results.items()}
+    assert gates["test_release_evidence_complete"] == "A"
+    assert gates["test_manifests_pinned_by_digest"] == "B"
+
+
+@pytest.mark.parametrize("fault", sorted(BY_FAULT))
+def test_each_fault_turns_its_check_red(tmp_path: Path, fault: str) -> None:
+    done, manifest = run_pack(tmp_path, "security", "--fault", fault)
+    results = outcomes(manifest)
+    for check in BY_FAULT[fault]:
+        assert_red_with_a_message(results[check], check, fault)
+    red = {n for n, r in results.items() if r["outcome"] in {"failed", "error"}}
+    assert red == set(BY_FAULT[fault])
+    assert done.returncode == 1
+
+
+# -- Sigstore, on real bundles ----------------------------------------------------------------
+
+
+def test_genuine_sigstore_bundles_verify() -> None:
+    sig = vectors("sigstore")
+    wheel = verify_blob(
+        sig / "wheel" / "rfc8785-0.1.2-py3-none-any.whl.sigstore.json",
+        digest="sha256:c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201",
+        identity="https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2",
+        issuer=ACTIONS,
+    )
+    assert wheel.kind == "message"
+    a_txt = (sig / "conformance" / "a.txt").read_bytes()
+    verify_blob(
+        sig / "conformance" / "happy-path-v0.3" / "bundle.sigstore.json",
+        data=a_txt,
+        identity=BEACON,
+        issuer=ACTIONS,
+    )
+    dsse = verify_attestation(
+        sig / "conformance" / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json",
+        subject_digest=hashlib.sha256(a_txt).hexdigest(),
+        identity=BEACON,
+        issuer=ACTIONS,
+    )
+    assert dsse.predicate_type == "https://slsa.dev/provenance/v1"
+    image = hashlib.sha256((sig / "cosign-oci" / "image-manifest.json").read_bytes()).hexdigest()
+    cosign = verify_attestation(
+        sig / "cosign-oci" / "attestation.sigstore.json",
+        subject_digest=f"sha256:{image}",
+        identity="cody@soyland.com",
+        issuer="https://github.com/login/oauth",
+    )
+    assert cosign.subjects[0]["digest"]["sha256"] == image
+
+
+FAIL_STEPS = {
+    "bundle-from-wrong-instance": "signature",
+    "bundle-malformed-json": "load",
+    "bundle-unknown-version": "load",
+    "checkpoint-wrong-roothash": "signature",
+    "dsse-invalid-sig": "signature",
+    "dsse-mismatch-envelope": "signature",
+    "integrated-time-in-future": "signature",
+    "invalid-inclusion-proof": "load",
+    "message-digest-mismatch": "signature",
+    "set-invalid-signature": "signature",
+    "signature-mismatch": "signature",
+    "wrong-material": "signature",
+}
+
+
+def _verify_any(bundle: Path, artifact: bytes) -> None:
+    if "dsseEnvelope" in bundle.read_text(errors="replace"):
+        verify_attestation(
+            bundle,
+            subject_digest=hashlib.sha256(artifact).hexdigest(),
+            identity=BEACON,
+            issuer=ACTIONS,
+        )
+    else:
+        verify_blob(bundle, data=artifact, identity=BEACON, issuer=ACTIONS)
+
+
+def test_every_fail_vector_is_refused_naming_the_step() -> None:
+    conformance = vectors("sigstore") / "conformance"
+    cases = sorted(p for p in conformance.iterdir() if p.name.endswith("_fail"))
+    assert {c.name.removesuffix("_fail") for c in cases} >= set(FAIL_STEPS) - {
+        "dsse-mismatch-envelope"
+    }
+    a_txt = (conformance / "a.txt").read_bytes()
+    for case in cases:
+        bundle = case / "bundle.sigstore.json"
+        artifact = (case / "artifact").read_bytes() if (case / "artifact").exists() else a_txt
+        with pytest.raises(SignatureError) as caught:
+            _verify_any(bundle, artifact)
+        name = case.name.removesuffix("_fail")
+        assert caught.value.step == FAIL_STEPS.get(name, caught.value.step), (name, caught.value)
+        assert str(caught.value).startswith(
+            f"bundle.sigstore.json: {caught.value.step} step failed: "
+        )
+
+
+def test_a_wrong_identity_and_a_changed_artifact_are_refused(tmp_path: Path) -> None:
+    happy = vectors("sigstore") / "conformance" / "happy-path-v0.3" / "bundle.sigstore.json"
+    a_txt = (vectors("sigstore") / "conformance" / "a.txt").read_bytes()
+    with pytest.raises(SignatureError) as wrong_identity:
+        verify_blob(
+            happy,
+            data=a_txt,
+            identity="https://github.com/intelgraph/x/.github/"
+            "workflows/release.yml@refs/heads/main",
+            issuer=ACTIONS,
+        )
+    assert wrong_identity.value.step == "identity"
+    with pytest.raises(SignatureError) as wrong_issuer:
+        verify_blob(happy, data=a_txt, identity=BEACON, issuer="https://accounts.google.com")
+    assert wrong_issuer.value.step == "identity"
+    with pytest.raises(SignatureError) as changed:
+        verify_blob(happy, data=a_txt + b"\n", identity=BEACON, issuer=ACTIONS)
+    assert changed.value.step == "signature"
+    dsse = (
+        vectors("sigstore")
+        / "conformance"
+        / "happy-path-intoto-in-dsse-v3"
+        / "bundle.sigstore.json"
+    )
+    with pytest.raises(SignatureError) as other_subject:
+        verify_attestation(
+            dsse, subject_digest="sha256:" + "0" * 64, identity=BEACON, issuer=ACTIONS
+        )
+    assert other_subject.value.step == "subject"
+    with pytest.raises(SignatureError) as unexpected:
+        verify_attestation(
+            dsse,
+            subject_digest=hashlib.sha256(a_txt).hexdigest(),
+            identity=BEACON,
+            issuer=ACTIONS,
+            predicate_types=("https://spdx.dev/Document",),
+        )
+    assert unexpected.value.step == "predicate"
+    truncated = tmp_path / "truncated.sigstore.json"
+    truncated.write_text(happy.read_text()[:200])
+    with pytest.raises(SignatureError) as bad:
+        verify_blob(truncated, data=a_txt, identity=BEACON, issuer=ACTIONS)
+    assert bad.value.step == "load" and "\n" not in str(bad.value)
+
+
+def test_keyed_cosign_signatures() -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = b'{"critical":{"image":{"docker-manifest-digest":"sha256:00"}}}'
+    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    verify_cosign_key(pem, signature, payload, "img")
+    with pytest.raises(SignatureError, match="signature step failed"):
+        verify_cosign_key(pem, signature, payload + b" ", "img")
+    with pytest.raises(SignatureError, match="load step failed: not a PEM public key"):
+        verify_cosign_key(b"not a key", signature, payload, "img")
+
+
+# -- Trivy, Rego, SPDX, SLSA on real files ----------------------------------------------------
+
+TODAY = dt.date(2026, 11, 23)
+TRIVY = {
+    "alpine-39-high-critical": ["CVE-2019-14697", "CVE-2019-14697"],
+    "spring4shell-jre11": ["CVE-2022-22965"],
+    "mariner-1.0": ["CVE-2022-0261"],
+    "centos-7": [],
+    "cargo.lock": [],
+    "alpine-39-skip": [],
+}
+
+
+@pytest.mark.parametrize(("name", "blocking"), sorted(TRIVY.items()))
+def test_trivy_reports_gate_as_their_readme_says(name: str, blocking: list[str]) -> None:
+    folder = vectors("trivy")
+    ignores = trivy.read_ignore(folder / "trivyignore.yaml")
+    judged = trivy.judge(trivy.read_report(folder / f"{name}.json.golden"), ignores, TODAY)
+    assert [f.id for f in judged.blocking] == blocking
+
+
+def test_trivy_exceptions_expire() -> None:
+    report = trivy.read_report(vectors("trivy") / "mariner-1.0.json.golden")
+    current = trivy.Ignore("CVE-2022-0261", expired_at=TODAY + dt.timedelta(days=3))
+    assert trivy.judge(report, [current], TODAY).blocking == []
+    lapsed = trivy.Ignore("CVE-2022-0261", expired_at=TODAY - dt.timedelta(days=1))
+    judged = trivy.judge(report, [lapsed], TODAY)
+    assert [f.id for f in judged.blocking] == ["CVE-2022-0261"] and judged.expired
+    rows = parse_exceptions(
+        "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
+        "| PE-3 | CVE-2022-0261 | sec | vim not in the runtime path | low | 2026-11-20 | 2026-11-26 |\n",
+        "docs/policy-exceptions.md",
+    )
+    (row,) = validate(
+        rows, ["tests_security/test_release.py::test_no_blocking_vulnerabilities"], TODAY
+    )
+    assert row.valid
+    assert trivy.judge(report, [], TODAY, {row.check: row.id}).blocking == []
+
+
+def test_trivy_inputs_that_are_not_reports_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "v1.json").write_text('{"SchemaVersion": 1, "Results": []}')
+    with pytest.raises(ReleaseError, match=r"v1.json: Trivy report SchemaVersion 1, expected 2;"):
+        trivy.read_report(tmp_path / "v1.json")
+    (tmp_path / "cut.json").write_text('{"SchemaVersion": 2, "Results": [')
+    with pytest.raises(ReleaseError, match=r"cut.json: not a readable Trivy JSON report"):
+        trivy.read_report(tmp_path / "cut.json")
+
+
+def test_rego_digest_pinning_on_real_charts(tmp_path: Path) -> None:
+    helm = vectors("helm")
+    policies = REPO / "policies"
+
+    def manifests(name: str) -> list[str]:
+        docs = [d for d in yaml.safe_load_all((helm / name).read_text()) if d]
+        return [rego.describe(d) for d in rego.evaluate(policies, "manifests", {"documents": docs})]
+
+    assert manifests("ingress-nginx-cloud-deploy.yaml") == []
+    flannel = manifests("kube-flannel.yml")
+    assert len(flannel) == 3
+    assert any("in initContainers" in line and "install-cni-plugin" in line for line in flannel)
+    values = rego.evaluate(
+        policies, "values", yaml.safe_load((helm / "bitnami-nginx-values.yaml").read_text())
+    )
+    paths = {".".join(d["path"]) for d in values}
+    assert paths == {"image", "metrics.image", "cloneStaticSiteFromGit.image"}
+    # A team's own rule runs beside the shipped ones; a broken one is one line.
+    extra = tmp_path / "policies"
+    shutil.copytree(policies, extra)
+    (extra / "no_latest.rego").write_text(
+        "package gonogo.manifests\nimport rego.v1\n"
+        'deny contains {"object": obj.metadata.name, "problem": "no :latest"} if {\n'
+        '  some obj in input.documents\n  obj.kind == "Pod"\n'
+        '  some c in obj.spec.containers\n  endswith(c.image, ":latest")\n}\n'
+    )
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x:latest"}]},
+    }
+    found = [rego.describe(d) for d in rego.evaluate(extra, "manifests", {"documents": [pod]})]
+    assert "object p: no :latest" in found and len(found) == 2
+    (extra / "broken.rego").write_text(
+        "package gonogo.manifests\nimport rego.v1\n\ndeny contains x if {\n"
+    )
+    with pytest.raises(Exception, match=r"broken.rego:\d+: Rego policy does not compile: "):
+        rego.evaluate(extra, "manifests", {"documents": []})
+
+
+def test_spdx_documents_validated_against_the_spec() -> None:
+    spdx = vectors("spdx")
+    assert inputs.sbom_problems(spdx / "examplemaven-0.0.1.spdx.json") == ("SPDX-2.3", [])
+    assert inputs.sbom_problems(spdx / "SPDXJSONExample-v2.3.spdx.json") == ("SPDX-2.3", [])
+    version, problems = inputs.sbom_problems(spdx / "ACME-v2.3.spdx.json")
+    assert version == "SPDX-2.3" and len(problems) == 1 and "files_analyzed" in problems[0]
+
+
+def test_slsa_provenance_subjects_from_dsse_and_bundle() -> None:
+    slsa = vectors("slsa")
+    v02 = inputs.statement(
+        slsa / "gha_generic-v2.0.0-binary-linux-amd64-workflow_dispatch.intoto.jsonl"
+    )
+    assert v02["predicateType"] == "https://slsa.dev/provenance/v0.2"
+    assert inputs.subject_digests(v02) == {
+        "sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd"
+    }
+    v1 = inputs.statement(slsa / "bcr-rules_lint-v1.3.1.tar.gz.intoto.jsonl")
+    assert v1["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert "sha256:1636f443b01c9ee310ee5834956d0dce374c3d3bf8d4cebc9f6b86f8304b4982" in (
+        inputs.subject_digests(v1)
+    )
+
+
+def test_malformed_release_files_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"images": {"a": "sha256:12"}}')
+    with pytest.raises(ReleaseError, match=r"manifest.json: not a sha256:<64 hex> digest for a"):
+        inputs.image_digests(tmp_path / "manifest.json")
+    (tmp_path / "provenance.json").write_text(json.dumps({"_type": "https://example.com/x"}))
+    with pytest.raises(ReleaseError, match=r"is not an in-toto statement"):
+        inputs.statement(tmp_path / "provenance.json")
+    (tmp_path / "sbom.spdx.json").write_text('{"spdxVersion": "SPDX-3.0"}')
+    assert inputs.sbom_problems(tmp_path / "sbom.spdx.json")[1] == [
+        "spdxVersion 'SPDX-3.0', expected SPDX-2.x"
+    ]

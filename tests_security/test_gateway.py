@@ -1,0 +1,188 @@
+"""The gateway's own guards, against the running env: the checks an attacker would try."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from gonogo import abac
+from gonogo.checks import body, says
+from gonogo.env import Environment
+from gonogo.errors import NotConfigured
+from gonogo.evidence import Captures
+
+
+def test_ad_hoc_introspection_is_refused(env: Environment, evidence: Captures) -> None:
+    """Rule: an ad-hoc document (here, schema introspection) is refused: only persisted
+    operations run, so the schema is not handed to whoever asks.
+
+    Fault: persisted-off
+    """
+    result = env.graphql.document("query Probe { __schema { types { name } } }")
+    path = evidence.save("security_introspection.json", result.as_capture())
+    assert result.data is None or "__schema" not in result.data, says(
+        "the ad-hoc introspection query refused (persisted operations only)",
+        f"HTTP {result.status} with the schema in data",
+        path,
+    )
+
+
+def test_cost_guard_refuses_an_abusive_query(env: Environment, evidence: Captures) -> None:
+    """Rule: a persisted operation asked for 100000 rows is refused by the cost guard.
+
+    Fault: cost-guard-off
+    """
+    result = env.graphql.persisted(env.settings.operations.notes, {"limit": 100000})
+    path = evidence.save("security_cost_guard.json", result.as_capture())
+    codes = [str((e.get("extensions") or {}).get("code")) for e in result.errors or []]
+    refused = bool(result.errors) and (result.data is None or result.data.get("notes") is None)
+    assert refused, says(
+        "GetNotes(limit: 100000) refused by the cost guard",
+        f"HTTP {result.status}, {len((result.data or {}).get('notes') or [])} notes, "
+        f"error codes {codes or 'none'}",
+        path,
+    )
+
+
+def _role_tokens(env: Environment) -> dict[str, str]:
+    if env.sandbox is not None:
+        return {role: env.sandbox.token(role) for role in ("analyst", "admin", "norole")}
+    configured = env.settings.security.role_tokens
+    if not configured:
+        raise NotConfigured(
+            env.name,
+            "security",
+            "the ABAC matrix",
+            'set [security] role_tokens = {ROLE = "VARIABLE"} and abac_policy',
+        )
+    return {
+        role: env.settings.read_secret(var, f"{role} token", "security.role_tokens")
+        for role, var in configured.items()
+    }
+
+
+def test_abac_matrix_matches_the_policy(env: Environment, evidence: Captures) -> None:
+    """Rule: for every role x resource of the ABAC policy file, the gateway answers what the
+    file says (200 permit, 403 deny), and the same on a repeated call.
+
+    Fault: abac-fail-open
+    """
+    policy_file = env.settings.security.abac_policy
+    if policy_file is None:
+        raise NotConfigured(env.name, "security", "the ABAC matrix", "set [security] abac_policy")
+    policy = abac.load(Path(policy_file))
+    matrix: dict[str, dict[str, Any]] = {}
+    wrong = []
+    for role, token in _role_tokens(env).items():
+        claims = jwt.decode(token, options={"verify_signature": False})
+        headers = {"Authorization": f"Bearer {token}"}
+        for resource in sorted(policy["resources"]):
+            want = 200 if abac.decide(policy, resource, claims) else 403
+            got = [
+                env.http.get(
+                    f"{env.settings.api_path}/secure/{resource}", auth=False, headers=headers
+                ).status_code
+                for _ in range(2)
+            ]
+            matrix.setdefault(role, {})[resource] = {"expected": want, "got": got}
+            if got != [want, want]:
+                wrong.append(f"{role} x {resource}: expected {want}, got {got}")
+    path = evidence.save("security_abac_matrix.json", {"policy": policy_file, "matrix": matrix})
+    assert not wrong, says(
+        f"every decision as {Path(policy_file).name} says, twice", "; ".join(wrong[:5]), path
+    )
+
+
+def _forged(claims: dict[str, Any]) -> str:
+    """The same claims, signed by a key the gateway has never seen."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return jwt.encode(claims, pem, algorithm="RS256")
+
+
+def test_missing_forged_and_expired_tokens_are_refused(
+    env: Environment, evidence: Captures
+) -> None:
+    """Rule: /api/ping with no token, with a token signed by another key, and with an expired
+    token is refused with 401 each time.
+
+    Fault: jwt-unverified
+    """
+    genuine = jwt.decode(env.token(), options={"verify_signature": False})
+    cases = {"no token": None, "bad signature": _forged({**genuine, "exp": int(time.time()) + 600})}
+    if env.sandbox is not None:
+        from gonogo.sandbox.tokens import mint
+
+        cases["expired"] = mint(Path(env.sandbox.jwt_private_key).read_bytes(), ttl_s=-120)
+    elif env.settings.security.expired_token_env:
+        cases["expired"] = env.settings.read_secret(
+            env.settings.security.expired_token_env, "expired token", "security.expired_token_env"
+        )
+    answers = {}
+    for case, token in cases.items():
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = env.http.get(f"{env.settings.api_path}/ping", auth=False, headers=headers)
+        answers[case] = {"status": response.status_code, "body": body(response)}
+    path = evidence.save("security_tokens.json", answers)
+    wrong = {case: a["status"] for case, a in answers.items() if a["status"] != 401}
+    assert not wrong, says(
+        f"401 for each of: {', '.join(cases)}",
+        ", ".join(f"{case}: HTTP {status}" for case, status in wrong.items()),
+        path,
+    )
+    if "expired" not in cases:
+        raise NotConfigured(
+            env.name,
+            "security",
+            "expired-token refusal",
+            "set [security] expired_token_env to an expired token's variable",
+        )
+
+
+def test_audit_chain_verifies(env: Environment, evidence: Captures) -> None:
+    """Rule: every audit entry hashes its predecessor and carries a valid ed25519 signature
+    by the log's key, and audit_signer_fail_total is 0.
+
+    Fault: audit-signer-fail
+    """
+    response = env.http.get(f"{env.settings.api_path}/audit")
+    log = body(response)
+    path = evidence.save("security_audit.json", log)
+    assert response.status_code == 200 and isinstance(log, dict), says(
+        "the audit log (200, JSON)", f"HTTP {response.status_code}", path
+    )
+    key = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(log["public_key"]))
+    problems = []
+    previous = "0" * 64
+    for entry in log["entries"]:
+        fields = {k: entry[k] for k in ("seq", "ts", "actor", "action", "detail", "prev")}
+        digest = hashlib.sha256(
+            (previous + json.dumps(fields, sort_keys=True, separators=(",", ":"))).encode()
+        ).hexdigest()
+        if entry["prev"] != previous or entry["hash"] != digest:
+            problems.append(f"entry {entry['seq']}: hash chain broken")
+        elif not entry.get("sig"):
+            problems.append(f"entry {entry['seq']} ({entry['action']}): unsigned")
+        else:
+            try:
+                key.verify(base64.b64decode(entry["sig"]), bytes.fromhex(digest))
+            except Exception:
+                problems.append(f"entry {entry['seq']}: signature does not verify")
+        previous = entry["hash"]
+    failures = env.metrics.scrape().value("audit_signer_fail_total")
+    if failures:
+        problems.append(f"audit_signer_fail_total = {failures:g}")
+    assert log["entries"], says("at least one audit entry to verify", "an empty audit log", path)
+    assert not problems, says(
+        f"{len(log['entries'])} entries chained and signed, no signer failures",
+        "; ".join(problems[:5]),
+        path,
+    )

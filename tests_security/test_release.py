@@ -1,0 +1,235 @@
+"""Gates A and B, on the release's own files: evidence, signatures, pinning, vulnerabilities.
+
+The release folder (env `release`, or --release=DIR) holds what CI produced:
+manifest.json, sbom.spdx.json, provenance.json, attestations/*.sigstore.json
+(DSSE bundles about the images), signatures/*.sigstore.json (message
+signatures over release files), trivy.json (+ .trivyignore.yaml),
+chart/values.yaml and manifests.yaml (`helm template` output).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gonogo.checks import says, short
+from gonogo.env import Environment
+from gonogo.errors import NotConfigured
+from gonogo.evidence import Captures
+from gonogo.release import Release, ReleaseError
+from gonogo.supplychain import inputs, rego, trivy
+from gonogo.supplychain.signatures import (
+    SignatureError,
+    verify_attestation,
+    verify_blob,
+    verify_cosign_image,
+)
+from gonogo.verdict import VULNERABILITY_ID
+
+
+@pytest.mark.gate("A")
+def test_release_evidence_complete(env: Environment, release: Release, evidence: Captures) -> None:
+    """Rule: manifest.json, sbom.spdx.json and provenance.json exist and parse; the SBOM is
+    valid SPDX 2.x (spec rules, not only the schema); the provenance is an in-toto statement
+    whose subjects cover every image digest in manifest.json.
+
+    Fault: provenance-missing-image (and, on the shared vectors in
+    tests/test_security_pack.py, an SBOM that breaks an SPDX spec rule)
+    """
+    images = inputs.image_digests(release.path / "manifest.json")
+    version, sbom = inputs.sbom_problems(release.path / "sbom.spdx.json")
+    statement = inputs.statement(release.path / "provenance.json")
+    covered = inputs.subject_digests(statement)
+    missing = {ref: d for ref, d in images.items() if d not in covered}
+    path = evidence.save(
+        "release_evidence.json",
+        {
+            "images": images,
+            "sbom": {"spdxVersion": version, "problems": sbom},
+            "provenance": {
+                "_type": statement.get("_type"),
+                "predicateType": statement.get("predicateType"),
+                "subjects": sorted(covered),
+            },
+            "images_without_provenance": missing,
+        },
+    )
+    problems = [f"SBOM: {p}" for p in sbom[:3]]
+    problems += [f"no provenance subject for {ref} ({d[:19]}...)" for ref, d in missing.items()]
+    assert not problems, says(
+        f"valid SPDX 2.x and provenance covering all {len(images)} image(s)",
+        "; ".join(problems),
+        path,
+    )
+
+
+@pytest.mark.gate("A")
+def test_signatures_and_attestations_verify(
+    env: Environment, release: Release, evidence: Captures
+) -> None:
+    """Rule: every image digest in manifest.json is signed: by an attestation in
+    attestations/ (a DSSE Sigstore bundle, verified offline against the pinned trusted root,
+    signed by the env's identity and issuer, stating an expected predicate about that
+    digest), and/or, with [security] cosign_public_key, by a keyed cosign signature in
+    cosign/; every message signature in signatures/ verifies over its file.
+
+    Fault: image-unsigned (keyed signatures; the Sigstore steps are proven on
+    ../shared/vectors/sigstore in tests/test_security_pack.py: every genuine bundle verifies,
+    every _fail one, a wrong identity and a changed artifact are refused, naming the step)
+    """
+    security = env.settings.security
+    sigstore = bool(security.identity and security.issuer)
+    if not sigstore and not security.cosign_public_key:
+        raise NotConfigured(
+            env.name,
+            "security",
+            "signatures",
+            "set [security] identity and issuer (Sigstore), or cosign_public_key (keyed)",
+        )
+    images = inputs.image_digests(release.path / "manifest.json")
+    results: dict[str, Any] = {"attestations": {}, "cosign": {}, "signatures": {}}
+    problems: list[str] = []
+    if sigstore:
+        problems += _attestations(
+            security.identity or "", security.issuer or "", images, release, results
+        )
+        problems += _message_signatures(
+            security.identity or "", security.issuer or "", release, results
+        )
+    if security.cosign_public_key:
+        key = Path(security.cosign_public_key).read_bytes()
+        for ref, digest in images.items():
+            try:
+                verify_cosign_image(key, release.path / "cosign", digest, ref)
+                results["cosign"][ref] = "verified"
+            except SignatureError as exc:
+                results["cosign"][ref] = str(exc)
+                problems.append(str(exc))
+    path = evidence.save("signatures.json", results)
+    assert not problems, says(
+        f"all {len(images)} image(s) signed and every signature verified",
+        "; ".join(short(p, 300) for p in problems[:4]),
+        path,
+    )
+
+
+def _attestations(
+    identity: str, issuer: str, images: dict[str, str], release: Release, results: Any
+) -> list[str]:
+    bundles = sorted((release.path / "attestations").glob("*.sigstore.json"))
+    problems = []
+    for ref, digest in images.items():
+        tried = []
+        for bundle in bundles:
+            try:
+                verified = verify_attestation(
+                    bundle, subject_digest=digest, identity=identity, issuer=issuer
+                )
+                results["attestations"][ref] = {
+                    "bundle": bundle.name,
+                    "predicate": verified.predicate_type,
+                }
+                break
+            except SignatureError as exc:
+                tried.append(str(exc))
+        else:
+            results["attestations"][ref] = {"refused": tried}
+            why = tried[0] if len(tried) == 1 else f"{len(tried)} bundles, none verifies"
+            problems.append(f"{ref}: {why if tried else 'no attestation in attestations/'}")
+    return problems
+
+
+def _message_signatures(identity: str, issuer: str, release: Release, results: Any) -> list[str]:
+    problems = []
+    for bundle in sorted((release.path / "signatures").glob("*.sigstore.json")):
+        signed = release.path / bundle.name.removesuffix(".sigstore.json")
+        if not signed.is_file():
+            problems.append(f"{bundle.name}: the signed file {signed.name} is not in the release")
+            continue
+        try:
+            verify_blob(bundle, data=signed.read_bytes(), identity=identity, issuer=issuer)
+            results["signatures"][signed.name] = "verified"
+        except SignatureError as exc:
+            results["signatures"][signed.name] = str(exc)
+            problems.append(str(exc))
+    return problems
+
+
+def _pinning(package: str, data: Any, policies: Path, evidence: Captures, name: str) -> None:
+    denied = rego.evaluate(policies, package, data)
+    lines = [rego.describe(d) for d in denied]
+    path = evidence.save(name, {"policies": str(policies), "denied": lines})
+    assert not lines, says(
+        f"every image pinned by digest (Rego: {policies}/*.rego, package gonogo.{package})",
+        f"{len(lines)} violation(s): " + "; ".join(lines[:5]),
+        path,
+    )
+
+
+@pytest.mark.gate("B")
+def test_manifests_pinned_by_digest(release: Release, policies: Path, evidence: Captures) -> None:
+    """Rule: every container, initContainer and ephemeralContainer of every workload in the
+    rendered manifests (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob...) runs an
+    image pinned by @sha256 digest (Rego, package gonogo.manifests).
+
+    Fault: unpinned-init-container (and, in tests/test_security_pack.py, kube-flannel's
+    tag-only init containers fail while ingress-nginx's pinned manifest passes)
+    """
+    source = release.file("manifests.yaml", "the chart rendered by `helm template`")
+    try:
+        documents = [d for d in yaml.safe_load_all(source.read_text(encoding="utf-8")) if d]
+    except yaml.YAMLError as exc:
+        raise ReleaseError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    _pinning("manifests", {"documents": documents}, policies, evidence, "pinning_manifests.json")
+
+
+@pytest.mark.gate("B")
+def test_values_pinned_by_digest(release: Release, policies: Path, evidence: Captures) -> None:
+    """Rule: every image block in the chart's values has a sha256 digest and an empty tag
+    (Rego, package gonogo.values).
+
+    Fault: values-tagged (and Bitnami's values, digest "", in tests/test_security_pack.py)
+    """
+    source = release.file("chart/values.yaml", "the chart's values")
+    try:
+        values = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ReleaseError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    _pinning("values", values, policies, evidence, "pinning_values.json")
+
+
+def test_no_blocking_vulnerabilities(
+    env: Environment, release: Release, evidence: Captures, request: pytest.FixtureRequest
+) -> None:
+    """Rule: the Trivy report (SchemaVersion 2) has no CRITICAL or HIGH finding unless an
+    unexpired exception covers it: .trivyignore.yaml (expired_at honoured) or a valid row of
+    the policy exceptions whose Check is the CVE id.
+
+    Fault: vuln-high (and ../shared/vectors/trivy in tests/test_security_pack.py, including
+    an exception that expired)
+    """
+    from gonogo.plugin import STATE
+
+    report = release.file("trivy.json", "the image scan, `trivy image --format json`")
+    findings = trivy.read_report(report)
+    ignore_file = release.path / ".trivyignore.yaml"
+    ignores = trivy.read_ignore(ignore_file) if ignore_file.is_file() else []
+    state = request.config.stash[STATE]
+    excepted = {
+        e.check: f"policy exception {e.id} ({e.link})"
+        for e in state.exceptions
+        if e.valid and VULNERABILITY_ID.match(e.check)
+    }
+    judged = trivy.judge(findings, ignores, dt.datetime.now(dt.UTC).date(), excepted)
+    path = evidence.save("vulnerabilities.json", judged.as_dict())
+    evidence.measured(len(judged.blocking), 0)
+    expired = "; ".join(f"{f.id}: exception expired {i.expired_at}" for f, i in judged.expired)
+    assert not judged.blocking, says(
+        "no CRITICAL or HIGH vulnerability without a current exception",
+        "; ".join(str(f) for f in judged.blocking[:4]) + (f" ({expired})" if expired else ""),
+        path,
+    )
