@@ -379,3 +379,33 @@ def test_grafana_panels_are_saved_at_the_checkpoints(
     saved = sorted(p.name for p in (bundle.root / "watch" / "grafana").iterdir())
     assert saved == ["T+05m-api-p95.png", "T+15m-api-p95.png"]
     assert (bundle.root / "watch" / "grafana" / saved[0]).read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_unreleased_image_in_the_namespace_pages_at_once(tmp_path: Path) -> None:
+    from gonogo.sandbox.stack import Stack
+
+    with Stack(faults={"pod-unknown-image": None}) as info:
+        base = EnvSettings.model_validate(
+            {"name": "local", "sandbox": True, "production": False, "watch": {"source": "metrics"}}
+        )
+        minted = info.token("analyst")
+        env = Environment(info.env_settings(base), token=lambda: minted, sandbox=info)
+        bundle = Bundle.create(tmp_path, ["local"])
+        lines: list[str] = []
+        code = WatchRun(env, bundle, FakeClock(), 600, 60, say=lines.append).run()
+        env.close()
+    assert code == EXIT_ROLLBACK, lines
+    assert lines[2].startswith("T+00:00 ROLLBACK: unsigned-image fired: 1 "), lines
+    steps = (bundle.root / "steps.log").read_text()
+    assert "digest not in the release's manifest.json" in steps
+    rollback = (bundle.root / "comms" / "rollback.txt").read_text()
+    assert "Trigger: unsigned-image fired" in rollback
+
+
+def test_the_probe_reads_zero_on_a_healthy_namespace(stack: Stack, tmp_path: Path) -> None:
+    env = _env(stack, source="metrics")
+    bundle = Bundle.create(tmp_path, ["local"])
+    run = WatchRun(env, bundle, FakeClock(), 60, 60, say=lambda _: None)
+    assert run.run() == EXIT_QUIET
+    env.close()
+    assert run.watch.statuses["unsigned-image"].value == 0.0

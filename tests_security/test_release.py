@@ -22,12 +22,7 @@ from gonogo.errors import NotConfigured
 from gonogo.evidence import Captures
 from gonogo.release import Release, ReleaseError
 from gonogo.supplychain import inputs, rego, trivy
-from gonogo.supplychain.signatures import (
-    SignatureError,
-    verify_attestation,
-    verify_blob,
-    verify_cosign_image,
-)
+from gonogo.supplychain.signatures import SignatureError, image_signature_problem, verify_blob
 from gonogo.verdict import VULNERABILITY_ID
 
 
@@ -91,56 +86,23 @@ def test_signatures_and_attestations_verify(
             "set [security] identity and issuer (Sigstore), or cosign_public_key (keyed)",
         )
     images = inputs.image_digests(release.path / "manifest.json")
-    results: dict[str, Any] = {"attestations": {}, "cosign": {}, "signatures": {}}
+    results: dict[str, Any] = {"images": {}, "signatures": {}}
     problems: list[str] = []
+    for ref, digest in images.items():
+        why = image_signature_problem(security, release.path, digest, ref)
+        results["images"][ref] = why or "verified"
+        if why:
+            problems.append(why)
     if sigstore:
-        problems += _attestations(
-            security.identity or "", security.issuer or "", images, release, results
-        )
         problems += _message_signatures(
             security.identity or "", security.issuer or "", release, results
         )
-    if security.cosign_public_key:
-        key = Path(security.cosign_public_key).read_bytes()
-        for ref, digest in images.items():
-            try:
-                verify_cosign_image(key, release.path / "cosign", digest, ref)
-                results["cosign"][ref] = "verified"
-            except SignatureError as exc:
-                results["cosign"][ref] = str(exc)
-                problems.append(str(exc))
     path = evidence.save("signatures.json", results)
     assert not problems, says(
         f"all {len(images)} image(s) signed and every signature verified",
         "; ".join(short(p, 300) for p in problems[:4]),
         path,
     )
-
-
-def _attestations(
-    identity: str, issuer: str, images: dict[str, str], release: Release, results: Any
-) -> list[str]:
-    bundles = sorted((release.path / "attestations").glob("*.sigstore.json"))
-    problems = []
-    for ref, digest in images.items():
-        tried = []
-        for bundle in bundles:
-            try:
-                verified = verify_attestation(
-                    bundle, subject_digest=digest, identity=identity, issuer=issuer
-                )
-                results["attestations"][ref] = {
-                    "bundle": bundle.name,
-                    "predicate": verified.predicate_type,
-                }
-                break
-            except SignatureError as exc:
-                tried.append(str(exc))
-        else:
-            results["attestations"][ref] = {"refused": tried}
-            why = tried[0] if len(tried) == 1 else f"{len(tried)} bundles, none verifies"
-            problems.append(f"{ref}: {why if tried else 'no attestation in attestations/'}")
-    return problems
 
 
 def _message_signatures(identity: str, issuer: str, release: Release, results: Any) -> list[str]:

@@ -270,6 +270,8 @@ def _rules(args: argparse.Namespace) -> int:
 
     settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
     print(f"# gonogo rollback triggers for {args.env}: the same definitions `gonogo watch` uses")
+    if settings.cluster is not None:
+        print("# not here: unsigned-image (the watch reads the cluster and the release itself)")
     print(
         yaml.safe_dump(rules(args.env, triggers_for(settings)), sort_keys=False, width=120), end=""
     )

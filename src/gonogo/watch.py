@@ -180,7 +180,24 @@ class Increase:
         return _increase(old, new, self.counter, self.labels)
 
 
-Signal = Ratio | Quantile | Level | Increase
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """A number the watch measures itself each tick, not a metric (unsigned images running).
+
+    It has no PromQL form, so `gonogo rules` leaves it out and says so.
+    """
+
+    what: str
+    measure: Callable[[], float | None]
+
+    def promql(self, window: str) -> str:
+        return ""
+
+    def sampled(self, old: MetricsSnapshot, new: MetricsSnapshot) -> float | None:
+        return self.measure()
+
+
+Signal = Ratio | Quantile | Level | Increase | Probe
 
 
 # -- triggers ------------------------------------------------------------------------------
@@ -392,6 +409,8 @@ class SampledSource:
         self.snapshots = [(t, s) for t, s in self.snapshots if now - t <= self.keep_s + 1]
 
     def _over(self, signal: Signal, window_s: float, now: float) -> float | None:
+        if isinstance(signal, Probe):
+            return signal.measure()
         if len(self.snapshots) < 2:
             return None
         newest = self.snapshots[-1][1]
@@ -424,6 +443,8 @@ class PromQLSource:
         return max(values) if values else None
 
     def value(self, trigger: Trigger, now: float) -> float | None:
+        if isinstance(trigger.signal, Probe):
+            return trigger.signal.measure()
         main = self._one(trigger.signal.promql(duration_text(trigger.window_s)))
         if trigger.short_window_s and main is not None:
             short = self._one(trigger.signal.promql(duration_text(trigger.short_window_s)))
@@ -493,14 +514,19 @@ def rules(env: str, triggers: list[Trigger]) -> dict[str, Any]:
                         },
                     }
                     for t in triggers
+                    if not isinstance(t.signal, Probe)
                 ],
             }
         ]
     }
 
 
-def triggers_for(settings: Any) -> list[Trigger]:
-    """The env's triggers: the defaults from its baseline and SLO, with its overrides."""
+def triggers_for(settings: Any, probes: dict[str, Probe] | None = None) -> list[Trigger]:
+    """The env's triggers: the defaults from its baseline and SLO, with its overrides.
+
+    `probes` adds the triggers that are not metrics (the watch measures them itself):
+    "unsigned-image", pods running an image the release did not ship or sign (page).
+    """
     import dataclasses
 
     from gonogo.errors import ConfigError
@@ -512,7 +538,9 @@ def triggers_for(settings: Any) -> list[Trigger]:
         1.0 - watch.slo_target,
         watch.for_s,
     )
-    known = {t.name for t in triggers}
+    for name, probe in (probes or {}).items():
+        triggers.append(Trigger(name, probe.what, probe, ">", 0.0, "", 1.0, 0.0, "page"))
+    known = {t.name for t in triggers} | {"unsigned-image"}
     unknown = sorted(set(watch.triggers) - known)
     if unknown:
         raise ConfigError(

@@ -24,6 +24,7 @@ from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import Bundle, iso
 from gonogo.watch import (
     Clock,
+    Probe,
     PromQLSource,
     SampledSource,
     Status,
@@ -71,7 +72,7 @@ class WatchRun:
         self.duration_s = duration_s
         self.interval_s = interval_s or self.settings.watch.interval_s
         self.say = say
-        self.triggers = triggers_for(self.settings)
+        self.triggers = triggers_for(self.settings, self._probes())
         if self.settings.prometheus is not None and self.settings.watch.source == "auto":
             self.source: Any = PromQLSource(env.metrics.promql)
             self.mode = f"PromQL at {self.settings.prometheus.url}"
@@ -80,6 +81,38 @@ class WatchRun:
             self.mode = f"sampled {env.base_url}{self.settings.metrics_path}"
         self.watch = Watch(self.triggers, self.source, clock)
         self.warned: list[Status] = []
+
+    def _probes(self) -> dict[str, Probe]:
+        """unsigned-image, when the env has a cluster and a release to compare it with."""
+        if self.settings.cluster is None or not self.settings.release:
+            return {}
+        from gonogo.release import Release
+        from gonogo.supplychain import drift, inputs
+        from gonogo.supplychain.signatures import image_signature_problem
+
+        def measure() -> float | None:
+            try:
+                release = Release.of(self.env.name, self.settings.release)
+                released = inputs.image_digests(release.path / "manifest.json")
+                refs = {d: r for r, d in released.items()}
+                pods = self.env.cluster.pods()
+                api = self.env.cluster.core.api_client
+                running = drift.running([api.sanitize_for_serialization(p) for p in pods])
+                problems = drift.drift(
+                    running,
+                    released,
+                    lambda d: image_signature_problem(
+                        self.settings.security, release.path, d, refs[d]
+                    ),
+                )
+            except GonogoError as exc:
+                self.bundle.log(f"unsigned-image probe: no data ({exc})")
+                return None
+            for problem in problems:
+                self.bundle.log(f"unsigned-image: {problem}")
+            return float(len(problems))
+
+        return {"unsigned-image": Probe("containers on unreleased or unsigned images", measure)}
 
     def run(self) -> int:
         start = self.clock.now()

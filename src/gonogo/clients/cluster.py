@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gonogo.config import ClusterSettings
-from gonogo.errors import ConfigError, Unreachable
+from gonogo.errors import ConfigError, TargetError, Unreachable
 
 
 class ClusterClient:
@@ -49,4 +49,11 @@ class ClusterClient:
         except HTTPError as exc:
             host = self.core.api_client.configuration.host
             raise Unreachable(host, self.timeout_s, exc) from None
+        except ValueError as exc:  # the client's models refuse a malformed object
+            host = self.core.api_client.configuration.host
+            first = str(exc).strip().splitlines()
+            raise TargetError(
+                f"{host}: the pod list of {self.settings.namespace} does not read as Kubernetes "
+                f"objects ({first[0] if first else type(exc).__name__})"
+            ) from None
         return list(listing.items)

@@ -65,6 +65,9 @@ FAULTS: dict[str, Fault] = {
             "a release migration fails when applied twice (CREATE INDEX without IF NOT EXISTS)",
         ),
         Fault("down-unrated", "a down migration's row in the release's data-ops.md has no risk"),
+        Fault(
+            "pod-unknown-image", "a pod in the namespace runs a digest the release never shipped"
+        ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
         Fault("provenance-missing-image", "the release's provenance does not cover one image"),
         Fault("unpinned-init-container", "an init container runs a mutable tag, not a digest"),

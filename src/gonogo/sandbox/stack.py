@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from gonogo.config import (
+    ClusterSettings,
     DatabaseSettings,
     EnvSettings,
     GraphSettings,
@@ -53,6 +54,7 @@ class StackInfo(BaseModel):
     dataops_dsn: str = ""
     scratch_dsn: str = ""
     release_dir: str = ""
+    kubeconfig: str = ""
     prometheus_url: str | None = None
     jwt_private_key: str
     workdir: str
@@ -94,6 +96,9 @@ class StackInfo(BaseModel):
                     groups=[INGEST_GROUP],
                 ),
                 "database": DatabaseSettings.model_validate(database),
+                "cluster": ClusterSettings(
+                    namespace=migrations.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
+                ),
                 "security": base.security.model_copy(
                     update={
                         "abac_policy": base.security.abac_policy or str(POLICY_FILE),
@@ -195,6 +200,9 @@ class Stack:
         }
 
         port = free_port()
+        kubeconfig = migrations.write_cluster(
+            self.workdir, release, f"http://127.0.0.1:{port}/k8s", self.faults
+        )
         config = AppConfig(
             port=port,
             postgres_dsn=dsn,
@@ -202,6 +210,7 @@ class Stack:
             kafka_bootstrap=bootstrap,
             jwt_public_key=str(public),
             faults=self.faults,
+            k8s_pods=str(self.workdir / "pods.json"),
         )
         config_path = self.workdir / "app.json"
         config_path.write_text(config.model_dump_json(indent=2))
@@ -243,6 +252,7 @@ class Stack:
             dataops_dsn=f"postgresql://{migrations.READ_ONLY_ROLE}@{pg_at}/postgres",
             scratch_dsn=f"postgresql://{migrations.SCRATCH}@{pg_at}/{migrations.SCRATCH}",
             release_dir=str(release),
+            kubeconfig=str(kubeconfig),
             prometheus_url=prometheus_url,
             jwt_private_key=str(private),
             workdir=str(self.workdir),

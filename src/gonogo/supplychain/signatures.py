@@ -208,3 +208,43 @@ def verify_cosign_image(public_key_pem: bytes, folder: Path, digest: str, ref: s
         raise SignatureError(ref, "payload", "not a cosign simple-signing payload") from None
     if signed != digest:
         raise SignatureError(ref, "subject", f"the payload signs {signed}, not {digest}")
+
+
+def image_signature_problem(security: Any, release: Path, digest: str, ref: str) -> str | None:
+    """None when the image is signed as the env requires, else why not (one line).
+
+    With [security] identity and issuer, an attestation in attestations/ must verify;
+    with cosign_public_key, the keyed signature in cosign/ must. Both when both are set.
+    """
+    if security.identity and security.issuer:
+        tried = []
+        for bundle in sorted((release / "attestations").glob("*.sigstore.json")):
+            try:
+                verify_attestation(
+                    bundle,
+                    subject_digest=digest,
+                    identity=security.identity,
+                    issuer=security.issuer,
+                    what=f"{ref} ({bundle.name})",
+                )
+                break
+            except SignatureError as exc:
+                tried.append(str(exc))
+        else:
+            return (
+                tried[0]
+                if len(tried) == 1
+                else (
+                    f"{ref}: {len(tried)} attestations, none verifies"
+                    if tried
+                    else f"{ref}: no attestation in {release / 'attestations'}"
+                )
+            )
+    if security.cosign_public_key:
+        try:
+            verify_cosign_image(
+                Path(security.cosign_public_key).read_bytes(), release / "cosign", digest, ref
+            )
+        except SignatureError as exc:
+            return str(exc)
+    return None

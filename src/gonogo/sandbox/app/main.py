@@ -68,6 +68,8 @@ class AppConfig(BaseModel):
     kafka_bootstrap: str
     jwt_public_key: str  # path
     faults: dict[str, str | None] = {}
+    # Recorded Kubernetes API answers (a PodList) served under /k8s: no API server runs here.
+    k8s_pods: str | None = None
 
 
 class FaultChange(BaseModel):
@@ -448,6 +450,17 @@ def create_app(config: AppConfig) -> FastAPI:
         claims = principal(request)
         permit(claims, resource)
         return {"resource": resource, "decision": "permit", "sub": claims["sub"]}
+
+    @app.get("/k8s/api/v1/namespaces/{namespace}/pods")
+    async def k8s_pods(namespace: str) -> Response:
+        """The namespace's pods as the Kubernetes API lists them (recorded, see stack.py)."""
+        if config.k8s_pods is None:
+            return JSONResponse({"kind": "Status", "code": 404}, status_code=404)
+        listing = json.loads(Path(config.k8s_pods).read_text())
+        listing["items"] = [
+            p for p in listing["items"] if p["metadata"].get("namespace") == namespace
+        ]
+        return JSONResponse(listing)
 
     @app.get("/api/audit")
     async def audit(request: Request) -> dict[str, Any]:
