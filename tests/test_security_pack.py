@@ -405,3 +405,25 @@ def test_running_digests_read_through_the_kubernetes_client(tmp_path: Path) -> N
         running, {"c": cilium, "i": istio}, lambda d: "no signature" if d == istio else None
     )
     assert [p.split(": ", 1)[1] for p in unsigned] == ["not signed (no signature)"] * 3
+
+
+def test_a_cve_policy_exception_clears_the_vulnerability_gate(tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    table = tmp_path / "policy-exceptions.md"
+    table.write_text(
+        "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
+        f"| PE-9 | CVE-2024-6345 | sec | not in the runtime path | low | {today} | "
+        f"{today + dt.timedelta(days=3)} |\n"
+    )
+    done, manifest = run_pack(
+        tmp_path, "security", "-k", "vulnerab", "--fault", "vuln-high", f"--exceptions-file={table}"
+    )
+    assert outcomes(manifest)["test_no_blocking_vulnerabilities"]["outcome"] == "passed", (
+        done.stdout[-2000:]
+    )
+    root = next((tmp_path / "evidence").glob("local/*"))
+    excepted = json.loads((root / "captures" / "vulnerabilities.json").read_text())["excepted"]
+    assert excepted == [
+        f"CVE-2024-6345 HIGH in setuptools 69.0.2 (Python, fixed in 70.0.0) "
+        f"(by policy exception PE-9 ({table}:3))"
+    ]

@@ -23,7 +23,7 @@ from gonogo.evidence import Captures
 from gonogo.release import Release, ReleaseError
 from gonogo.supplychain import inputs, rego, trivy
 from gonogo.supplychain.signatures import SignatureError, image_signature_problem, verify_blob
-from gonogo.verdict import VULNERABILITY_ID
+from gonogo.verdict import VULNERABILITY_ID, PolicyException
 
 
 @pytest.mark.gate("A")
@@ -89,7 +89,7 @@ def test_signatures_and_attestations_verify(
     results: dict[str, Any] = {"images": {}, "signatures": {}}
     problems: list[str] = []
     for ref, digest in images.items():
-        why = image_signature_problem(security, release.path, digest, ref)
+        why = image_signature_problem(security, release.path, digest, ref, env.settings.timeout_s)
         results["images"][ref] = why or "verified"
         if why:
             problems.append(why)
@@ -165,7 +165,7 @@ def test_values_pinned_by_digest(release: Release, policies: Path, evidence: Cap
 
 
 def test_no_blocking_vulnerabilities(
-    env: Environment, release: Release, evidence: Captures, request: pytest.FixtureRequest
+    release: Release, evidence: Captures, policy_exceptions: list[PolicyException]
 ) -> None:
     """Rule: the Trivy report (SchemaVersion 2) has no CRITICAL or HIGH finding unless an
     unexpired exception covers it: .trivyignore.yaml (expired_at honoured) or a valid row of
@@ -174,16 +174,13 @@ def test_no_blocking_vulnerabilities(
     Fault: vuln-high (and ../shared/vectors/trivy in tests/test_security_pack.py, including
     an exception that expired)
     """
-    from gonogo.plugin import STATE
-
     report = release.file("trivy.json", "the image scan, `trivy image --format json`")
     findings = trivy.read_report(report)
     ignore_file = release.path / ".trivyignore.yaml"
     ignores = trivy.read_ignore(ignore_file) if ignore_file.is_file() else []
-    state = request.config.stash[STATE]
     excepted = {
         e.check: f"policy exception {e.id} ({e.link})"
-        for e in state.exceptions
+        for e in policy_exceptions
         if e.valid and VULNERABILITY_ID.match(e.check)
     }
     judged = trivy.judge(findings, ignores, dt.datetime.now(dt.UTC).date(), excepted)

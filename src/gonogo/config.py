@@ -225,6 +225,8 @@ class SecuritySettings(_Table):
     issuer: str | None = None
     # A PEM ECDSA P-256 public key for keyed cosign signatures (relative to the env file).
     cosign_public_key: str | None = None
+    # An OCI registry to find the images' attestations in (besides the release's files).
+    registry: str | None = None
     # Folder of .rego policies (default: policies/ in the project).
     policies: str | None = None
     # The ABAC policy file the gateway enforces, and a token per role to exercise it.

@@ -566,6 +566,12 @@ database = _client_fixture("database")
 
 
 @pytest.fixture
+def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
+    """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
+    return list(request.config.stash[STATE].exceptions)
+
+
+@pytest.fixture
 def release(env: Environment) -> Any:
     """The release's own files (gonogo.release.Release): skipped when the env names none."""
     return env.release

@@ -102,7 +102,7 @@ class WatchRun:
                     running,
                     released,
                     lambda d: image_signature_problem(
-                        self.settings.security, release.path, d, refs[d]
+                        self.settings.security, release.path, d, refs[d], self.settings.timeout_s
                     ),
                 )
             except GonogoError as exc:

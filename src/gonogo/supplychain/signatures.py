@@ -210,15 +210,56 @@ def verify_cosign_image(public_key_pem: bytes, folder: Path, digest: str, ref: s
         raise SignatureError(ref, "subject", f"the payload signs {signed}, not {digest}")
 
 
-def image_signature_problem(security: Any, release: Path, digest: str, ref: str) -> str | None:
+def repository_of(ref: str) -> str:
+    """ghcr.io/intelgraph/api:2.4 -> intelgraph/api: the path a registry serves it under."""
+    name = ref.split("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name.rsplit(":", 1)[0]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return name
+
+
+def _registry_bundles(registry_url: str, ref: str, digest: str, timeout_s: float) -> list[Path]:
+    """Sigstore bundles the registry holds for the image, saved to temporary files."""
+    import tempfile
+
+    from gonogo.supplychain.registry import Registry
+
+    client = Registry(registry_url, timeout_s)
+    try:
+        found = client.discover(repository_of(ref), digest)
+    finally:
+        client.close()
+    folder = Path(tempfile.mkdtemp(prefix="gonogo-registry-"))
+    paths = []
+    for n, layer in enumerate(found.bundles):
+        path = folder / f"{digest.removeprefix('sha256:')[:12]}-{n}.sigstore.json"
+        path.write_bytes(layer["content"])
+        paths.append(path)
+    return paths
+
+
+def image_signature_problem(
+    security: Any, release: Path, digest: str, ref: str, timeout_s: float = 10.0
+) -> str | None:
     """None when the image is signed as the env requires, else why not (one line).
 
-    With [security] identity and issuer, an attestation in attestations/ must verify;
-    with cosign_public_key, the keyed signature in cosign/ must. Both when both are set.
+    With [security] identity and issuer, an attestation must verify: from the release's
+    attestations/, or found in [security] registry (referrers API, fallback tag, cosign's
+    .att tag); with cosign_public_key, the keyed signature in cosign/ must. Both when
+    both are set.
     """
     if security.identity and security.issuer:
+        bundles = sorted((release / "attestations").glob("*.sigstore.json"))
+        where = str(release / "attestations")
+        if getattr(security, "registry", None):
+            bundles += _registry_bundles(security.registry, ref, digest, timeout_s)
+            where += f" or {security.registry}"
         tried = []
-        for bundle in sorted((release / "attestations").glob("*.sigstore.json")):
+        for bundle in bundles:
             try:
                 verify_attestation(
                     bundle,
@@ -231,14 +272,10 @@ def image_signature_problem(security: Any, release: Path, digest: str, ref: str)
             except SignatureError as exc:
                 tried.append(str(exc))
         else:
+            if not tried:
+                return f"{ref}: no attestation in {where}"
             return (
-                tried[0]
-                if len(tried) == 1
-                else (
-                    f"{ref}: {len(tried)} attestations, none verifies"
-                    if tried
-                    else f"{ref}: no attestation in {release / 'attestations'}"
-                )
+                tried[0] if len(tried) == 1 else f"{ref}: {len(tried)} attestations, none verifies"
             )
     if security.cosign_public_key:
         try:
