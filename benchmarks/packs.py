@@ -29,22 +29,16 @@ def _stamp(line: str) -> dt.datetime:
     return dt.datetime.fromisoformat(line[1:25].replace("Z", "+00:00"))
 
 
+def _command(pack: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", f"tests_{pack}", "-m", pack, "--env", "local",
+        "-p", "no:cacheprovider", "-q", *extra,
+    ]  # fmt: skip
+
+
 def run_pack(pack: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"tests_{pack}",
-            "-m",
-            pack,
-            "--env",
-            "local",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--evidence-dir={tmp}",
-        ]
+        command = _command(pack, f"--evidence-dir={tmp}")
         t0 = time.monotonic()
         done = subprocess.run(
             command,
@@ -66,20 +60,7 @@ def run_pack(pack: str) -> tuple[float, float]:
 def collect_only(pack: str) -> float:
     t0 = time.monotonic()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"tests_{pack}",
-            "-m",
-            pack,
-            "--env",
-            "local",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ],
+        _command(pack, "--collect-only"),
         cwd=REPO,
         capture_output=True,
         timeout=300,

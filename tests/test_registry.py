@@ -74,6 +74,23 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         child.wait(timeout=10)
 
 
+def image_manifest(config: str, layers: list[dict[str, object]]) -> bytes:
+    """An OCI image manifest over a 37-byte config blob and the given layers."""
+    config_descriptor = {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": config,
+        "size": 37,
+    }
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config_descriptor,
+            "layers": layers,
+        }
+    ).encode()
+
+
 def push_blob(url: str, repo: str, data: bytes) -> str:
     digest = _digest(data)
     start = httpx.post(f"{url}/v2/{repo}/blobs/uploads/", timeout=10)
@@ -160,40 +177,21 @@ def test_fallback_tag_finds_a_real_attestation_that_verifies(registry: str, tmp_
 def test_cosign_legacy_tags_and_an_unsigned_image(registry: str) -> None:
     repo = "intelgraph/legacy"
     config = push_blob(registry, repo, b'{"architecture":"amd64","os":"linux"}')
-    image = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config,
-                "size": 37,
-            },
-            "layers": [],
-        }
-    ).encode()
+    image = image_manifest(config, [])
     digest = push_manifest(registry, repo, "v2", image, OCI_MANIFEST)
     payload = json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}).encode()
     sig_layer = push_blob(registry, repo, payload)
-    sig = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config,
-                "size": 37,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
-                    "digest": sig_layer,
-                    "size": len(payload),
-                    "annotations": {"dev.cosignproject.cosign/signature": "MEUC..."},
-                }
-            ],
-        }
-    ).encode()
+    sig = image_manifest(
+        config,
+        [
+            {
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": sig_layer,
+                "size": len(payload),
+                "annotations": {"dev.cosignproject.cosign/signature": "MEUC..."},
+            }
+        ],
+    )
     push_manifest(registry, repo, digest.replace(":", "-") + ".sig", sig, OCI_MANIFEST)
     unsigned = push_manifest(
         registry, repo, "v3", image.replace(b'"layers": []', b'"layers": [] '), OCI_MANIFEST

@@ -151,6 +151,8 @@ class State:
         self.pg_lock = asyncio.Lock()
         self.stop = threading.Event()
         self.committed_once = False
+        self.lag: int | None = None  # as last measured; None until the first measure
+        self.handled = 0  # messages the consumer took off the topic (ingested or dropped)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.calls: dict[str, deque[float]] = defaultdict(deque)
@@ -236,6 +238,7 @@ class State:
                     if error.code() != KafkaError._PARTITION_EOF:
                         time.sleep(0.2)
                     continue
+                self.handled += 1
                 if random.random() < self.share("stream-drop"):  # noqa: S311
                     self.metrics.dropped.inc()
                     continue
@@ -245,12 +248,9 @@ class State:
                 except Exception:  # noqa: S112 - a bad message must not stop the consumer
                     continue
                 with contextlib.suppress(Exception):
-                    # The first commit waits, so "has committed" is true when it is set.
-                    if self.committed_once:
-                        consumer.commit(message=msg, asynchronous=True)
-                    else:
-                        consumer.commit(message=msg, asynchronous=False)
-                        self.committed_once = True
+                    # librdkafka sends it in the background, even while a stall sleeps.
+                    consumer.commit(message=msg, asynchronous=True)
+                    self.committed_once = True
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
@@ -260,7 +260,8 @@ class State:
             tp = TopicPartition(INGEST_TOPIC, 0)
             _low, high = consumer.get_watermark_offsets(tp, timeout=1)
             position = consumer.position([tp])[0].offset
-            self.metrics.lag.set(max(0, high - position) if position >= 0 else high)
+            self.lag = max(0, high - position) if position >= 0 else high
+            self.metrics.lag.set(self.lag)
 
     def _fan_out(self, event: dict[str, Any]) -> None:
         for queue in list(self.subscribers):
@@ -286,13 +287,17 @@ class State:
             ts=event["createdAt"],
         )
 
-    def heartbeat_forever(self) -> None:
-        # A burst at start, as a real app replays its outbox on boot: a healthy consumer
-        # drains it in milliseconds; a stalled one (consumer-stall) is well behind at once,
-        # not only after the seconds it takes the heartbeat alone to build a lag.
+    def replay_outbox(self) -> None:
+        """A burst at start, as a real app replays its outbox on boot, published before the
+        consumer starts: a healthy consumer drains it before the app reports ready; a
+        stalled one (consumer-stall) is well behind at once, not only after the seconds it
+        takes the heartbeat alone to build a lag."""
         for _ in range(STARTUP_BURST):
             with contextlib.suppress(Exception):
                 self.publish({"kind": "heartbeat", "ts": time.time(), "startup": True})
+        self.producer.flush(5)
+
+    def heartbeat_forever(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):
                 self.publish({"kind": "heartbeat", "ts": time.time()})
@@ -313,6 +318,7 @@ def create_app(config: AppConfig) -> FastAPI:
         await asyncio.to_thread(state.apply_graph_schema)
         # The app audits its own start, so the log is never empty and signing is exercised.
         record("system", "startup", {"faults": dict(state.faults)})
+        await asyncio.to_thread(state.replay_outbox)
         threads = [
             threading.Thread(target=state.consume_forever, name="ingest-consumer", daemon=True),
             threading.Thread(target=state.heartbeat_forever, name="heartbeat", daemon=True),
@@ -433,8 +439,21 @@ def create_app(config: AppConfig) -> FastAPI:
 
     @app.get("/__sandbox/ready")
     async def sandbox_ready() -> JSONResponse:
-        """The orchestrator's probe: the real dependencies, whatever faults are injected."""
-        return readiness(await dependencies())
+        """The orchestrator's probe: the real dependencies, whatever faults are injected,
+        and (unless the consumer is stalled on purpose) the startup replay consumed, so a
+        pack that starts at once does not read the replay as lag."""
+        checks = await dependencies()
+        # The broker's high watermark can trail a fresh publish, so a low lag alone is not
+        # proof: the replay must also have been taken off the topic.
+        replayed = state.handled >= STARTUP_BURST and state.lag is not None and state.lag <= 1
+        if state.on("consumer-stall"):
+            # Ready once the stall has begun (after the first commit), so no check sees
+            # the one message it takes before stalling as progress.
+            if not state.committed_once:
+                checks["ingest"] = "consumer not started yet"
+        elif not state.on("graph-latency") and not replayed:  # a slowed graph never catches up
+            checks["ingest"] = f"replaying the startup backlog ({state.handled}/{STARTUP_BURST})"
+        return readiness(checks)
 
     @app.get("/.well-known/jwks.json")
     async def jwks() -> dict[str, Any]:
