@@ -40,8 +40,13 @@ def by_fault(checks: dict[str, str]) -> dict[str, list[str]]:
 
 
 def run_pack(
-    tmp_path: Path, marker: str, *args: str, environ: dict[str, str] | None = None
+    tmp_path: Path,
+    marker: str,
+    *args: str,
+    environ: dict[str, str] | None = None,
+    env: str = "local",
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run one pack against an env (the sandbox unless told), in tmp_path/evidence."""
     evidence = tmp_path / "evidence"
     done = subprocess.run(
         [
@@ -53,7 +58,7 @@ def run_pack(
             "-m",
             marker,
             "--env",
-            "local",
+            env,
             "-p",
             "no:cacheprovider",
             f"--evidence-dir={evidence}",
@@ -65,7 +70,7 @@ def run_pack(
         timeout=300,
         env={**(os.environ if environ is None else environ), "COLUMNS": "200"},
     )
-    manifests = list(evidence.glob("local/*/bundle.json"))
+    manifests = list(evidence.glob(f"{env}/*/bundle.json"))
     assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
     return done, json.loads(manifests[0].read_text())
 

@@ -10,9 +10,6 @@ with its three numbers edited, made here in a temporary folder.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,7 @@ from gonogo import budgets
 from gonogo.config import BudgetSettings
 from gonogo.release import ReleaseError
 from tests.conftest import vectors
-from tests.packs import REPO
+from tests.packs import run_pack
 
 BUDGET = BudgetSettings()
 
@@ -87,30 +84,9 @@ def run_lighthouse_check(tmp_path: Path, *results: Path) -> tuple[str, dict]:
         '[environments.web]\nbase_url = "https://web.example.invalid"\nproduction = false\n'
         'release = "release"\n'
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "slo",
-            "-k",
-            "lighthouse",
-            "--env",
-            "web",
-            f"--env-file={env_file}",
-            f"--evidence-dir={tmp_path / 'evidence'}",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
+    done, manifest = run_pack(
+        tmp_path, "slo", "-k", "lighthouse", f"--env-file={env_file}", env="web"
     )
-    bundle = next((tmp_path / "evidence").glob("web/*/bundle.json"))
-    manifest = json.loads(bundle.read_text())
     test = next(
         t for t in manifest["tests"] if t["nodeid"].endswith("test_lighthouse_budgets[web]")
     )

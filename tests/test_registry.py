@@ -266,10 +266,7 @@ def test_the_signatures_check_finds_attestations_in_the_registry(
     registry: str, tmp_path: Path
 ) -> None:
     """The pack, against a release whose attestation lives only in the registry."""
-    import os
-    import sys
-
-    from tests.packs import REPO
+    from tests.packs import run_pack
 
     test_fallback_tag_finds_a_real_attestation_that_verifies(registry, tmp_path)  # pushes it
     image = (vectors("sigstore") / "cosign-oci" / "image-manifest.json").read_bytes()
@@ -292,30 +289,9 @@ def test_the_signatures_check_finds_attestations_in_the_registry(
         'release = "release"\n[environments.web.security]\nidentity = "cody@soyland.com"\n'
         f'issuer = "https://github.com/login/oauth"\nregistry = "{registry}"\n'
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_security",
-            "-m",
-            "security",
-            "-k",
-            "signatures",
-            "--env",
-            "web",
-            f"--env-file={env_file}",
-            f"--evidence-dir={tmp_path / 'ev'}",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
+    done, manifest = run_pack(
+        tmp_path, "security", "-k", "signatures", f"--env-file={env_file}", env="web"
     )
-    manifest = json.loads(next((tmp_path / "ev").glob("web/*/bundle.json")).read_text())
     test = next(
         t for t in manifest["tests"] if "test_signatures_and_attestations_verify" in t["nodeid"]
     )
@@ -323,6 +299,6 @@ def test_the_signatures_check_finds_attestations_in_the_registry(
     assert "intelgraph/missing:v1: no attestation in" in test["message"]
     assert "intelgraph/empty" not in test["message"].split("; got ")[1]
     captured = json.loads(
-        next((tmp_path / "ev").glob("web/*/captures/signatures.json")).read_text()
+        next((tmp_path / "evidence").glob("web/*/captures/signatures.json")).read_text()
     )
     assert captured["images"][f"{host}/intelgraph/empty:v1"] == "verified"
