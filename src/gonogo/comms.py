@@ -149,6 +149,18 @@ def write_all(
     return out
 
 
+def send(settings: Any, text: str) -> str:
+    """Post to the env's webhook if it has one; what happened, as one line for steps.log."""
+    import os
+
+    variable = settings.comms.webhook_env
+    url = os.environ.get(variable, "") if variable else ""
+    if not url:
+        why = f"{variable} is not set" if variable else "[comms] webhook_env is not set"
+        return f"not posted ({why})"
+    return post(url, text, settings.timeout_s) or "posted to the webhook"
+
+
 def post(url: str, text: str, timeout_s: float) -> str | None:
     """POST {"text": ...} (Slack, Mattermost, Teams workflows); None, or why it failed."""
     import httpx

@@ -307,15 +307,8 @@ class Run:
         self.bundle.log(f"comms written: {', '.join(p.name for p in written)}")
         if self.announce is None:
             return
-        variable = first.comms.webhook_env
-        url = os.environ.get(variable, "") if variable else ""
-        if not url:
-            why = f"{variable} is not set" if variable else "[comms] webhook_env is not set"
-            self.bundle.log(f"--announce {self.announce}: not posted ({why})")
-            return
         text = (self.bundle.root / comms.FOLDER / f"{self.announce}.txt").read_text()
-        failed = comms.post(url, text, first.timeout_s)
-        self.bundle.log(failed or f"--announce {self.announce}: posted to the webhook")
+        self.bundle.log(f"--announce {self.announce}: {comms.send(first, text)}")
 
     def settings_for(self, settings: EnvSettings) -> EnvSettings:
         """An env's settings as its checks saw them (a sandbox's addresses filled in)."""

@@ -231,13 +231,7 @@ class WatchRun:
         self.say(f"{_stamp(elapsed)} ROLLBACK: {trigger.name} fired: {self._why(status)}")
         self.say(f"  notice: {self.bundle.root / comms.FOLDER / 'rollback.txt'}")
         self.bundle.log(f"ROLLBACK trigger {trigger.name} fired: {self._why(status)}")
-        import os
-
-        variable = self.settings.comms.webhook_env
-        url = os.environ.get(variable, "") if variable else ""
-        if url:
-            failed = comms.post(url, text, self.settings.timeout_s)
-            self.bundle.log(failed or "rollback notice posted to the webhook")
+        self.bundle.log(f"rollback notice: {comms.send(self.settings, text)}")
 
     def _range_data(self, start: float) -> None:
         """The Prometheus series behind each trigger over the watch, for the record."""
