@@ -173,6 +173,112 @@ class SloSettings(_Table):
     error_rate: float = Field(default=0.001, ge=0, le=1)
 
 
+_DURATION = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$"
+)
+
+
+def parse_duration(value: str) -> float:
+    """k6's duration strings ("2m", "1m30s", "500ms", "1h") in seconds."""
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if not value or match is None or not any(match.groups()):
+        raise ValueError(f'\'{value}\' is not a duration; write it like "30s", "2m" or "500ms"')
+    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+Duration = Annotated[str, Field(description='a k6 duration: "30s", "2m", "1m30s", "500ms"')]
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+class LoadRequest(_Table):
+    """One request an iteration makes: HTTP, a persisted GraphQL operation, or Cypher."""
+
+    name: str
+    kind: Literal["http", "graphql", "cypher"] = "http"
+    method: str = "GET"
+    # http: a path on base_url (like "/api/ping"); graphql: an [operations] key or an op id.
+    path: str | None = None
+    operation: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    query: str | None = None  # cypher
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _what(self) -> LoadRequest:
+        needed = {"http": "path", "graphql": "operation", "cypher": "query"}[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"a {self.kind} request needs {needed}")
+        if self.kind == "http" and not str(self.path).startswith("/"):
+            raise ValueError("path must start with '/'")
+        return self
+
+
+class LoadStage(_Table):
+    duration: Duration
+    target: float = Field(ge=0)
+
+    _d = field_validator("duration")(_check_duration)
+
+
+class LoadScenario(_Table):
+    """k6's open-model executors: iterations start on schedule whatever the server does."""
+
+    executor: Literal["constant-arrival-rate", "ramping-arrival-rate"] = "constant-arrival-rate"
+    rate: float | None = Field(default=None, gt=0)  # constant: iterations per time_unit
+    start_rate: float = Field(default=0.0, ge=0)  # ramping: the rate before the first stage
+    time_unit: Duration = "1s"
+    duration: Duration | None = None  # constant
+    stages: list[LoadStage] = Field(default_factory=list)  # ramping
+    pre_allocated: int = Field(default=10, ge=1, le=100_000)
+    max_concurrency: int = Field(default=100, ge=1, le=100_000)
+    graceful_stop: Duration = "10s"
+    requests: list[LoadRequest] = Field(min_length=1)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    _d = field_validator("time_unit", "duration", "graceful_stop")(_check_duration)
+
+    @model_validator(mode="after")
+    def _shape(self) -> LoadScenario:
+        if self.executor == "constant-arrival-rate" and (self.rate is None or not self.duration):
+            raise ValueError("constant-arrival-rate needs rate and duration")
+        if self.executor == "ramping-arrival-rate" and not self.stages:
+            raise ValueError("ramping-arrival-rate needs stages = [{duration, target}, ...]")
+        if self.max_concurrency < self.pre_allocated:
+            raise ValueError("max_concurrency must be at least pre_allocated")
+        return self
+
+
+class LoadPlanTable(_Table):
+    scenarios: dict[str, LoadScenario] = Field(min_length=1)
+    # k6's form: {"http_req_duration{scenario:gateway}" = ["p(95)<150"]}
+    thresholds: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class LoadSettings(_Table):
+    """The load engine's bounds and the env's own plans (gonogo.load.plan has the built-ins)."""
+
+    # Local Locust worker processes (--load-workers overrides).
+    workers: int = Field(default=1, ge=1, le=64)
+    # Every built-in plan's scenarios run this long instead (the local env keeps CI short).
+    duration: Duration | None = None
+    # A run stops scheduling once this many requests were started, whatever the plan says.
+    max_requests: int = Field(default=200_000, ge=1)
+    # Plans by name; a name the built-ins use (canary, api, graph) replaces that plan.
+    plans: dict[str, LoadPlanTable] = Field(default_factory=dict)
+    # The graph plan's Cypher workload, when not replaced as a whole.
+    graph_queries: list[str] = Field(
+        default_factory=lambda: ["MATCH (n:Note) RETURN count(n) AS notes"]
+    )
+
+    _d = field_validator("duration")(_check_duration)
+
+
 class BudgetSettings(_Table):
     """Front-end performance budgets (Gate C), judged on the release's Lighthouse results."""
 
@@ -289,6 +395,7 @@ class EnvSettings(_Table):
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    load: LoadSettings = Field(default_factory=LoadSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

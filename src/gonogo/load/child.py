@@ -1,0 +1,598 @@
+"""The Locust side of the load engine: run only as a child process.
+
+    python -m gonogo.load.child master --plan PLAN.json --out DIR --port P --workers N
+    python -m gonogo.load.child worker --master-host HOST --master-port P
+
+Importing Locust monkey-patches the whole process with gevent (sockets,
+threads, ssl), which breaks pytest, xdist and asyncio clients; so Locust
+lives only here, in processes gonogo starts and stops (gonogo.load.engine).
+
+Locust is used for what it does well: a master and workers on any number
+of machines (its own ZeroMQ protocol), fast HTTP (geventhttpclient), its
+event hooks and its HTML report. What it does not do is replaced:
+
+- the open model: Locust users wait for a response before the next
+  request, so a slow server receives fewer requests and looks faster than it
+  is (coordinated omission). Each worker's one `Shard` user instead starts
+  iterations on a schedule (k6's constant- and ramping-arrival-rate),
+  each in its own greenlet, up to max_concurrency; an iteration due when
+  all slots are busy is dropped and counted, never silently delayed;
+- latency from the scheduled start as well as from the send;
+- HDR histograms (gonogo.load.stats) instead of Locust's rounded buckets,
+  sent to the master on Locust's `report_to_master` event and merged there
+  on `worker_report`, so the statistics are fed only by events.
+
+A worker on another machine runs the same module (`gonogo load-worker
+--master-host HOST`, see docs/load.md); the plan comes from the master with
+the spawn message, the secrets from the worker's own environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import gevent  # noqa: E402
+from gevent.pool import Pool  # noqa: E402
+from locust import User, events, task  # noqa: E402
+from locust import argument_parser as locust_args  # noqa: E402
+from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
+from locust.env import Environment  # noqa: E402
+
+from gonogo.config import LoadRequest, LoadScenario, parse_duration  # noqa: E402
+from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, TOKEN_VARIABLE  # noqa: E402
+from gonogo.load.plan import SCHEMA, Plan  # noqa: E402
+from gonogo.load.stats import Store, judge, new_histogram, to_us  # noqa: E402
+
+REPORT_INTERVAL_S = 1.0  # worker -> master; the timeline's resolution
+CONNECT_WAIT_S = 30.0
+WINDOW_KEEP_S = 5  # a second's histogram is summarised once no worker can add to it
+TIMELINE_METRICS = ("http_req_duration", "graph_query_duration")
+
+log = logging.getLogger("gonogo.load")
+
+
+# -- the schedule ---------------------------------------------------------------------
+
+
+def segments(s: LoadScenario) -> list[tuple[float, float, float]]:
+    """(duration s, rate at start /s, rate at end /s) pieces of the arrival rate."""
+    unit = parse_duration(s.time_unit)
+    if s.executor == "constant-arrival-rate":
+        rate = (s.rate or 0.0) / unit
+        return [(parse_duration(s.duration or "0s"), rate, rate)]
+    out = []
+    current = s.start_rate / unit
+    for stage in s.stages:
+        target = stage.target / unit
+        out.append((parse_duration(stage.duration), current, target))
+        current = target
+    return out
+
+
+def arrivals(s: LoadScenario, shard: int = 0, shards: int = 1) -> Iterator[float]:
+    """Scheduled starts (seconds from the scenario's start) of this shard's iterations.
+
+    The j-th iteration of the whole scenario is due when the integral of the rate
+    reaches j; shard k takes every j with j % shards == k, so N workers interleave
+    into exactly the one schedule a single worker would keep.
+    """
+    j = shard
+    offset = 0.0  # the segment's start time
+    done = 0.0  # arrivals due before the segment
+    for duration, r0, r1 in segments(s):
+        while True:
+            need = j - done
+            if r0 == r1:
+                if r0 <= 0:
+                    break
+                u = need / r0
+            else:
+                a = (r1 - r0) / (2 * duration)
+                disc = r0 * r0 + 4 * a * need
+                if disc < 0:
+                    break
+                u = (-r0 + math.sqrt(disc)) / (2 * a)
+            if u >= duration or u < 0:
+                break
+            yield offset + u
+            j += shards
+        done += duration * (r0 + r1) / 2
+        offset += duration
+
+
+# -- worker side: one Shard user per worker process ----------------------------------
+
+
+class Recorder:
+    """Turns Locust's request events into HDR series, per-second windows and counts."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.windows: dict[tuple[int, str, str], Any] = {}  # (second, scenario, metric) -> hdr
+        self.window_fail: dict[tuple[int, str, str], int] = {}
+        self.started = time.perf_counter()
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+        **_: Any,
+    ) -> None:
+        ctx = context or {}
+        if "gonogo" not in ctx:
+            return
+        info = ctx["gonogo"]
+        tags: dict[str, str] = info["tags"]
+        waited = response_time + (info["called"] - info["intended"]) * 1000.0
+        failed = exception is not None
+        if info["kind"] == "cypher":
+            self.store.record("graph_query_duration", tags, waited)
+            self.store.mark("graph_query_failed", tags, failed)
+            self.store.add("graph_queries", tags)
+            metric = "graph_query_duration"
+        else:
+            status = int(getattr(response, "status_code", 0) or 0)
+            self.store.record("http_req_duration", tags, waited)
+            self.store.record("http_req_service", tags, response_time)
+            self.store.mark("http_req_failed", tags, failed)
+            self.store.mark("auth_success", tags, status != 401)
+            self.store.add("http_reqs", tags)
+            metric = "http_req_duration"
+        second = int(info["intended"] - self.started)
+        key = (second, tags["scenario"], metric)
+        hist = self.windows.get(key)
+        if hist is None:
+            hist = self.windows[key] = new_histogram()
+        hist.record_value(to_us(waited))
+        self.window_fail[key] = self.window_fail.get(key, 0) + int(failed)
+
+    def drain(self) -> dict[str, Any]:
+        windows = [
+            {
+                "t": second,
+                "scenario": scenario,
+                "metric": metric,
+                "hdr": hist.encode().decode("ascii"),
+                "failed": self.window_fail.get((second, scenario, metric), 0),
+            }
+            for (second, scenario, metric), hist in self.windows.items()
+        ]
+        self.windows.clear()
+        self.window_fail.clear()
+        return {"series": self.store.drain(), "windows": windows}
+
+
+RECORDER = Recorder()
+
+
+def _tags(name: str, s: LoadScenario, r: LoadRequest, method: str) -> dict[str, str]:
+    return {**s.tags, **r.tags, "scenario": name, "name": r.name, "method": method}
+
+
+class Shard(User):
+    """One per worker: runs this worker's share of every scenario's schedule, once."""
+
+    host = "http://localhost"
+
+    @task
+    def run_plan(self) -> None:
+        runner: Any = self.environment.runner
+        options = self.environment.parsed_options
+        plan = Plan.from_json(json.loads(options.gonogo_plan))
+        shards = int(options.gonogo_shards)
+        shard = max(0, int(getattr(runner, "worker_index", 0)))
+        outcome = ShardRun(self.environment, plan, shard, shards).run()
+        sender = getattr(runner, "_send_stats", None)
+        if callable(sender):
+            sender()  # the last samples reach the master before "done"
+        runner.send_message("gonogo-done", {"shard": shard, **outcome})
+        while True:  # the master ends the run (quit); never start the plan again
+            gevent.sleep(3600)
+
+
+class ShardRun:
+    def __init__(self, environment: Environment, plan: Plan, shard: int, shards: int) -> None:
+        self.environment = environment
+        self.plan = plan
+        self.shard = shard
+        self.shards = shards
+        self.target = plan.target
+        self.budget = math.ceil(plan.max_requests / shards)
+        self.sent = 0
+        self.bounded = False
+        self.scheduled = 0
+        self.dropped = 0
+        self.token = os.environ.get(TOKEN_VARIABLE, "")
+        self._graph: Any = None
+
+    def run(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        RECORDER.started = start
+        jobs = [
+            gevent.spawn(self._scenario, name, s, start) for name, s in self.plan.scenarios.items()
+        ]
+        gevent.joinall(jobs)
+        if self._graph is not None:
+            self._graph.close()
+        errors = [f"{type(j.exception).__name__}: {j.exception}" for j in jobs if j.exception]
+        return {
+            "errors": errors,
+            "scheduled": self.scheduled,
+            "dropped": self.dropped,
+            "bounded": self.bounded,
+            "elapsed_s": time.perf_counter() - start,
+        }
+
+    def _session(self, s: LoadScenario) -> FastHttpSession:
+        verify = self.target.get("verify_tls", True)
+        timeout = float(self.target.get("timeout_s", 10.0))
+        return FastHttpSession(
+            base_url=self.target["base_url"],
+            request_event=self.environment.events.request,
+            user=None,
+            insecure=verify is False,
+            concurrency=max(1, math.ceil(s.max_concurrency / self.shards)),
+            network_timeout=timeout,
+            connection_timeout=timeout,
+        )
+
+    def _scenario(self, name: str, s: LoadScenario, start: float) -> None:
+        slots = max(1, math.ceil(s.max_concurrency / self.shards))
+        pool = Pool(slots)
+        session = self._session(s)
+        tags = {**s.tags, "scenario": name}
+        for due in arrivals(s, self.shard, self.shards):
+            if self.sent >= self.budget:
+                self.bounded = True
+                break
+            intended = start + due
+            wait = intended - time.perf_counter()
+            if wait > 0:
+                gevent.sleep(wait)
+            self.scheduled += 1
+            if pool.full():
+                self.dropped += 1
+                RECORDER.store.add("dropped_iterations", tags)
+                continue
+            RECORDER.store.add("iterations", tags)
+            late = (time.perf_counter() - intended) * 1000.0
+            RECORDER.store.record("iteration_start_delay", tags, max(0.0, late))
+            self.sent += len(s.requests)
+            pool.spawn(self._iteration, name, s, session, intended)
+        grace = parse_duration(s.graceful_stop)
+        pool.join(timeout=grace)
+        pool.kill(block=True, timeout=5)
+
+    def _iteration(self, name: str, s: LoadScenario, session: FastHttpSession, due: float) -> None:
+        intended = due
+        for request in s.requests:
+            try:
+                self._request(name, s, request, session, intended)
+            except Exception as exc:
+                log.warning("request %s failed in the client: %s", request.name, exc)
+            intended = time.perf_counter()  # the next request is due when this one ends
+
+    def _request(
+        self,
+        name: str,
+        s: LoadScenario,
+        request: LoadRequest,
+        session: FastHttpSession,
+        intended: float,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if request.kind == "cypher":
+            self._cypher(name, s, request, intended)
+            return
+        tags = _tags(name, s, request, "POST" if request.kind == "graphql" else request.method)
+        ctx: dict[str, Any] = {"gonogo": {"tags": tags, "intended": intended, "kind": request.kind}}
+        if request.kind == "http":
+            ctx["gonogo"]["called"] = time.perf_counter()
+            session.request(
+                request.method.upper(),
+                str(request.path),
+                name=request.name,
+                headers=headers,
+                context=ctx,
+            )
+            return
+        body = self._graphql_body(request)
+        ctx["gonogo"]["called"] = time.perf_counter()
+        with session.post(
+            self.target.get("graphql_path", "/graphql"),
+            json=body,
+            name=request.name,
+            headers=headers,
+            context=ctx,
+            catch_response=True,
+        ) as response:
+            if response.status_code and response.status_code >= 400:
+                response.failure(f"HTTP {response.status_code}")
+            else:
+                try:
+                    errors = (response.json() or {}).get("errors")
+                except Exception:
+                    errors = [{"message": "the answer is not JSON"}]
+                if errors:
+                    response.failure(f"GraphQL errors: {str(errors)[:200]}")
+
+    def _graphql_body(self, request: LoadRequest) -> dict[str, Any]:
+        operations: dict[str, str] = self.target.get("operations", {})
+        op = operations.get(str(request.operation), str(request.operation))
+        if self.target.get("persisted") == "apq":
+            digest = op.removeprefix("sha256:")
+            return {
+                "variables": request.variables,
+                "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+            }
+        return {"id": op, "variables": request.variables}
+
+    def _cypher(self, name: str, s: LoadScenario, request: LoadRequest, intended: float) -> None:
+        tags = _tags(name, s, request, "BOLT")
+        called = time.perf_counter()
+        exception: BaseException | None = None
+        try:
+            driver = self._driver()
+            with driver.session(database=self.target.get("graph_database")) as session:
+                list(session.run(str(request.query)))
+        except Exception as exc:
+            exception = exc
+        self.environment.events.request.fire(
+            request_type="BOLT",
+            name=request.name,
+            response_time=(time.perf_counter() - called) * 1000.0,
+            response_length=0,
+            response=None,
+            context={
+                "gonogo": {"tags": tags, "intended": intended, "called": called, "kind": "cypher"}
+            },
+            exception=exception,
+        )
+
+    def _driver(self) -> Any:
+        if self._graph is None:
+            import neo4j
+
+            timeout = float(self.target.get("timeout_s", 10.0))
+            self._graph = neo4j.GraphDatabase.driver(
+                self.target["graph_uri"],
+                auth=(
+                    self.target.get("graph_user", "neo4j"),
+                    os.environ.get(GRAPH_PASSWORD_VARIABLE, ""),
+                ),
+                connection_timeout=timeout,
+                connection_acquisition_timeout=timeout,
+                max_connection_pool_size=max(
+                    1,
+                    max(
+                        math.ceil(s.max_concurrency / self.shards)
+                        for s in self.plan.scenarios.values()
+                    ),
+                ),
+            )
+        return self._graph
+
+
+# -- master side ----------------------------------------------------------------------
+
+
+class Timeline:
+    """Per-second latency of each scenario, merged across workers, summarised and freed."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[int, str, str], Any] = {}
+        self.failed: dict[tuple[int, str, str], int] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def merge(self, windows: list[dict[str, Any]]) -> None:
+        from hdrh.histogram import HdrHistogram
+
+        for w in windows:
+            key = (int(w["t"]), w["scenario"], w["metric"])
+            hist = self.open.get(key)
+            if hist is None:
+                hist = self.open[key] = new_histogram()
+            hist.add(HdrHistogram.decode(w["hdr"]))
+            self.failed[key] = self.failed.get(key, 0) + int(w.get("failed", 0))
+
+    def close(self, before: int | None = None) -> None:
+        for key in sorted(k for k in self.open if before is None or k[0] < before):
+            hist = self.open.pop(key)
+            second, scenario, metric = key
+            self.rows.append(
+                {
+                    "t": second,
+                    "scenario": scenario,
+                    "metric": metric,
+                    "count": hist.get_total_count(),
+                    "failed": self.failed.pop(key, 0),
+                    "p50": hist.get_value_at_percentile(50) / 1000.0,
+                    "p95": hist.get_value_at_percentile(95) / 1000.0,
+                    "p99": hist.get_value_at_percentile(99) / 1000.0,
+                    "max": hist.get_max_value() / 1000.0,
+                }
+            )
+
+
+def _options(plan: Plan, shards: int) -> argparse.Namespace:
+    parser = locust_args.get_empty_argument_parser()
+    locust_args.setup_parser_arguments(parser)
+    options = parser.parse(args=[])
+    options.headless = True
+    # Custom options travel to every worker with the spawn message.
+    options.gonogo_plan = json.dumps(plan.to_json())
+    options.gonogo_shards = shards
+    return options
+
+
+def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> int:
+    import locust.runners as locust_runners
+
+    locust_runners.WORKER_REPORT_INTERVAL = REPORT_INTERVAL_S
+    plan = Plan.from_json(json.loads(plan_path.read_text(encoding="utf-8")))
+    store = Store()
+    timeline = Timeline()
+    done: dict[int, dict[str, Any]] = {}
+    environment = Environment(
+        user_classes=[Shard],
+        events=events,
+        parsed_options=_options(plan, workers),
+        host=plan.target.get("base_url"),
+    )
+    runner = environment.create_master_runner(master_bind_host=bind, master_bind_port=port)
+    began = time.perf_counter()
+
+    def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+        ours = data.get("gonogo")
+        if ours:
+            store.merge(ours["series"])
+            timeline.merge(ours["windows"])
+            timeline.close(before=int(time.perf_counter() - began) - WINDOW_KEEP_S)
+
+    def on_done(environment: Any, msg: Any, **_: Any) -> None:
+        done[int(msg.data.get("shard", len(done)))] = msg.data
+
+    environment.events.worker_report.add_listener(on_worker_report)
+    runner.register_message("gonogo-done", on_done)
+
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while len(runner.clients.ready) < workers:
+        if time.monotonic() > deadline:
+            print(
+                f"gonogo load: {len(runner.clients.ready)} of {workers} worker(s) connected to "
+                f"{bind}:{port} within {CONNECT_WAIT_S:g} s",
+                file=sys.stderr,
+            )
+            runner.quit()
+            return 3
+        gevent.sleep(0.05)
+
+    started_wall = time.time()
+    began = time.perf_counter()
+    runner.start(workers, spawn_rate=workers)
+    limit = plan.bound_s() + 15.0
+    while len(done) < workers and time.perf_counter() - began < limit:
+        gevent.sleep(0.1)
+    elapsed = max(float(d.get("elapsed_s", 0.0)) for d in done.values()) if done else 0.0
+    timed_out = len(done) < workers
+    runner.quit()
+    timeline.close()
+    seconds = elapsed or (time.perf_counter() - began)
+    judged = [judge(store, t, seconds) for t in plan.thresholds]
+    summary = {
+        "schema": SCHEMA,
+        "plan": plan.to_json(),
+        "workers": workers,
+        "started": started_wall,
+        "elapsed_s": seconds,
+        "complete": not timed_out,
+        "shards": [done.get(i) for i in range(workers)],
+        "bounded": any(bool(d.get("bounded")) for d in done.values()),
+        "errors": sorted({e for d in done.values() for e in d.get("errors", [])}),
+        "metrics": _metric_summaries(store),
+        "thresholds": [j.as_dict() for j in judged],
+        "series": store.encoded(),
+        "timeline": timeline.rows,
+        "locust": _locust_figures(environment),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    try:
+        from locust.html import get_html_report
+
+        (out / "locust.html").write_text(
+            get_html_report(environment, show_download_link=False), encoding="utf-8"
+        )
+    except Exception as exc:
+        print(f"gonogo load: Locust's HTML report could not be written: {exc}", file=sys.stderr)
+    return 4 if timed_out else 0
+
+
+def _metric_summaries(store: Store) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    metrics = sorted({m for (m, _t) in store.series})
+    scenarios = sorted({dict(t).get("scenario", "") for (_m, t) in store.series} - {""})
+    for metric in metrics:
+        out[metric] = {"all": store.aggregate(metric).summary()}
+        for scenario in scenarios:
+            agg = store.aggregate(metric, (("scenario", scenario),))
+            if agg.count:
+                out[metric][f"scenario:{scenario}"] = agg.summary()
+    return out
+
+
+def _locust_figures(environment: Environment) -> dict[str, Any]:
+    """Locust's own figures for the same requests, kept beside gonogo's (bucketed, from send)."""
+    stats = environment.runner.stats if environment.runner is not None else None
+    if stats is None:
+        return {}
+    out = {}
+    for (name, method), entry in stats.entries.items():
+        if not entry.num_requests:
+            continue
+        out[f"{method} {name}"] = {
+            "requests": entry.num_requests,
+            "failures": entry.num_failures,
+            "avg": entry.avg_response_time,
+            "p50": entry.get_response_time_percentile(0.50),
+            "p95": entry.get_response_time_percentile(0.95),
+            "p99": entry.get_response_time_percentile(0.99),
+        }
+    return out
+
+
+def worker(master_host: str, master_port: int) -> int:
+    import locust.runners as locust_runners
+
+    locust_runners.WORKER_REPORT_INTERVAL = REPORT_INTERVAL_S
+    environment = Environment(user_classes=[Shard], events=events)
+    environment.events.request.add_listener(RECORDER.on_request)
+
+    def on_report(client_id: str, data: dict[str, Any]) -> None:
+        data["gonogo"] = RECORDER.drain()
+
+    environment.events.report_to_master.add_listener(on_report)
+    runner = environment.create_worker_runner(master_host, master_port)
+    runner.greenlet.join()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gonogo.load.child")
+    sub = parser.add_subparsers(dest="role", required=True)
+    m = sub.add_parser("master")
+    m.add_argument("--plan", type=Path, required=True)
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--bind", default="127.0.0.1")
+    m.add_argument("--port", type=int, required=True)
+    m.add_argument("--workers", type=int, default=1)
+    w = sub.add_parser("worker")
+    w.add_argument("--master-host", default="127.0.0.1")
+    w.add_argument("--master-port", type=int, default=5557)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    if args.role == "master":
+        return master(args.plan, args.out, args.bind, args.port, args.workers)
+    return worker(args.master_host, args.master_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

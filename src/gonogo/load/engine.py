@@ -1,0 +1,217 @@
+"""Run a plan: start the Locust children, bound them, read what they measured.
+
+This is the pytest-side half of the load engine (gonogo.load.child is the
+other). It never imports Locust: it writes the plan as JSON, starts one
+master and N worker processes on loopback, hands secrets to them through
+their environment (never a file or an argument), waits at most the plan's
+bound, and stops every child it started, on time-out and on Ctrl-C alike.
+
+    Engine.run(plan) -> LoadResult (summary.json read back, judged thresholds)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gonogo.errors import GonogoError
+from gonogo.load.plan import SCHEMA, Plan, Threshold
+from gonogo.load.stats import Judgement, Store, judge
+from gonogo.redact import REDACTOR
+
+# Names of the variables that carry secrets to the children (never their values).
+TOKEN_VARIABLE = "GONOGO_LOAD_TOKEN"  # noqa: S105
+GRAPH_PASSWORD_VARIABLE = "GONOGO_LOAD_GRAPH_PASSWORD"  # noqa: S105
+
+
+class LoadError(GonogoError):
+    """The load run itself failed (a child died, workers never connected, no summary)."""
+
+
+@dataclass
+class LoadResult:
+    plan: Plan
+    folder: Path
+    summary: dict[str, Any]
+    store: Store
+
+    @property
+    def elapsed_s(self) -> float:
+        return float(self.summary.get("elapsed_s") or 0.0)
+
+    def judge(self, threshold: Threshold) -> Judgement:
+        return judge(self.store, threshold, self.elapsed_s)
+
+    @property
+    def summary_path(self) -> Path:
+        return self.folder / "summary.json"
+
+
+def read_summary(folder: Path) -> LoadResult:
+    """A run's summary.json back into a judged result (also for `gonogo verdict` offline)."""
+    path = folder / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LoadError(f"no load summary at {path}: the load run did not finish") from None
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{path}: not a readable load summary ({exc})") from None
+    if data.get("schema") != SCHEMA:
+        raise LoadError(f"{path}: schema {data.get('schema')!r}, expected {SCHEMA!r}")
+    store = Store()
+    store.merge(data.get("series", []))
+    return LoadResult(Plan.from_json(data["plan"]), folder, data, store)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Engine:
+    """Starts, bounds and stops one load run's processes."""
+
+    def __init__(
+        self,
+        workers: int = 1,
+        token: str | None = None,
+        graph_password: str | None = None,
+        say: Any = None,
+    ) -> None:
+        self.workers = workers
+        self.token = token
+        self.graph_password = graph_password
+        self.say = say or (lambda line: print(line, file=sys.stderr))
+
+    def _child_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GONOGO_LOAD_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.token:
+            env[TOKEN_VARIABLE] = self.token
+        if self.graph_password:
+            env[GRAPH_PASSWORD_VARIABLE] = self.graph_password
+        return env
+
+    def run(self, plan: Plan, folder: Path) -> LoadResult:
+        folder.mkdir(parents=True, exist_ok=True)
+        plan_file = folder / "plan.json"
+        plan_file.write_text(json.dumps(plan.to_json(), indent=1) + "\n", encoding="utf-8")
+        port = free_port()
+        target = plan.target.get("base_url", "?")
+        self.say(
+            f"gonogo load: plan '{plan.name}' -> {target} ({plan.describe()}; "
+            f"{self.workers} worker process(es); at most {plan.bound_s():g} s and "
+            f"{plan.max_requests} requests)"
+        )
+        command = [sys.executable, "-m", "gonogo.load.child"]
+        env = self._child_env()
+        logs: list[tuple[Path, Any]] = []
+        children: list[subprocess.Popen[bytes]] = []
+
+        def start(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+            raw = folder / f".{log_name}.raw"
+            handle = raw.open("wb")
+            logs.append((raw, handle))
+            child = subprocess.Popen(
+                [*command, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches us; we stop them ourselves
+            )
+            children.append(child)
+            return child
+
+        master = start(
+            [
+                "master",
+                "--plan",
+                str(plan_file),
+                "--out",
+                str(folder),
+                "--port",
+                str(port),
+                "--workers",
+                str(self.workers),
+            ],
+            "master",
+        )
+        for i in range(self.workers):
+            start(
+                ["worker", "--master-host", "127.0.0.1", "--master-port", str(port)], f"worker-{i}"
+            )
+        limit = plan.bound_s() + 60.0
+        try:
+            code = master.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            _stop(children)
+            for raw, handle in logs:
+                handle.close()
+                _redacted_copy(
+                    raw, folder / (raw.name.removeprefix(".").removesuffix(".raw") + ".log")
+                )
+                raw.unlink(missing_ok=True)
+        if code is None:
+            raise LoadError(
+                f"load plan '{plan.name}' did not finish within {limit:g} s; "
+                f"stopped it (logs in {folder})"
+            )
+        if code == 3:
+            raise LoadError(
+                f"load plan '{plan.name}': the worker processes never connected to the master "
+                f"(see {folder / 'master.log'})"
+            )
+        if code not in (0, 4):
+            raise LoadError(
+                f"load plan '{plan.name}': the Locust master exited {code} "
+                f"(see {folder / 'master.log'})"
+            )
+        result = read_summary(folder)
+        if result.summary.get("errors"):
+            raise LoadError(
+                f"load plan '{plan.name}': the load generator failed: "
+                f"{result.summary['errors'][0]} (see {folder / 'worker-0.log'})"
+            )
+        if code == 4:
+            self.say(
+                f"gonogo load: plan '{plan.name}': not every worker finished its schedule; "
+                "judged on what arrived"
+            )
+        return result
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """TERM, then KILL, every child still running (their sessions, so their own children too)."""
+    for child in children:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=5)
+
+
+def _redacted_copy(raw: Path, out: Path) -> None:
+    try:
+        text = raw.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    out.write_text(REDACTOR.text(text), encoding="utf-8")

@@ -1,0 +1,489 @@
+"""What a load run does and what it must prove: scenarios and k6-style thresholds.
+
+A plan is built on the pytest side (from the env's `[load]` table, or a
+test's own), validated there, and handed to the Locust child processes as
+JSON. Nothing here imports Locust or gevent.
+
+Thresholds use k6's syntax so the canary's old thresholds read the same:
+
+    http_req_duration{scenario:gateway}: ["p(95)<150"]
+    http_req_failed: ["rate<0.001"]
+    dropped_iterations: ["count==0"]
+
+A threshold naming a metric the plan cannot produce, a tag no request
+carries, or an aggregation its metric does not have is a `PlanError` before
+any load is sent: a silent pass on a typo is the worst outcome of a gate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gonogo.config import (
+    EnvSettings,
+    LoadPlanTable,
+    LoadRequest,
+    LoadScenario,
+    parse_duration,
+)
+from gonogo.errors import ConfigError
+
+SCHEMA = "gonogo.load.summary/1"
+
+Kind = Literal["trend", "rate", "counter"]
+
+# name -> (kind, unit, what it is, which request kinds produce it; empty = any plan)
+METRICS: dict[str, tuple[Kind, str, str, frozenset[str]]] = {
+    "http_req_duration": (
+        "trend",
+        "ms",
+        "from the iteration's scheduled start to the response: what a user waits",
+        frozenset({"http", "graphql"}),
+    ),
+    "http_req_service": (
+        "trend",
+        "ms",
+        "from the request's actual send to the response (k6's http_req_duration)",
+        frozenset({"http", "graphql"}),
+    ),
+    "http_req_failed": (
+        "rate",
+        "",
+        "share of requests that failed (status >= 400, GraphQL errors, no answer)",
+        frozenset({"http", "graphql"}),
+    ),
+    "auth_success": (
+        "rate",
+        "",
+        "share of requests whose token was accepted (not answered 401)",
+        frozenset({"http", "graphql"}),
+    ),
+    "http_reqs": ("counter", "", "requests sent", frozenset({"http", "graphql"})),
+    "graph_query_duration": (
+        "trend",
+        "ms",
+        "from the iteration's scheduled start to the query's last record",
+        frozenset({"cypher"}),
+    ),
+    "graph_query_failed": (
+        "rate",
+        "",
+        "share of Cypher queries that failed",
+        frozenset({"cypher"}),
+    ),
+    "graph_queries": ("counter", "", "Cypher queries sent", frozenset({"cypher"})),
+    "iterations": ("counter", "", "iterations started", frozenset()),
+    "dropped_iterations": (
+        "counter",
+        "",
+        "iterations due when every slot of max_concurrency was busy (never started)",
+        frozenset(),
+    ),
+    "iteration_start_delay": (
+        "trend",
+        "ms",
+        "how late iterations started against their schedule (a saturated load generator)",
+        frozenset(),
+    ),
+}
+AGGREGATIONS: dict[Kind, tuple[str, ...]] = {
+    "trend": ("avg", "min", "max", "med", "p", "count"),
+    "rate": ("rate", "count"),
+    "counter": ("count", "rate"),
+}
+BUILTIN_TAGS = ("scenario", "name", "method")
+
+_KEY = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\{([^}]*)\})?\s*$")
+_EXPR = re.compile(
+    r"^\s*(avg|min|max|med|rate|count|p\(\s*(\d+(?:\.\d+)?)\s*\))\s*(<=|>=|==|!=|<|>)\s*"
+    r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$"
+)
+
+
+class PlanError(ConfigError):
+    """A plan or a threshold that cannot be judged; raised before any load is sent."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One k6 threshold expression on one metric selection: one pytest item."""
+
+    metric: str
+    tags: tuple[tuple[str, str], ...]
+    aggregation: str  # avg, min, max, med, p, rate, count
+    q: float | None  # the percentile for "p"
+    op: str
+    limit: float
+    source: str  # as written, for ids and messages
+
+    @property
+    def selector(self) -> str:
+        inner = ",".join(f"{k}:{v}" for k, v in self.tags)
+        return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+    @property
+    def expression(self) -> str:
+        agg = f"p({_num(self.q or 0)})" if self.aggregation == "p" else self.aggregation
+        return f"{agg}{self.op}{_num(self.limit)}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.selector}: {self.expression}"
+
+    @property
+    def unit(self) -> str:
+        kind, unit, _, _ = METRICS[self.metric]
+        return unit if self.aggregation not in ("count", "rate") or kind == "trend" else ""
+
+    def holds(self, value: float) -> bool:
+        return {
+            "<": value < self.limit,
+            "<=": value <= self.limit,
+            ">": value > self.limit,
+            ">=": value >= self.limit,
+            "==": value == self.limit,
+            "!=": value != self.limit,
+        }[self.op]
+
+    def min_samples(self) -> int:
+        """Samples below which the percentile is no better than the maximum seen.
+
+        p(95) needs 20 values for the 95th to be other than the largest; p(99), 100.
+        """
+        if self.aggregation != "p" or self.q is None or self.q >= 100:
+            return 1
+        return math.ceil(100.0 / (100.0 - self.q))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "metric": self.metric,
+            "tags": dict(self.tags),
+            "aggregation": self.aggregation,
+            "q": self.q,
+            "op": self.op,
+            "limit": self.limit,
+        }
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def parse_threshold(key: str, expression: str) -> Threshold:
+    """One `metric{tag:value}` key and one expression -> a Threshold (syntax only)."""
+    match = _KEY.match(key)
+    if match is None:
+        raise PlanError(
+            f"threshold key '{key}' is not metric{{tag:value}}; "
+            "write it like http_req_duration{scenario:gateway}"
+        )
+    metric, inner = match.group(1), match.group(2)
+    tags: list[tuple[str, str]] = []
+    for part in (inner or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip() or not value.strip():
+            raise PlanError(
+                f"threshold key '{key}': tag '{part.strip()}' is not tag:value "
+                "(like scenario:gateway)"
+            )
+        tags.append((name.strip(), value.strip()))
+    found = _EXPR.match(expression)
+    if found is None:
+        raise PlanError(
+            f"threshold '{key}: {expression}' is not AGG OP NUMBER; write it like "
+            '"p(95)<150", "rate<0.001" or "count==0" (AGG: avg min max med p(N) rate count)'
+        )
+    agg_text, q_text, op, limit = found.groups()
+    aggregation = "p" if agg_text.startswith("p(") else agg_text
+    q = float(q_text) if q_text else None
+    if q is not None and not 0 < q <= 100:
+        raise PlanError(f"threshold '{key}: {expression}': the percentile must be in (0, 100]")
+    return Threshold(
+        metric=metric,
+        tags=tuple(sorted(tags)),
+        aggregation=aggregation,
+        q=q,
+        op=op,
+        limit=float(limit),
+        source=f"{key}: {expression}",
+    )
+
+
+@dataclass
+class Plan:
+    """A named load run: its scenarios, its thresholds and its bounds."""
+
+    name: str
+    scenarios: dict[str, LoadScenario]
+    thresholds: list[Threshold] = field(default_factory=list)
+    max_requests: int = 200_000
+    # The settings the children need to reach the target (no secret values).
+    target: dict[str, Any] = field(default_factory=dict)
+
+    # -- what the plan produces --------------------------------------------------
+
+    def request_kinds(self) -> set[str]:
+        return {r.kind for s in self.scenarios.values() for r in s.requests}
+
+    def tag_values(self) -> dict[str, set[str]]:
+        """Every tag a sample of this plan can carry, with the values it can take."""
+        values: dict[str, set[str]] = {"scenario": set(self.scenarios)}
+        for _name, scenario in self.scenarios.items():
+            for key, value in scenario.tags.items():
+                values.setdefault(key, set()).add(value)
+            for request in scenario.requests:
+                values.setdefault("name", set()).add(request.name)
+                values.setdefault("method", set()).add(_method(request))
+                for key, value in request.tags.items():
+                    values.setdefault(key, set()).add(value)
+        return values
+
+    def validate(self) -> None:
+        """Refuse thresholds that could never be judged (unknown metric, tag or value)."""
+        kinds = self.request_kinds()
+        tags = self.tag_values()
+        for t in self.thresholds:
+            where = f"plan '{self.name}', threshold '{t.source}'"
+            if t.metric not in METRICS:
+                raise PlanError(
+                    f"{where}: unknown metric '{t.metric}'; metrics: {', '.join(METRICS)}"
+                )
+            kind, _, _, producers = METRICS[t.metric]
+            if producers and not producers & kinds:
+                raise PlanError(
+                    f"{where}: no request of this plan produces {t.metric} "
+                    f"(it comes from {'/'.join(sorted(producers))} requests)"
+                )
+            if t.aggregation not in AGGREGATIONS[kind]:
+                allowed = ", ".join("p(N)" if a == "p" else a for a in AGGREGATIONS[kind])
+                raise PlanError(f"{where}: {t.metric} is a {kind}; it has {allowed}")
+            for name, value in t.tags:
+                if name not in tags:
+                    raise PlanError(
+                        f"{where}: no request carries the tag '{name}'; "
+                        f"tags: {', '.join(sorted(tags))}"
+                    )
+                if value not in tags[name]:
+                    raise PlanError(
+                        f"{where}: no request has {name}:{value}; values: "
+                        f"{', '.join(sorted(tags[name]))}"
+                    )
+
+    def duration_s(self) -> float:
+        return max(scenario_duration(s) for s in self.scenarios.values())
+
+    def bound_s(self) -> float:
+        """The longest the run may take: schedule plus graceful stop."""
+        return max(
+            scenario_duration(s) + parse_duration(s.graceful_stop) for s in self.scenarios.values()
+        )
+
+    def describe(self) -> str:
+        parts = []
+        for name, s in self.scenarios.items():
+            unit = parse_duration(s.time_unit)
+            if s.executor == "constant-arrival-rate":
+                rate = (s.rate or 0) / unit
+                parts.append(f"{name} {rate:g}/s for {scenario_duration(s):g} s")
+            else:
+                peak = max([s.start_rate, *(st.target for st in s.stages)]) / unit
+                parts.append(f"{name} ramping to {peak:g}/s over {scenario_duration(s):g} s")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scenarios": {k: v.model_dump(mode="json") for k, v in self.scenarios.items()},
+            "thresholds": [t.as_dict() | {"source": t.source} for t in self.thresholds],
+            "max_requests": self.max_requests,
+            "target": self.target,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        thresholds = [
+            Threshold(
+                metric=t["metric"],
+                tags=tuple(sorted(t["tags"].items())),
+                aggregation=t["aggregation"],
+                q=t["q"],
+                op=t["op"],
+                limit=t["limit"],
+                source=t["source"],
+            )
+            for t in data.get("thresholds", [])
+        ]
+        return cls(
+            name=data["name"],
+            scenarios={k: LoadScenario.model_validate(v) for k, v in data["scenarios"].items()},
+            thresholds=thresholds,
+            max_requests=int(data.get("max_requests", 200_000)),
+            target=dict(data.get("target", {})),
+        )
+
+
+def _method(request: LoadRequest) -> str:
+    if request.kind == "graphql":
+        return "POST"
+    if request.kind == "cypher":
+        return "BOLT"
+    return request.method.upper()
+
+
+def scenario_duration(s: LoadScenario) -> float:
+    if s.executor == "constant-arrival-rate":
+        return parse_duration(s.duration or "0s")
+    return sum(parse_duration(st.duration) for st in s.stages)
+
+
+def thresholds_of(table: dict[str, Any]) -> list[Threshold]:
+    """k6's `{key: [expressions]}` (a lone string is one expression)."""
+    out = []
+    for key, expressions in table.items():
+        listed = [expressions] if isinstance(expressions, str) else list(expressions)
+        out += [parse_threshold(key, str(e)) for e in listed]
+    return out
+
+
+# -- the built-in plans --------------------------------------------------------------
+
+
+def _builtin_tables(settings: EnvSettings) -> dict[str, dict[str, Any]]:
+    """The seed canary, the release checklist's API pack and the graph canary."""
+    slo = settings.slo
+    duration = settings.load.duration
+    ops = settings.operations
+    api = settings.api_path
+
+    def scenario(rate: float, length: str, requests: list[dict[str, Any]], **extra: Any) -> Any:
+        return {
+            "executor": "constant-arrival-rate",
+            "rate": rate,
+            "duration": duration or length,
+            "pre_allocated": 20,
+            "max_concurrency": 100,
+            "requests": requests,
+            **extra,
+        }
+
+    plans: dict[str, dict[str, Any]] = {
+        # The k6 canary it replaces: gateway 50 req/s and gql 20 req/s for 2 minutes.
+        "canary": {
+            "scenarios": {
+                "gateway": scenario(50, "2m", [{"name": "ping", "path": f"{api}/ping"}]),
+                "gql": scenario(
+                    20, "2m", [{"name": "health", "kind": "graphql", "operation": ops.health}]
+                ),
+            },
+            "thresholds": {
+                "http_req_failed": [f"rate<{slo.error_rate:g}"],
+                "http_req_duration{scenario:gateway}": [f"p(95)<{slo.api_p95_ms:g}"],
+                "http_req_duration{scenario:gql}": [f"p(95)<{slo.graphql_p95_ms:g}"],
+                "dropped_iterations": ["count==0"],
+            },
+        },
+        # The release checklist's non-functional pack, and auth over the whole run.
+        "api": {
+            "scenarios": {
+                "reads": scenario(
+                    20,
+                    "1m",
+                    [
+                        {
+                            "name": "notes",
+                            "kind": "graphql",
+                            "operation": ops.notes,
+                            "variables": {"limit": 5},
+                        }
+                    ],
+                    tags={"kind": "read"},
+                ),
+                "writes": scenario(
+                    5,
+                    "1m",
+                    [
+                        {
+                            "name": "create-note",
+                            "kind": "graphql",
+                            "operation": ops.create_note,
+                            "variables": {"text": "gonogo load probe"},
+                        }
+                    ],
+                    tags={"kind": "write"},
+                ),
+            },
+            "thresholds": {
+                "http_req_duration{kind:read}": ["p(95)<=350"],
+                "http_req_duration{kind:write}": ["p(95)<=700"],
+                "http_req_duration": ["p(99)<1500"],
+                "http_req_failed": ["rate<0.01"],
+                "auth_success": ["rate>=0.999"],
+            },
+        },
+    }
+    if settings.graph is not None or settings.sandbox:
+        plans["graph"] = {
+            "scenarios": {
+                "cypher": scenario(
+                    10,
+                    "1m",
+                    [
+                        {"name": f"q{i + 1}", "kind": "cypher", "query": query}
+                        for i, query in enumerate(settings.load.graph_queries)
+                    ],
+                )
+            },
+            "thresholds": {
+                "graph_query_duration": ["p(95)<=1200"],
+                "graph_query_failed": ["rate<0.01"],
+            },
+        }
+    return plans
+
+
+def plan_names(settings: EnvSettings) -> list[str]:
+    return sorted({*_builtin_tables(settings), *settings.load.plans})
+
+
+def build_plan(
+    settings: EnvSettings,
+    name: str,
+    *,
+    thresholds: dict[str, list[str]] | None = None,
+    scenarios: dict[str, Any] | None = None,
+) -> Plan:
+    """The env's plan by name (its own, else the built-in), with a test's overrides."""
+    own = settings.load.plans.get(name)
+    if own is not None:
+        table = own.model_dump(mode="json")
+    else:
+        builtin = _builtin_tables(settings)
+        if name not in builtin:
+            known = ", ".join(plan_names(settings))
+            raise PlanError(
+                f"env '{settings.name}' has no load plan '{name}' (plans: {known}); "
+                f"declare [environments.{settings.name}.load.plans.{name}]"
+            )
+        table = builtin[name]
+    if scenarios:
+        table = {**table, "scenarios": scenarios}
+    if thresholds is not None:
+        table = {**table, "thresholds": {**table.get("thresholds", {}), **thresholds}}
+    try:
+        parsed = LoadPlanTable.model_validate(table)
+    except Exception as exc:  # pydantic's error, made one line
+        raise PlanError(f"plan '{name}': {str(exc).splitlines()[-1].strip()}") from None
+    plan = Plan(
+        name=name,
+        scenarios=dict(parsed.scenarios),
+        thresholds=thresholds_of(parsed.thresholds),
+        max_requests=settings.load.max_requests,
+    )
+    plan.validate()
+    return plan

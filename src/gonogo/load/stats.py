@@ -1,0 +1,253 @@
+"""Load statistics that can be trusted: HDR histograms, merged losslessly.
+
+Why not Locust's own numbers: Locust rounds response times into buckets (to
+10 ms above 100 ms, to 100 ms above 1 s), so its p95 can be ~5 % off, and
+it times from the actual send, so a stalled server that delays the next
+request hides its own slowness. Here every sample is recorded in
+microseconds into an HdrHistogram (3 significant figures: 0.1 % error at
+any magnitude), per series (metric + tags). Workers send their histograms
+encoded (HdrHistogram's compressed base64) and reset; the master adds
+them, which loses nothing, so N workers give the same percentiles as one.
+Memory is one fixed-size histogram per series, whatever the run's length.
+
+Nothing here imports Locust or gevent: the pytest side reads summaries with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from gonogo.load.plan import METRICS, Threshold
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # an hour: anything slower is clamped, and counted as the max
+SIGNIFICANT = 3
+
+Tags = tuple[tuple[str, str], ...]
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT)
+
+
+def to_us(ms: float) -> int:
+    return max(LOWEST_US, min(HIGHEST_US, round(ms * 1000.0)))
+
+
+@dataclass
+class Series:
+    """One metric for one set of tags: a histogram (trend) or counts (rate, counter)."""
+
+    metric: str
+    tags: Tags
+    histogram: HdrHistogram | None = None
+    count: int = 0  # counter: events; rate: samples
+    hits: int = 0  # rate: samples that were "true" (failed, accepted, ...)
+
+    @property
+    def kind(self) -> str:
+        return METRICS[self.metric][0]
+
+    def encode(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"metric": self.metric, "tags": dict(self.tags), "count": self.count}
+        if self.kind == "rate":
+            out["hits"] = self.hits
+        if self.histogram is not None and self.histogram.get_total_count():
+            out["hdr"] = self.histogram.encode().decode("ascii")
+        return out
+
+
+class Store:
+    """Series by (metric, tags): fed by record/mark/add on workers, by merge on the master."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, Tags], Series] = {}
+
+    def _get(self, metric: str, tags: dict[str, str] | Tags) -> Series:
+        key_tags: Tags = tuple(sorted(tags.items())) if isinstance(tags, dict) else tags
+        key = (metric, key_tags)
+        found = self.series.get(key)
+        if found is None:
+            found = Series(metric, key_tags)
+            if found.kind == "trend":
+                found.histogram = new_histogram()
+            self.series[key] = found
+        return found
+
+    def record(self, metric: str, tags: dict[str, str] | Tags, ms: float) -> None:
+        series = self._get(metric, tags)
+        assert series.histogram is not None
+        series.histogram.record_value(to_us(ms))
+        series.count += 1
+
+    def mark(self, metric: str, tags: dict[str, str] | Tags, hit: bool) -> None:
+        series = self._get(metric, tags)
+        series.count += 1
+        series.hits += int(hit)
+
+    def add(self, metric: str, tags: dict[str, str] | Tags, n: int = 1) -> None:
+        self._get(metric, tags).count += n
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Everything since the last drain, encoded; the store is left empty."""
+        out = [s.encode() for s in self.series.values() if s.count]
+        self.series.clear()
+        return out
+
+    def encoded(self) -> list[dict[str, Any]]:
+        return [s.encode() for s in self.series.values()]
+
+    def merge(self, encoded: Iterable[dict[str, Any]]) -> None:
+        for item in encoded:
+            series = self._get(item["metric"], tuple(sorted(item["tags"].items())))
+            series.count += int(item.get("count", 0))
+            series.hits += int(item.get("hits", 0))
+            if "hdr" in item and series.histogram is not None:
+                series.histogram.add(HdrHistogram.decode(item["hdr"]))
+
+    # -- reading -------------------------------------------------------------------
+
+    def select(self, metric: str, tags: Tags = ()) -> list[Series]:
+        wanted = set(tags)
+        return [s for (m, t), s in self.series.items() if m == metric and wanted <= set(t)]
+
+    def aggregate(self, metric: str, tags: Tags = ()) -> Aggregate:
+        chosen = self.select(metric, tags)
+        histogram = None
+        if METRICS[metric][0] == "trend":
+            histogram = new_histogram()
+            for s in chosen:
+                if s.histogram is not None:
+                    histogram.add(s.histogram)
+        return Aggregate(
+            metric=metric,
+            count=sum(s.count for s in chosen),
+            hits=sum(s.hits for s in chosen),
+            histogram=histogram,
+        )
+
+
+@dataclass
+class Aggregate:
+    metric: str
+    count: int
+    hits: int
+    histogram: HdrHistogram | None
+
+    def percentile_ms(self, q: float) -> float:
+        assert self.histogram is not None
+        return float(self.histogram.get_value_at_percentile(q)) / 1000.0
+
+    def value(self, aggregation: str, q: float | None, seconds: float) -> float | None:
+        """The figure a threshold compares; None when there is nothing to judge."""
+        kind = METRICS[self.metric][0]
+        if aggregation == "count":
+            return float(self.count)
+        if kind == "rate" and aggregation == "rate":
+            return self.hits / self.count if self.count else None
+        if kind == "counter" and aggregation == "rate":
+            return self.count / seconds if seconds > 0 else None
+        h = self.histogram
+        if h is None or not h.get_total_count():
+            return None
+        if aggregation == "avg":
+            return float(h.get_mean_value()) / 1000.0
+        if aggregation == "min":
+            return float(h.get_min_value()) / 1000.0
+        if aggregation == "max":
+            return float(h.get_max_value()) / 1000.0
+        if aggregation == "med":
+            return self.percentile_ms(50)
+        return self.percentile_ms(q or 0)
+
+    def summary(self) -> dict[str, Any]:
+        kind = METRICS[self.metric][0]
+        out: dict[str, Any] = {"count": self.count}
+        if kind == "rate":
+            out["rate"] = self.hits / self.count if self.count else None
+        h = self.histogram
+        if h is not None and h.get_total_count():
+            out |= {
+                "min": h.get_min_value() / 1000.0,
+                "avg": round(h.get_mean_value() / 1000.0, 3),
+                "med": h.get_value_at_percentile(50) / 1000.0,
+                "p90": h.get_value_at_percentile(90) / 1000.0,
+                "p95": h.get_value_at_percentile(95) / 1000.0,
+                "p99": h.get_value_at_percentile(99) / 1000.0,
+                "max": h.get_max_value() / 1000.0,
+            }
+        return out
+
+
+@dataclass
+class Judgement:
+    threshold: Threshold
+    value: float | None
+    samples: int
+    ok: bool
+    note: str = ""
+
+    def margin(self) -> float | None:
+        if self.value is None:
+            return None
+        return self.threshold.limit - self.value
+
+    def line(self) -> str:
+        t = self.threshold
+        unit = f" {t.unit}" if t.unit else ""
+        if self.value is None:
+            return f"{t.selector} {t.expression}: no samples to judge ({self.samples})"
+        margin = self.margin() or 0.0
+        side = "under" if margin >= 0 else "over"
+        if t.op in (">", ">="):
+            side = "above" if margin <= 0 else "below"
+        shown = _fmt(self.value)
+        pct = f", {abs(margin) / abs(t.limit) * 100:.1f}%" if t.limit else ""
+        text = (
+            f"{t.selector} {_agg(t)} = {shown}{unit} against {t.op}{_fmt(t.limit)}{unit} "
+            f"({_fmt(abs(margin))}{unit} {side} the limit{pct}) on {self.samples} sample(s)"
+        )
+        return text + (f"; {self.note}" if self.note else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.threshold.id,
+            "ok": self.ok,
+            "value": self.value,
+            "limit": self.threshold.limit,
+            "margin": self.margin(),
+            "samples": self.samples,
+            "note": self.note,
+        }
+
+
+def _agg(t: Threshold) -> str:
+    return f"p({t.q:g})" if t.aggregation == "p" else t.aggregation
+
+
+def _fmt(value: float) -> str:
+    if value == 0 or abs(value) >= 100:
+        return f"{value:.1f}"
+    digits = max(0, 3 - math.floor(math.log10(abs(value))) - 1)
+    return f"{value:.{min(digits, 6)}f}"
+
+
+def judge(store: Store, threshold: Threshold, seconds: float) -> Judgement:
+    aggregate = store.aggregate(threshold.metric, threshold.tags)
+    value = aggregate.value(threshold.aggregation, threshold.q, seconds)
+    samples = aggregate.count
+    if value is None:
+        return Judgement(threshold, None, samples, False, "the run produced no samples for it")
+    note = ""
+    needed = threshold.min_samples()
+    if threshold.aggregation == "p" and samples < needed:
+        note = (
+            f"judged on too few samples: p({threshold.q:g}) needs at least {needed} "
+            f"to differ from the maximum; only {samples}"
+        )
+    return Judgement(threshold, value, samples, threshold.holds(value), note)
