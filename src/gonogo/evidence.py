@@ -284,6 +284,14 @@ class Captures:
         self.properties.append(("capture", self.bundle.relative(path)))
         return path
 
+    def attach(self, path: Path) -> None:
+        """A file already in the bundle (written by another process), listed as this
+        check's capture and shown in its HTML row."""
+        if self.bundle is None or path in self.saved:
+            return
+        self.saved.append(path)
+        self.properties.append(("capture", self.bundle.relative(path)))
+
     def measured(self, value: float, limit: float, unit: str = "") -> None:
         """The number a check judged and its limit: they go to bundle.json and verdict.json."""
         self.properties += [("value", f"{value:g}{unit}"), ("limit", f"{limit:g}{unit}")]

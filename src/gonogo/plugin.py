@@ -17,6 +17,7 @@ could not reuse:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import sys
@@ -58,6 +59,7 @@ WORKER_ENV_FILE_KEY = "gonogo_env_file"
 
 STATE = pytest.StashKey[Run]()
 CAPTURES_KEY = pytest.StashKey[Captures]()
+LOAD_WORKERS = pytest.StashKey[int | None]()
 
 
 # -- options and configuration ---------------------------------------------------------
@@ -128,12 +130,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "webhook ([comms] webhook_env) when the run ends",
     )
     group.addoption(
+        "--load-workers",
+        dest="gonogo_load_workers",
+        default=None,
+        metavar="N",
+        help="local Locust worker processes per load plan (default: the env's [load] workers, 1)",
+    )
+    group.addoption(
+        "--allow-load",
+        action="store_true",
+        dest="gonogo_allow_load",
+        help="allow load plans (-m slo) against an env with production = true",
+    )
+    group.addoption(
         "--evidence-dir",
         dest="gonogo_evidence_dir",
         default=None,
         metavar="DIR",
         help="where run folders are written (default: reports/ in the rootdir)",
     )
+
+
+def _load_workers(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        workers = int(value)
+        if not 1 <= workers <= 64:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(
+            f"--load-workers takes a number of processes from 1 to 64, like --load-workers 2 "
+            f"(got {value!r})"
+        ) from None
+    return workers
 
 
 def _env_names(config: pytest.Config) -> list[str]:
@@ -221,6 +251,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "gate(name): the Go/No-Go gate a check belongs to (" + ", ".join(GATES) + "); "
         "default: its pack",
     )
+    config.addinivalue_line(
+        "markers",
+        "load(plan, thresholds=None, scenarios=None): judge the `threshold` items of this "
+        "load plan (the env's [load.plans], else a built-in: canary, api, graph)",
+    )
+    config.stash[LOAD_WORKERS] = _load_workers(config.getoption("gonogo_load_workers"))
     drills = config.getoption("gonogo_drills") or []
     unknown = [d for d in drills if d not in DRILLS]
     if unknown:
@@ -369,11 +405,71 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "_gonogo_env_name" not in metafunc.fixturenames:
         return
     names: list[str | None] = list(metafunc.config.stash[STATE].env_names) or [None]
+    if "threshold" in metafunc.fixturenames:
+        _parametrize_thresholds(metafunc, names)
+        return
     metafunc.parametrize(
         "_gonogo_env_name",
         names,
         ids=[n or "no-env" for n in names],
         indirect=True,
+        scope="session",
+    )
+
+
+def _parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) -> None:
+    """One item per (env, threshold) of the check's load plan: each its own JUnit testcase.
+
+    A threshold that names an unknown metric, tag or value fails collection here,
+    before any load is sent; a plan the env cannot run (no [graph]) becomes one
+    skipped item saying why.
+    """
+    from gonogo.load.plan import PlanError, build_plan
+
+    marker = metafunc.definition.get_closest_marker("load")
+    if marker is None or not marker.args:
+        pytest.fail(
+            f"{metafunc.definition.nodeid}: a check taking `threshold` needs "
+            "@pytest.mark.load('PLAN')",
+            pytrace=False,
+        )
+    plan_name = str(marker.args[0])
+    state = metafunc.config.stash[STATE]
+    values: list[tuple[str | None, Any]] = []
+    ids: list[str] = []
+    for name in names:
+        if name is None:
+            values.append((None, None))
+            ids.append("no-env")
+            continue
+        settings = next(s for s in state.envs if s.name == name)
+        try:
+            plan = build_plan(
+                settings,
+                plan_name,
+                thresholds=marker.kwargs.get("thresholds"),
+                scenarios=marker.kwargs.get("scenarios"),
+            )
+        except NotConfigured as exc:
+            values.append((name, exc))
+            ids.append(f"{name}-{plan_name}")
+            continue
+        except PlanError as exc:
+            pytest.fail(f"{metafunc.definition.nodeid}: {exc}", pytrace=False)
+        if not plan.thresholds:
+            pytest.fail(
+                f"{metafunc.definition.nodeid}: load plan '{plan_name}' of env '{name}' has no "
+                "thresholds, so nothing would be judged; add [load.plans.NAME.thresholds]",
+                pytrace=False,
+            )
+        for threshold in plan.thresholds:
+            values.append((name, threshold))
+            ids.append(f"{name}-{threshold.id}")
+    metafunc.parametrize(
+        ["_gonogo_env_name", "threshold"],
+        values,
+        ids=ids,
+        indirect=["_gonogo_env_name"],
         scope="session",
     )
 
@@ -459,6 +555,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
         validate(state.exceptions, nodeids, utcnow().date())
         _note_deselected(state)
+        if not state.is_worker and not hasattr(session.config, "workerinput"):
+            _announce_load(session, state)
         return
     needing = [
         item.nodeid
@@ -478,6 +576,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         f"{len(needing)} selected check(s) need an environment ({shown}); "
         f"pass --env NAME (known: {known})"
     )
+
+
+def _announce_load(session: pytest.Session, state: Run) -> None:
+    """Before any load: refuse production without --allow-load; print every target."""
+    plans: dict[tuple[str, str], int] = {}
+    for item in session.items:
+        marker = item.get_closest_marker("load")
+        env = _item_env(item)
+        if marker is not None and marker.args and env is not None:
+            key = (env, str(marker.args[0]))
+            plans[key] = plans.get(key, 0) + 1
+    if not plans:
+        return
+    allow = bool(session.config.getoption("gonogo_allow_load"))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for (env, plan), count in sorted(plans.items()):
+        settings = next(s for s in state.envs if s.name == env)
+        if settings.production and not allow:
+            raise pytest.UsageError(
+                f"load plan '{plan}' ({count} threshold check(s)) targets env '{env}', which is "
+                "production; add --allow-load if that load is really intended, or deselect "
+                "it (-m 'slo and not load')"
+            )
+        run = state.sandboxes.get(env)
+        url = run.info.base_url if run is not None and run.info is not None else settings.base_url
+        line = f"gonogo load: plan '{plan}' will send load to {url} (env {env})"
+        if state.bundle is not None:
+            state.bundle.log(line)
+        if reporter is not None:
+            reporter.write_line(line)
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -566,6 +694,38 @@ database = _client_fixture("database")
 
 
 @pytest.fixture
+def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
+    """The check's load plan, run once per env for the whole gonogo run (all its threshold
+    items share it, whichever xdist worker they land on): gonogo.load.engine.LoadResult."""
+    from gonogo.load import session
+
+    threshold = request.node.callspec.params.get("threshold")
+    if isinstance(threshold, GonogoError):
+        raise threshold  # the plan cannot run here (a skip naming the missing table)
+    marker = request.node.get_closest_marker("load")
+    state = request.config.stash[STATE]
+    if state.bundle is None:
+        pytest.skip("load plans run only with an evidence bundle (not under --collect-only)")
+    workers = request.config.stash[LOAD_WORKERS] or env.settings.load.workers
+
+    bundle = state.bundle
+
+    def say(line: str) -> None:
+        bundle.log(line)
+        sys.stderr.write(line + "\n")
+
+    return session.load_for(
+        env,
+        str(marker.args[0]),
+        dict(marker.kwargs),
+        folder=state.bundle.captures_dir(env.name) / "load" / str(marker.args[0]),
+        workers=workers,
+        allow=bool(request.config.getoption("gonogo_allow_load")),
+        say=say,
+    )
+
+
+@pytest.fixture
 def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
     """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
     return list(request.config.stash[STATE].exceptions)
@@ -604,6 +764,9 @@ def _html_extras(bundle: Bundle, paths: list[Path]) -> list[dict[str, Any]]:
         size = path.stat().st_size
         if size <= 64 * 1024 and path.suffix in {".json", ".txt", ".log", ".prom", ".lat", ".code"}:
             out.append(extras.text(path.read_text(encoding="utf-8", errors="replace"), name=rel))
+        elif size <= 512 * 1024 and path.suffix == ".png":
+            # Embedded, so the self-contained report shows the plot wherever it is opened.
+            out.append(extras.png(base64.b64encode(path.read_bytes()).decode("ascii"), name=rel))
         else:
             out.append(extras.url(rel, name=rel))
     return out

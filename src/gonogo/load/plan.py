@@ -29,7 +29,7 @@ from gonogo.config import (
     LoadScenario,
     parse_duration,
 )
-from gonogo.errors import ConfigError
+from gonogo.errors import ConfigError, NotConfigured
 
 SCHEMA = "gonogo.load.summary/1"
 
@@ -464,6 +464,8 @@ def build_plan(
         table = own.model_dump(mode="json")
     else:
         builtin = _builtin_tables(settings)
+        if name == "graph" and name not in builtin:
+            raise NotConfigured(settings.name, "graph", "the graph load plan (Cypher canary)")
         if name not in builtin:
             known = ", ".join(plan_names(settings))
             raise PlanError(

@@ -1,0 +1,168 @@
+"""One load run per (env, plan) per gonogo run, however many threshold items judge it.
+
+Each threshold is its own pytest item, and under xdist those items can land
+on different worker processes; the run must still happen once. The first
+item to ask takes a file lock in the plan's evidence folder and runs the
+plan; the others wait on the lock and read the summary it left. A failed
+run is recorded there too, so it is reported by every item, not retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gonogo.checks import says
+from gonogo.config import EnvSettings
+from gonogo.errors import ConfigError, GonogoError
+from gonogo.load.engine import Engine, LoadError, LoadResult, read_summary
+from gonogo.load.plan import Plan, Threshold
+
+FAILED = "failed.txt"
+
+
+class LoadRefused(ConfigError):
+    """Load aimed at a production env without --allow-load."""
+
+
+class GonogoLoadWarning(UserWarning):
+    """A threshold judged on too few samples to mean what it says."""
+
+
+def refuse_production(settings: EnvSettings, allow: bool) -> None:
+    if settings.production and not allow:
+        raise LoadRefused(
+            f"env '{settings.name}' is production: gonogo sends no load to it unless "
+            "--allow-load is given (and the plan's rates are what you intend)"
+        )
+
+
+def target_of(settings: EnvSettings) -> dict[str, Any]:
+    """What the children need to reach the env; names of secrets travel, never values."""
+    assert settings.base_url is not None
+    target: dict[str, Any] = {
+        "base_url": settings.base_url,
+        "graphql_path": settings.graphql_path,
+        "persisted": settings.graphql.persisted,
+        "operations": settings.operations.model_dump(),
+        "verify_tls": settings.verify_tls,
+        "timeout_s": settings.timeout_s,
+    }
+    if settings.graph is not None:
+        target |= {
+            "graph_uri": settings.graph.uri,
+            "graph_user": settings.graph.user,
+            "graph_database": settings.graph.database,
+        }
+    return target
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_once(
+    plan: Plan,
+    folder: Path,
+    engine: Callable[[], Engine],
+    after: Callable[[LoadResult], None] | None = None,
+) -> LoadResult:
+    """The plan's result in `folder`: run now if no process of this gonogo run has."""
+    with _locked(folder):
+        failed = folder / FAILED
+        if failed.is_file():
+            raise LoadError(failed.read_text(encoding="utf-8").strip())
+        if (folder / "summary.json").is_file():
+            return read_summary(folder)
+        try:
+            result = engine().run(plan, folder)
+        except GonogoError as exc:
+            failed.write_text(f"{exc}\n", encoding="utf-8")
+            raise
+        if after is not None:
+            after(result)
+        return result
+
+
+def judge_item(
+    result: LoadResult, threshold: Threshold, attach: Callable[[Path], None]
+) -> tuple[bool, str]:
+    """Every threshold item's body: judge, attach the evidence, and the failure message
+    (measured value, limit, margin, samples, where the summary is)."""
+    judgement = result.judge(threshold)
+    for name in ("summary.json", "latency.png", "distribution.png", "locust.html"):
+        path = result.folder / name
+        if path.is_file() and (name != "distribution.png" or threshold.aggregation == "p"):
+            attach(path)
+    if judgement.note:
+        warnings.warn(
+            f"{threshold.id} in plan '{result.plan.name}': {judgement.note}",
+            GonogoLoadWarning,
+            stacklevel=2,
+        )
+    message = says(
+        f"{threshold.id} (plan '{result.plan.name}')", judgement.line(), result.summary_path
+    )
+    return judgement.ok, message
+
+
+_RESULTS: dict[Path, LoadResult] = {}
+
+
+def load_for(
+    env: Any,
+    plan_name: str,
+    overrides: dict[str, Any],
+    *,
+    folder: Path,
+    workers: int,
+    allow: bool,
+    say: Callable[[str], None] | None = None,
+) -> LoadResult:
+    """The env's plan, run once into `folder` (gonogo.env.Environment as `env`)."""
+    from gonogo.load.plan import build_plan
+    from gonogo.load.plots import write_plots
+
+    cached = _RESULTS.get(folder)
+    if cached is not None:
+        return cached
+    settings: EnvSettings = env.settings
+    refuse_production(settings, allow)
+    plan = build_plan(
+        settings,
+        plan_name,
+        thresholds=overrides.get("thresholds"),
+        scenarios=overrides.get("scenarios"),
+    )
+    plan.target = target_of(settings)
+
+    def engine() -> Engine:
+        kinds = plan.request_kinds()
+        token = env.token() if kinds & {"http", "graphql"} else None
+        password = None
+        if "cypher" in kinds and settings.graph is not None and settings.graph.password_env:
+            password = settings.read_secret(
+                settings.graph.password_env, "graph password", "graph.password_env"
+            )
+        return Engine(workers=workers, token=token, graph_password=password, say=say)
+
+    def after(result: LoadResult) -> None:
+        try:
+            write_plots(result)
+        except Exception as exc:  # a plot is not worth failing a gate for
+            warnings.warn(f"plots for load plan '{plan.name}' failed: {exc}", stacklevel=1)
+
+    result = run_once(plan, folder, engine, after)
+    _RESULTS[folder] = result
+    return result
