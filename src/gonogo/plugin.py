@@ -464,7 +464,7 @@ def _parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) 
             )
         for threshold in plan.thresholds:
             values.append((name, threshold))
-            ids.append(f"{name}-{threshold.id}")
+            ids.append(f"{name}-{plan_name}-{threshold.id}")
     metafunc.parametrize(
         ["_gonogo_env_name", "threshold"],
         values,
@@ -555,8 +555,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
         validate(state.exceptions, nodeids, utcnow().date())
         _note_deselected(state)
-        if not state.is_worker and not hasattr(session.config, "workerinput"):
-            _announce_load(session, state)
+        if not state.is_worker and not hasattr(session.config, "workerinput") and session.items:
+            nodeids = [i.nodeid for i in session.items]
+            _announce_load(session.config, state, nodeids, can_stop=True)
         return
     needing = [
         item.nodeid
@@ -578,34 +579,61 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
 
 
-def _announce_load(session: pytest.Session, state: Run) -> None:
-    """Before any load: refuse production without --allow-load; print every target."""
+def _load_plans_in(state: Run, nodeids: list[str]) -> dict[tuple[str, str], int]:
+    """(env, plan) -> threshold items, read from node ids (`...[ENV-PLAN-THRESHOLD]`), so the
+    xdist controller, which collects nothing itself, knows them too."""
+    from gonogo.load.plan import plan_names
+
+    prefixes = {f"[{s.name}-{plan}-": (s.name, plan) for s in state.envs for plan in plan_names(s)}
     plans: dict[tuple[str, str], int] = {}
-    for item in session.items:
-        marker = item.get_closest_marker("load")
-        env = _item_env(item)
-        if marker is not None and marker.args and env is not None:
-            key = (env, str(marker.args[0]))
-            plans[key] = plans.get(key, 0) + 1
-    if not plans:
+    for nodeid in nodeids:
+        at = nodeid.find("[")
+        for prefix, key in prefixes.items():
+            if at >= 0 and nodeid.startswith(prefix, at):
+                plans[key] = plans.get(key, 0) + 1
+    return plans
+
+
+def _announce_load(
+    config: pytest.Config, state: Run, nodeids: list[str], *, can_stop: bool
+) -> None:
+    """Before any load: refuse production without --allow-load; print every target.
+
+    Under xdist the items are already on their workers; there each refused item
+    errors with the same line (the `load_result` fixture), and no load is sent.
+    """
+    if state.load_announced:
         return
-    allow = bool(session.config.getoption("gonogo_allow_load"))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    for (env, plan), count in sorted(plans.items()):
+    state.load_announced = True
+    allow = bool(config.getoption("gonogo_allow_load"))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for (env, plan), count in sorted(_load_plans_in(state, nodeids).items()):
         settings = next(s for s in state.envs if s.name == env)
         if settings.production and not allow:
-            raise pytest.UsageError(
+            line = (
                 f"load plan '{plan}' ({count} threshold check(s)) targets env '{env}', which is "
                 "production; add --allow-load if that load is really intended, or deselect "
                 "it (-m 'slo and not load')"
             )
-        run = state.sandboxes.get(env)
-        url = run.info.base_url if run is not None and run.info is not None else settings.base_url
-        line = f"gonogo load: plan '{plan}' will send load to {url} (env {env})"
+            if can_stop:
+                raise pytest.UsageError(line)
+            line = f"gonogo load: refused: {line}"
+        else:
+            run = state.sandboxes.get(env)
+            url = run.info.base_url if run is not None and run.info else settings.base_url
+            line = f"gonogo load: plan '{plan}' will send load to {url} (env {env})"
         if state.bundle is not None:
             state.bundle.log(line)
         if reporter is not None:
             reporter.write_line(line)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist: the controller learns the items from its workers; announce load once."""
+    state = node.config.stash[STATE]
+    if state.envs:
+        _announce_load(node.config, state, list(ids), can_stop=False)
 
 
 # -- fixtures -------------------------------------------------------------------------

@@ -123,6 +123,7 @@ class Run:
     exceptions_file: Path | None = None
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
     deselected_items: list[Any] = dataclasses.field(default_factory=list)  # pytest items
+    load_announced: bool = False  # the load targets were printed (once, before any load)
     verdict: Verdict | None = None
     # --announce KIND: post that message to the env's webhook at the end of the run.
     announce: str | None = None

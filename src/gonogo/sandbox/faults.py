@@ -81,6 +81,22 @@ FAULTS: dict[str, Fault] = {
             "restore-point-refused",
             "the read-only role may not call pg_create_restore_point (grant missing)",
         ),
+        Fault(
+            "graph-slow",
+            "the graph answers gonogo's own Bolt clients late (a delaying proxy)",
+            "MS",
+            "1500",
+        ),
+        Fault("write-latency", "writes (CreateNote) take this much longer", "MS", "800"),
+        Fault(
+            "auth-flaky",
+            "a share of valid tokens are refused (401), as when a key rotation half-lands",
+            "SHARE",
+            "0.05",
+        ),
+        Fault("outbox-lag", "the ingest outbox publishes each event late", "MS", "1500"),
+        Fault("outbox-loss", "the ingest outbox loses a share of events", "SHARE", "0.2"),
+        Fault("fanout-slow", "subscription events reach clients late (slow fan-out)", "MS", "400"),
         Fault("rate-limit", "requests over N per second per caller are refused (429)", "N", "5"),
     ]
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -236,6 +237,10 @@ class Stack:
                     if child.name == name:
                         child.stop()
 
+        external_bolt = config.bolt_uri
+        if "graph-slow" in self.faults:
+            external_bolt = self._slow_graph(bolt_port, float(self.faults["graph-slow"] or 0))
+
         prometheus_url = None
         prom = servers.start_prometheus(self.logs, self.workdir / "prometheus", port)
         if prom is not None:
@@ -246,7 +251,7 @@ class Stack:
 
         self.info = StackInfo(
             base_url=base_url,
-            bolt_uri=config.bolt_uri,
+            bolt_uri=external_bolt,
             kafka_bootstrap=bootstrap,
             postgres_dsn=dsn,
             dataops_dsn=f"postgresql://{migrations.READ_ONLY_ROLE}@{pg_at}/postgres",
@@ -263,6 +268,31 @@ class Stack:
         )
         (self.workdir / "stack.json").write_text(self.info.model_dump_json(indent=2))
         return self.info
+
+    def _slow_graph(self, bolt_port: int, delay_ms: float) -> str:
+        """graph-slow: gonogo's graph clients go through a proxy that answers late."""
+        port = free_port(below=32768)
+        proxy = spawn(
+            "graph proxy (graph-slow)",
+            [
+                sys.executable,
+                "-m",
+                "gonogo.sandbox.proxy",
+                str(port),
+                f"127.0.0.1:{bolt_port}",
+                str(delay_ms),
+            ],
+            self.logs / "graph-proxy.log",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.children.append(proxy)
+
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+
+        proxy.wait_ready(listening, 10, f"listen on 127.0.0.1:{port}")
+        return f"bolt://127.0.0.1:{port}"
 
     def stop(self) -> None:
         """Stop every child, newest first, then remove the data (keys, pgdata) but not the logs.

@@ -272,7 +272,12 @@ class State:
         if event.get("kind") == "note":
             self._ingest_note(event)
             if self.loop is not None:  # subscribers live on the app's event loop
-                self.loop.call_soon_threadsafe(self._fan_out, event)
+                delay = float(self.fault("fanout-slow") or 0) / 1000.0
+                if delay:
+                    loop = self.loop
+                    loop.call_soon_threadsafe(lambda: loop.call_later(delay, self._fan_out, event))
+                else:
+                    self.loop.call_soon_threadsafe(self._fan_out, event)
         else:
             self.cypher(
                 "MERGE (f:Feed {name: 'heartbeat'}) SET f.lastSeen = $ts", ts=event.get("ts", "")
@@ -353,6 +358,9 @@ def create_app(config: AppConfig) -> FastAPI:
         except AuthFailed as exc:
             state.metrics.auth_fail.labels(reason=exc.reason).inc()
             raise HTTPException(401, f"unauthorized: {exc.reason} token") from None
+        if random.random() < state.share("auth-flaky"):  # noqa: S311
+            state.metrics.auth_fail.labels(reason="invalid").inc()
+            raise HTTPException(401, "unauthorized: signing key not found (injected)")
         state.metrics.auth_ok.inc()
         return claims
 
@@ -562,7 +570,15 @@ def create_app(config: AppConfig) -> FastAPI:
             "author": claims["sub"],
             "createdAt": created,
         }
-        await asyncio.to_thread(state.publish, event, note_id)
+        if state.on("write-latency"):
+            await asyncio.sleep(float(state.fault("write-latency") or 0) / 1000.0)
+        lag = float(state.fault("outbox-lag") or 0) / 1000.0
+        if random.random() < state.share("outbox-loss"):  # noqa: S311
+            pass  # the outbox lost it: the write succeeded, the event never leaves
+        elif lag:
+            asyncio.get_running_loop().call_later(lag, state.publish, event, note_id)
+        else:
+            await asyncio.to_thread(state.publish, event, note_id)
         record(claims["sub"], "create-note", {"id": note_id})
         return {"id": note_id, "text": text, "createdAt": created}
 
