@@ -512,6 +512,7 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         "series": store.encoded(),
         "timeline": timeline.rows,
         "locust": _locust_figures(environment),
+        "failures": _failures(environment),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
@@ -557,6 +558,18 @@ def _locust_figures(environment: Environment) -> dict[str, Any]:
             "p99": entry.get_response_time_percentile(0.99),
         }
     return out
+
+
+def _failures(environment: Environment) -> list[dict[str, Any]]:
+    """What the failed requests said, most frequent first (Locust groups them)."""
+    stats = environment.runner.stats if environment.runner is not None else None
+    if stats is None:
+        return []
+    rows = [
+        {"method": e.method, "name": e.name, "error": str(e.error), "count": e.occurrences}
+        for e in stats.errors.values()
+    ]
+    return sorted(rows, key=lambda r: -int(str(r["count"])))[:20]
 
 
 def worker(master_host: str, master_port: int) -> int:

@@ -111,9 +111,15 @@ def judge_item(
             GonogoLoadWarning,
             stacklevel=2,
         )
-    message = says(
-        f"{threshold.id} (plan '{result.plan.name}')", judgement.line(), result.summary_path
-    )
+    got = judgement.line()
+    failures = result.summary.get("failures") or []
+    if not judgement.ok and threshold.metric.endswith("_failed") and failures:
+        top = failures[0]
+        got += (
+            f"; most frequent failure: {top['error']} ({top['count']}x on "
+            f"{top['method']} {top['name']})"
+        )
+    message = says(f"{threshold.id} (plan '{result.plan.name}')", got, result.summary_path)
     return judgement.ok, message
 
 
@@ -149,7 +155,9 @@ def load_for(
 
     def engine() -> Engine:
         kinds = plan.request_kinds()
-        token = env.token() if kinds & {"http", "graphql"} else None
+        # An env without token_env (and not the sandbox) is called without a token.
+        needs_token = env.sandbox is not None or settings.token_env is not None
+        token = env.token() if kinds & {"http", "graphql"} and needs_token else None
         password = None
         if "cypher" in kinds and settings.graph is not None and settings.graph.password_env:
             password = settings.read_secret(

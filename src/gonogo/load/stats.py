@@ -207,7 +207,8 @@ class Judgement:
         if t.op in (">", ">="):
             side = "above" if margin <= 0 else "below"
         shown = _fmt(self.value)
-        pct = f", {abs(margin) / abs(t.limit) * 100:.1f}%" if t.limit else ""
+        trend = METRICS[t.metric][0] == "trend"
+        pct = f", {abs(margin) / abs(t.limit) * 100:.1f}%" if t.limit and trend else ""
         text = (
             f"{t.selector} {_agg(t)} = {shown}{unit} against {t.op}{_fmt(t.limit)}{unit} "
             f"({_fmt(abs(margin))}{unit} {side} the limit{pct}) on {self.samples} sample(s)"

@@ -1,0 +1,298 @@
+"""The load engine's parts: thresholds, plans, the schedule, HDR merging, and its guards.
+
+The engine end to end (Locust children against the sandbox, every threshold red
+on its fault) is proven in tests/test_slo_pack.py; the figures against a server
+of known latency are measured by benchmarks/load_accuracy.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gonogo.config import EnvSettings, LoadScenario
+from gonogo.load.engine import LoadError, read_summary
+from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thresholds_of
+from gonogo.load.stats import Store, judge
+from tests.packs import REPO
+
+
+def settings(**load: object) -> EnvSettings:
+    return EnvSettings.model_validate(
+        {"name": "t", "base_url": "http://127.0.0.1:9", "production": False, "load": load}
+    )
+
+
+# -- thresholds -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "expression", "id_"),
+    [
+        ("http_req_duration{scenario:gateway}", "p(95)<150", "http_req_duration{scenario:gateway}: p(95)<150"),
+        ("http_req_failed", "rate<0.001", "http_req_failed: rate<0.001"),
+        ("dropped_iterations", "count==0", "dropped_iterations: count==0"),
+        ("http_req_duration{ kind : read , scenario:reads }", " p(99.9) <= 350 ", "http_req_duration{kind:read,scenario:reads}: p(99.9)<=350"),
+        ("http_req_duration", "avg<100", "http_req_duration: avg<100"),
+        ("auth_success", "rate>=0.999", "auth_success: rate>=0.999"),
+    ],
+)  # fmt: skip
+def test_k6_threshold_syntax(key: str, expression: str, id_: str) -> None:
+    assert parse_threshold(key, expression).id == id_
+
+
+@pytest.mark.parametrize(
+    ("key", "expression", "says"),
+    [
+        ("http_req_duration{scenario}", "p(95)<1", "tag 'scenario' is not tag:value"),
+        ("http_req_duration", "p95<150", "is not AGG OP NUMBER"),
+        ("http_req_duration", "p(95)=<150", "is not AGG OP NUMBER"),
+        ("http_req_duration", "p(0)<150", "the percentile must be in (0, 100]"),
+        ("HTTP duration", "avg<1", "is not metric{tag:value}"),
+    ],
+)
+def test_malformed_thresholds_say_the_accepted_form(key: str, expression: str, says: str) -> None:
+    with pytest.raises(PlanError, match=None) as caught:
+        parse_threshold(key, expression)
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "says"),
+    [
+        ({"http_req_durations": ["p(95)<1"]}, "unknown metric 'http_req_durations'"),
+        ({"http_req_duration{scenaro:gateway}": ["p(95)<1"]}, "no request carries the tag 'scenaro'"),
+        ({"http_req_duration{scenario:gatway}": ["p(95)<1"]}, "no request has scenario:gatway; values: gateway, gql"),
+        ({"http_req_failed": ["p(95)<1"]}, "http_req_failed is a rate; it has rate, count"),
+        ({"graph_query_duration": ["p(95)<1"]}, "no request of this plan produces graph_query_duration"),
+        ({"dropped_iterations": ["avg<1"]}, "dropped_iterations is a counter; it has count, rate"),
+    ],
+)  # fmt: skip
+def test_unjudgeable_thresholds_are_refused_before_any_load(
+    thresholds: dict[str, list[str]], says: str
+) -> None:
+    with pytest.raises(PlanError) as caught:
+        build_plan(settings(), "canary", thresholds=thresholds)
+    assert says in str(caught.value)
+    assert str(caught.value).startswith("plan 'canary', threshold '")
+
+
+def test_builtin_plans_follow_the_env() -> None:
+    plan = build_plan(settings(duration="5s"), "canary")
+    assert plan.describe() == "gateway 50/s for 5 s, gql 20/s for 5 s"
+    assert [t.id for t in plan.thresholds] == [
+        "http_req_failed: rate<0.001",
+        "http_req_duration{scenario:gateway}: p(95)<150",
+        "http_req_duration{scenario:gql}: p(95)<1200",
+        "dropped_iterations: count==0",
+    ]
+    assert build_plan(settings(), "canary").duration_s() == 120  # the k6 canary's 2 minutes
+    with pytest.raises(PlanError, match="has no load plan 'soak' \\(plans: api, canary\\)"):
+        build_plan(settings(), "soak")
+
+
+# -- the open-model schedule ----------------------------------------------------------
+
+
+def arrivals_of(scenario: dict[str, object], shard: int = 0, shards: int = 1) -> list[float]:
+    # gonogo.load.child imports gevent; the schedule is pure, so read it in a child.
+    code = textwrap.dedent(
+        f"""
+        import json
+        from gonogo.config import LoadScenario
+        from gonogo.load.child import arrivals
+        s = LoadScenario.model_validate({scenario!r})
+        print(json.dumps(list(arrivals(s, {shard}, {shards}))))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    return list(json.loads(done.stdout))
+
+
+REQ = [{"name": "ping", "path": "/api/ping"}]
+
+
+def test_constant_arrival_rate_keeps_the_schedule_and_shards_interleave() -> None:
+    scenario = {"rate": 50, "duration": "4s", "requests": REQ}
+    one = arrivals_of(scenario)
+    assert len(one) == 200 and one[:3] == [0.0, 0.02, 0.04]
+    halves = arrivals_of(scenario, 0, 2) + arrivals_of(scenario, 1, 2)
+    assert sorted(halves) == pytest.approx(one)
+    per_minute = arrivals_of({"rate": 120, "time_unit": "1m", "duration": "10s", "requests": REQ})
+    assert len(per_minute) == 20
+
+
+def test_ramping_arrival_rate_integrates_its_stages() -> None:
+    scenario = {
+        "executor": "ramping-arrival-rate",
+        "start_rate": 0,
+        "stages": [{"duration": "10s", "target": 10}, {"duration": "5s", "target": 10}],
+        "requests": REQ,
+    }
+    times = arrivals_of(scenario)
+    assert len(times) == 50 + 50  # the ramp's area (0 -> 10/s over 10 s), then 10/s for 5 s
+    assert times == sorted(times) and times[-1] < 15
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[5] > gaps[40]  # starts sparse, gets denser
+
+
+# -- HDR statistics ---------------------------------------------------------------------
+
+
+def test_histograms_merge_losslessly_across_workers() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 0.8) for _ in range(20_000)]
+    single = Store()
+    workers = [Store() for _ in range(3)]
+    for i, v in enumerate(values):
+        tags = {"scenario": "gateway", "name": "ping", "method": "GET"}
+        single.record("http_req_duration", tags, v)
+        workers[i % 3].record("http_req_duration", tags, v)
+    master = Store()
+    for w in workers:
+        master.merge(w.drain())  # what the workers send on report_to_master
+    for q in (50, 90, 95, 99, 99.9):
+        assert master.aggregate("http_req_duration").percentile_ms(q) == single.aggregate(
+            "http_req_duration"
+        ).percentile_ms(q)
+    exact = sorted(values)[int(0.95 * len(values)) - 1]
+    assert master.aggregate("http_req_duration").percentile_ms(95) == pytest.approx(
+        exact, rel=0.002
+    )
+    assert not workers[0].series  # drained: a worker's memory does not grow with the run
+
+
+def test_judgement_gives_value_limit_margin_and_sample_count() -> None:
+    store = Store()
+    for v in [100.0] * 90 + [200.0] * 10:
+        store.record("http_req_duration", {"scenario": "gateway"}, v)
+    failing = judge(store, parse_threshold("http_req_duration{scenario:gateway}", "p(95)<150"), 4)
+    assert not failing.ok
+    assert failing.line() == (
+        "http_req_duration{scenario:gateway} p(95) = 200.1 ms against <150.0 ms "
+        "(50.1 ms over the limit, 33.4%) on 100 sample(s)"
+    )
+    few = Store()
+    for v in (10.0, 11.0, 12.0):
+        few.record("http_req_duration", {"scenario": "gateway"}, v)
+    thin = judge(few, parse_threshold("http_req_duration", "p(99)<150"), 4)
+    assert thin.ok and "too few samples: p(99) needs at least 100" in thin.line()
+    empty = judge(Store(), parse_threshold("http_req_failed", "rate<0.01"), 4)
+    assert not empty.ok and "no samples to judge" in empty.line()
+
+
+def test_counters_judge_count_and_rate_per_second() -> None:
+    store = Store()
+    store.add("dropped_iterations", {"scenario": "gateway"}, 3)
+    (t,) = thresholds_of({"dropped_iterations": "count==0"})
+    assert judge(store, t, 4).line().startswith("dropped_iterations count = 3.00 against ==0.0")
+    (r,) = thresholds_of({"dropped_iterations": "rate<0.5"})
+    assert judge(store, r, 4).value == 0.75
+
+
+def test_a_missing_summary_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(LoadError) as caught:
+        read_summary(tmp_path)
+    assert (
+        str(caught.value)
+        == f"no load summary at {tmp_path / 'summary.json'}: the load run did not finish"
+    )
+
+
+# -- isolation and guards -----------------------------------------------------------
+
+
+def test_pytest_side_never_imports_locust_or_gevent() -> None:
+    code = (
+        "import sys, gonogo.plugin, gonogo.load.engine, gonogo.load.session, gonogo.load.plots;"
+        "bad = [m for m in ('gevent', 'locust') if m in sys.modules]; print(bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+ENV_FILE = """
+[environments.x]
+base_url = "http://127.0.0.1:9"
+production = {production}
+
+[environments.x.load.plans.canary]
+scenarios.gateway = {{ rate = 5, duration = "1s", requests = [{{ name = "ping", path = "/api/ping" }}] }}
+thresholds = {{ {thresholds} }}
+"""
+
+
+def pytest_run(
+    tmp_path: Path, production: bool, thresholds: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env_file = tmp_path / "envs.toml"
+    env_file.write_text(ENV_FILE.format(production=str(production).lower(), thresholds=thresholds))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_slo", "-m", "slo", "-k", "canary", "--env", "x",
+         f"--env-file={env_file}", f"--evidence-dir={tmp_path / 'ev'}", "-p", "no:cacheprovider",
+         *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_an_unknown_tag_is_a_collection_error_naming_it(tmp_path: Path) -> None:
+    done = pytest_run(tmp_path, False, '"http_req_duration{scenario:gatway}" = ["p(95)<150"]')
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert (
+        "plan 'canary', threshold 'http_req_duration{scenario:gatway}: p(95)<150': no request "
+        "has scenario:gatway; values: gateway" in done.stdout
+    )
+    assert "Traceback" not in done.stdout and "gonogo load:" not in done.stdout
+
+
+def test_production_is_refused_without_allow_load(tmp_path: Path) -> None:
+    done = pytest_run(tmp_path, True, '"http_req_failed" = ["rate<0.01"]')
+    assert done.returncode == 4
+    assert done.stderr.strip() == (
+        "ERROR: load plan 'canary' (1 threshold check(s)) targets env 'x', which is production; "
+        "add --allow-load if that load is really intended, or deselect it (-m 'slo and not load')"
+    )
+
+
+def test_production_is_refused_under_xdist_too(tmp_path: Path) -> None:
+    done = pytest_run(tmp_path, True, '"http_req_failed" = ["rate<0.01"]', "-n", "2")
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "gonogo load: refused: load plan 'canary'" in done.stdout
+    assert "env 'x' is production: gonogo sends no load to it unless --allow-load" in done.stdout
+    assert not list((tmp_path / "ev").glob("x/*/captures/load/canary/summary.json"))
+
+
+def test_load_workers_takes_a_count(tmp_path: Path) -> None:
+    done = pytest_run(tmp_path, False, '"http_req_failed" = ["rate<0.01"]', "--load-workers", "0")
+    assert done.returncode == 4
+    assert (
+        "--load-workers takes a number of processes from 1 to 64, like --load-workers 2 (got '0')"
+        in done.stderr
+    )
+
+
+def test_a_down_target_is_a_red_threshold_with_a_message(tmp_path: Path) -> None:
+    # Nothing listens on port 9: every request fails; the run still ends by itself.
+    done = pytest_run(tmp_path, False, '"http_req_failed" = ["rate<0.01"]', "-q")
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert (
+        "expected http_req_failed: rate<0.01 (plan 'canary'); got http_req_failed rate = 1.00"
+        in done.stdout
+    )
+
+
+def test_plan_round_trips_through_json() -> None:
+    plan = build_plan(settings(), "api")
+    again = Plan.from_json(plan.to_json())
+    assert [t.id for t in again.thresholds] == [t.id for t in plan.thresholds]
+    assert again.scenarios["writes"] == plan.scenarios["writes"]
+    assert isinstance(again.scenarios["reads"], LoadScenario)
