@@ -296,3 +296,67 @@ def test_plan_round_trips_through_json() -> None:
     assert [t.id for t in again.thresholds] == [t.id for t in plan.thresholds]
     assert again.scenarios["writes"] == plan.scenarios["writes"]
     assert isinstance(again.scenarios["reads"], LoadScenario)
+
+
+def test_a_worker_from_another_machine_joins_through_the_cli(tmp_path: Path) -> None:
+    """`gonogo load-worker --master HOST:PORT` is how workers elsewhere join (docs/load.md);
+    here the "other machine" is another process on loopback."""
+    import socket
+
+    from gonogo.load.engine import Engine, free_port
+
+    port, master_port = free_port(), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gonogo.sandbox.echo", str(port), "5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gonogo.cli",
+                "load-worker",
+                "--master",
+                f"127.0.0.1:{master_port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        plan = Plan(
+            name="remote",
+            scenarios={
+                "gateway": LoadScenario.model_validate(
+                    {"rate": 25, "duration": "2s", "requests": REQ}
+                )
+            },
+            thresholds=thresholds_of({"http_req_failed": "rate<0.01"}),
+            target={"base_url": f"http://127.0.0.1:{port}"},
+        )
+        lines: list[str] = []
+        engine = Engine(
+            workers=1, remote_workers=1, master=f"127.0.0.1:{master_port}", say=lines.append
+        )
+        result = engine.run(plan, tmp_path / "remote")
+        assert "1 local worker process(es) + 1 remote, expected at 127.0.0.1:" in lines[0]
+        assert result.summary["workers"] == 2
+        assert sorted(s["scheduled"] for s in result.summary["shards"]) == [25, 25]
+        assert result.summary["metrics"]["http_reqs"]["all"]["count"] == 50
+        out, _ = worker.communicate(timeout=30)  # the master's quit ends the remote worker
+        assert worker.returncode == 0 and "connecting to the load master" in out
+    finally:
+        for proc in (server, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()

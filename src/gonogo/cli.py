@@ -17,6 +17,7 @@ Exit codes: 0 success; 1 the thing checked is bad (a tampered bundle);
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,6 +122,18 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME[=VALUE]",
         help="sandbox envs only: start the local environment with this fault",
+    )
+
+    worker = sub.add_parser(
+        "load-worker",
+        help="run a load worker for a master on another machine ([load] remote_workers)",
+    )
+    worker.add_argument(
+        "--master",
+        required=True,
+        metavar="HOST:PORT",
+        help="the gonogo run's load master ([load] master); the bearer token comes from "
+        "$GONOGO_LOAD_TOKEN, a graph password from $GONOGO_LOAD_GRAPH_PASSWORD",
     )
 
     rules = sub.add_parser(
@@ -327,6 +340,17 @@ def _watch(args: argparse.Namespace) -> int:
     return code
 
 
+def _load_worker(args: argparse.Namespace) -> int:
+    """Locust's worker in this process's place (exec): it patches everything with gevent."""
+    host, _, port = str(args.master).rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--master {args.master}: give HOST:PORT, like --master 10.0.0.5:5557")
+    print(f"gonogo load-worker: connecting to the load master at {host}:{port}", flush=True)
+    argv = [sys.executable, "-m", "gonogo.load.child", "worker", "--master-host", host,
+            "--master-port", port]  # fmt: skip
+    os.execv(sys.executable, argv)  # noqa: S606 - our own module, fixed arguments
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
@@ -336,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verdict": _verdict,
         "watch": _watch,
         "rules": _rules,
+        "load-worker": _load_worker,
     }
     try:
         return handlers[args.command](args)

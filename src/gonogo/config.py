@@ -264,7 +264,11 @@ class LoadSettings(_Table):
     """The load engine's bounds and the env's own plans (gonogo.load.plan has the built-ins)."""
 
     # Local Locust worker processes (--load-workers overrides).
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=1, ge=0, le=64)
+    # Workers on other machines (`gonogo load-worker --master HOST:PORT`, docs/load.md):
+    # the master binds `master` and waits for this many more before any load starts.
+    remote_workers: int = Field(default=0, ge=0, le=1000)
+    master: str | None = Field(default=None, pattern=r"^[^:\s]*:\d{1,5}$")
     # Every built-in plan's scenarios run this long instead (the local env keeps CI short).
     duration: Duration | None = None
     # A run stops scheduling once this many requests were started, whatever the plan says.
@@ -277,6 +281,17 @@ class LoadSettings(_Table):
     )
 
     _d = field_validator("duration")(_check_duration)
+
+    @model_validator(mode="after")
+    def _someone_sends(self) -> LoadSettings:
+        if self.workers + self.remote_workers < 1:
+            raise ValueError("workers + remote_workers must be at least 1")
+        if self.remote_workers and not self.master:
+            raise ValueError(
+                'remote_workers needs master = "HOST:PORT" (the address the master binds and '
+                "the remote workers connect to, like 0.0.0.0:5557)"
+            )
+        return self
 
 
 class BudgetSettings(_Table):

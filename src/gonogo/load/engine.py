@@ -87,8 +87,14 @@ class Engine:
         token: str | None = None,
         graph_password: str | None = None,
         say: Any = None,
+        remote_workers: int = 0,
+        master: str | None = None,
     ) -> None:
+        """`workers` run here; `remote_workers` more are expected to connect to the master at
+        `master` (HOST:PORT it binds, e.g. 0.0.0.0:5557), started with `gonogo load-worker`."""
         self.workers = workers
+        self.remote_workers = remote_workers
+        self.master = master
         self.token = token
         self.graph_password = graph_password
         self.say = say or (lambda line: print(line, file=sys.stderr))
@@ -106,11 +112,20 @@ class Engine:
         folder.mkdir(parents=True, exist_ok=True)
         plan_file = folder / "plan.json"
         plan_file.write_text(json.dumps(plan.to_json(), indent=1) + "\n", encoding="utf-8")
-        port = free_port()
+        bind, port = "127.0.0.1", free_port()
+        if self.master:
+            host, _, port_text = self.master.rpartition(":")
+            bind, port = host or "0.0.0.0", int(port_text)  # noqa: S104 - the user's choice
+        total = self.workers + self.remote_workers
         target = plan.target.get("base_url", "?")
+        remote = (
+            f" + {self.remote_workers} remote, expected at {bind}:{port}"
+            if self.remote_workers
+            else ""
+        )
         self.say(
             f"gonogo load: plan '{plan.name}' -> {target} ({plan.describe()}; "
-            f"{self.workers} worker process(es); at most {plan.bound_s():g} s and "
+            f"{self.workers} local worker process(es){remote}; at most {plan.bound_s():g} s and "
             f"{plan.max_requests} requests)"
         )
         command = [sys.executable, "-m", "gonogo.load.child"]
@@ -140,10 +155,12 @@ class Engine:
                 str(plan_file),
                 "--out",
                 str(folder),
+                "--bind",
+                bind,
                 "--port",
                 str(port),
                 "--workers",
-                str(self.workers),
+                str(total),
             ],
             "master",
         )
@@ -151,7 +168,7 @@ class Engine:
             start(
                 ["worker", "--master-host", "127.0.0.1", "--master-port", str(port)], f"worker-{i}"
             )
-        limit = plan.bound_s() + 60.0
+        limit = plan.bound_s() + 60.0 + (60.0 if self.remote_workers else 0.0)
         try:
             code = master.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -171,8 +188,9 @@ class Engine:
             )
         if code == 3:
             raise LoadError(
-                f"load plan '{plan.name}': the worker processes never connected to the master "
-                f"(see {folder / 'master.log'})"
+                f"load plan '{plan.name}': not every worker connected to the master at "
+                f"{bind}:{port} (see {folder / 'master.log'}; remote workers run "
+                f"`gonogo load-worker --master HOST:{port}`)"
             )
         if code not in (0, 4):
             raise LoadError(

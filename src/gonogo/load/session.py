@@ -163,7 +163,14 @@ def load_for(
             password = settings.read_secret(
                 settings.graph.password_env, "graph password", "graph.password_env"
             )
-        return Engine(workers=workers, token=token, graph_password=password, say=say)
+        return Engine(
+            workers=workers,
+            token=token,
+            graph_password=password,
+            say=say,
+            remote_workers=settings.load.remote_workers,
+            master=settings.load.master,
+        )
 
     def after(result: LoadResult) -> None:
         try:
