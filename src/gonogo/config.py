@@ -100,6 +100,8 @@ class StreamSettings(_Table):
     sasl_password_env: VarName | None = None
     # The app's consumer groups, whose lag the data-ops pack judges against the baseline.
     groups: list[str] = Field(default_factory=list)
+    # The topic the app's ingest path (CreateNote -> outbox) publishes to, for end-to-end.
+    ingest_topic: str | None = None
 
     _v = field_validator("sasl_password_env")(_check_var_name)
 
@@ -171,6 +173,16 @@ class SloSettings(_Table):
     api_p95_ms: float = Field(default=150.0, gt=0)
     graphql_p95_ms: float = Field(default=1200.0, gt=0)
     error_rate: float = Field(default=0.001, ge=0, le=1)
+    # Stream end to end: numbered notes through the ingest path, read back off the topic.
+    stream_messages: int = Field(default=50, ge=2, le=100_000)
+    stream_rate: float = Field(default=10.0, gt=0, le=1000)  # notes per second
+    stream_e2e_p95_ms: float = Field(default=1000.0, gt=0)
+    # Subscriptions fan-out: clients on graphql-transport-ws, notes pushed to all of them.
+    subscription_clients: int = Field(default=100, ge=1, le=10_000)
+    subscription_events: int = Field(default=10, ge=1, le=1000)
+    subscription_p95_ms: float = Field(default=250.0, gt=0)
+    subscription_document: str = "subscription NoteCreated { noteCreated { id text createdAt } }"
+    ws_path: str = "/graphql/ws"
 
 
 _DURATION = re.compile(

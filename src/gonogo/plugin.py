@@ -754,6 +754,20 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
+def load_slot(env: Environment, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hold the env's load lock for this check: no load plan (or other probe holding it)
+    runs against the env meanwhile, whichever xdist worker it is on."""
+    from gonogo.load import session
+
+    state = request.config.stash[STATE]
+    if state.bundle is None:
+        yield
+        return
+    with session.exclusive(state.bundle.captures_dir(env.name) / "load"):
+        yield
+
+
+@pytest.fixture
 def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
     """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
     return list(request.config.stash[STATE].exceptions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +190,60 @@ class StreamClient:
             if offset == end - 1:
                 break
         return out
+
+    def watermarks(self, topic: str) -> dict[int, int]:
+        """partition -> the offset the next message will get (the high watermark)."""
+        consumer = Consumer({**self.config(), "group.id": f"gonogo-meta-{uuid.uuid4().hex}"})
+        try:
+            meta = consumer.list_topics(topic, timeout=self.timeout_s)
+            described = meta.topics.get(topic)
+            if described is None or described.error is not None or not described.partitions:
+                raise TargetError(f"topic {topic} does not exist on {self.settings.bootstrap}")
+            return {
+                p: int(consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=self.timeout_s)[1])
+                for p in described.partitions
+            }  # fmt: skip
+        except KafkaException as exc:
+            raise Unreachable(self.settings.bootstrap, self.timeout_s, exc) from None
+        finally:
+            consumer.close()
+
+    def follow(
+        self, topic: str, starts: dict[int, int], stop: Callable[[], bool], limit_s: float
+    ) -> Iterator[tuple[int, int, bytes | None, bytes, float]]:
+        """(partition, offset, key, value, perf_counter at receipt) from `starts` on, as
+        they arrive, until `stop()` or `limit_s` seconds."""
+        consumer = Consumer(
+            {
+                **self.config(),
+                "group.id": f"gonogo-follow-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "error",
+                "fetch.wait.max.ms": 10,  # the receipt time is what is being measured
+            }
+        )
+        deadline = time.perf_counter() + limit_s
+        try:
+            consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
+            while time.perf_counter() < deadline and not stop():
+                msg = consumer.poll(0.05)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise TargetError(f"reading {topic}: {error}")
+                yield (
+                    int(msg.partition() or 0),
+                    int(msg.offset() or 0),
+                    msg.key(),
+                    msg.value() or b"",
+                    time.perf_counter(),
+                )
+        finally:
+            consumer.close()
 
     def group_lag(self, group: str) -> dict[str, dict[str, int]]:
         """'topic[partition]' -> committed offset, log end and lag, for one consumer group.

@@ -61,6 +61,11 @@ def target_of(settings: EnvSettings) -> dict[str, Any]:
     return target
 
 
+def exclusive(folder: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the env's load lock (`folder` = its captures/load) for a load-like probe."""
+    return _locked(folder)
+
+
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,8 +83,12 @@ def run_once(
     engine: Callable[[], Engine],
     after: Callable[[LoadResult], None] | None = None,
 ) -> LoadResult:
-    """The plan's result in `folder`: run now if no process of this gonogo run has."""
-    with _locked(folder):
+    """The plan's result in `folder`: run now if no process of this gonogo run has.
+
+    The env's load lock (the parent folder's) is held too: plans and the other load
+    probes of one env never overlap, or each would measure the others' load.
+    """
+    with _locked(folder.parent), _locked(folder):
         failed = folder / FAILED
         if failed.is_file():
             raise LoadError(failed.read_text(encoding="utf-8").strip())

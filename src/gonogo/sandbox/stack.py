@@ -95,6 +95,7 @@ class StackInfo(BaseModel):
                     bootstrap=self.kafka_bootstrap,
                     canary_topic=self.canary_topic,
                     groups=[INGEST_GROUP],
+                    ingest_topic=self.ingest_topic,
                 ),
                 "database": DatabaseSettings.model_validate(database),
                 "cluster": ClusterSettings(

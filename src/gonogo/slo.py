@@ -1,0 +1,282 @@
+"""The SLO pack's two end-to-end probes that are not request load: the stream and the push.
+
+- Stream end to end: N uniquely numbered notes go in through the ingest path
+  (the persisted CreateNote mutation, at a fixed rate) while gonogo follows
+  the ingest topic from its high watermarks; each note's latency is from its
+  send to its receipt off the topic. Lost, repeated and reordered numbers and
+  missing offsets are judged by the same rule as the data-ops canary
+  (gonogo.dataops.sequence_problems).
+- Subscriptions fan-out: C clients on graphql-transport-ws, each subscribed;
+  a warm-up note proves every subscription is live; then K notes are created
+  and every client's receipt of each is timed from the moment the mutation
+  returned (server-to-client delivery, one clock).
+
+Both are bounded (every wait has a limit) and measured with one clock in
+this process. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gonogo.checks import percentile
+from gonogo.dataops import sequence_problems
+from gonogo.errors import NotConfigured, TargetError
+
+
+@dataclass
+class StreamRun:
+    sent: int
+    latencies_ms: list[float]
+    problems: list[str]
+    first: dict[int, int]
+    last: dict[int, int]
+    send_failures: list[str] = field(default_factory=list)
+
+    def p95(self) -> float | None:
+        return percentile(self.latencies_ms, 95) if self.latencies_ms else None
+
+    def as_capture(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "received": len(self.latencies_ms),
+            "p95_ms": self.p95(),
+            "max_ms": max(self.latencies_ms) if self.latencies_ms else None,
+            "problems": self.problems,
+            "send_failures": self.send_failures[:20],
+            "offsets": {"first": self.first, "last": self.last},
+            "latencies_ms": [round(v, 2) for v in self.latencies_ms],
+        }
+
+
+def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
+    """Send `count` numbered notes through the ingest path and read them off the topic."""
+    table = env.settings.require("stream", "the Kafka stream")
+    topic = table.ingest_topic
+    if not topic:
+        raise NotConfigured(env.name, "stream.ingest_topic", "stream end to end")
+    run = uuid.uuid4().hex[:12]
+    marker = f"gonogo-e2e {run} #"
+    starts = env.stream.watermarks(topic)
+    sent_at: dict[int, float] = {}
+    received: list[tuple[int, int, bytes | None, bytes, float]] = []
+    done = threading.Event()
+    failure: list[BaseException] = []
+    limit = count / rate + settle_s + env.settings.timeout_s
+
+    def follow() -> None:
+        try:
+            for record in env.stream.follow(topic, starts, done.is_set, limit):
+                received.append(record)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    reader = threading.Thread(target=follow, name="gonogo-e2e-reader", daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the reader is assigned before the first note goes in
+    send_failures: list[str] = []
+    t0 = time.perf_counter()
+    op = env.settings.operations.create_note
+    for i in range(count):
+        due = t0 + i / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        sent_at[i] = time.perf_counter()
+        try:
+            result = env.graphql.persisted(op, {"text": f"{marker}{i}"})
+            if not result.ok:
+                send_failures.append(f"#{i}: {'; '.join(result.error_messages())}")
+        except TargetError as exc:
+            send_failures.append(f"#{i}: {exc}")
+    # Wait for the last ones (or the settle time), then stop the reader.
+    deadline = time.perf_counter() + settle_s
+    while time.perf_counter() < deadline and not failure:
+        if len(_numbers(received, marker)) >= count:
+            break
+        time.sleep(0.05)
+    done.set()
+    reader.join(timeout=env.settings.timeout_s + 5)
+    if failure:
+        raise failure[0]
+
+    latencies: list[float] = []
+    seen: set[int] = set()
+    key = marker.encode()
+    by_partition: dict[int, list[tuple[int, bytes | None, bytes]]] = {p: [] for p in starts}
+    for partition, offset, _key, value, at in received:
+        number = _number(value, marker)
+        # Ours as (offset, marker, number) for the data-ops rule; others only hold an offset.
+        row = (offset, key, str(number).encode()) if number is not None else (offset, None, b"")
+        by_partition.setdefault(partition, []).append(row)
+        if number is not None and number not in seen and number in sent_at:
+            seen.add(number)
+            latencies.append((at - sent_at[number]) * 1000.0)
+    last = {p: max((o for o, _, _ in rows), default=starts.get(p, 0) - 1)
+            for p, rows in by_partition.items()}  # fmt: skip
+    problems: list[str] = []
+    if len(by_partition) == 1:
+        ((p, rows),) = by_partition.items()
+        problems = sequence_problems(rows, starts[p], last[p], key, count)
+    else:  # keyed by note id, the numbers spread over partitions: offsets per partition
+        for p, rows in by_partition.items():
+            problems += sequence_problems(rows, starts.get(p, 0), last[p], key, 0)
+        every = [row for rows in by_partition.values() for row in rows]
+        numbers = sorted(int(v) for _, k, v in every if k == key)
+        lost = sorted(set(range(count)) - set(numbers))
+        if lost:
+            problems.append(f"{len(lost)} of {count} numbered messages not read back: {lost[:10]}")
+        repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+        if repeated:
+            problems.append(f"message number(s) read more than once: {repeated[:10]}")
+    return StreamRun(count, latencies, problems, dict(starts), last, send_failures)
+
+
+def _number(value: bytes, marker: str) -> int | None:
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return None
+    text = event.get("text") if isinstance(event, dict) else None
+    if not isinstance(text, str) or not text.startswith(marker):
+        return None
+    tail = text[len(marker) :]
+    return int(tail) if tail.isdigit() else None
+
+
+def _numbers(received: list[tuple[int, int, bytes | None, bytes, float]], marker: str) -> set[int]:
+    return {n for r in received if (n := _number(r[3], marker)) is not None}
+
+
+# -- subscriptions ----------------------------------------------------------------------
+
+
+@dataclass
+class FanoutRun:
+    clients: int
+    events: int
+    latencies_ms: list[float]
+    missing: int
+    refused: list[str] = field(default_factory=list)
+
+    def p95(self) -> float | None:
+        return percentile(self.latencies_ms, 95) if self.latencies_ms else None
+
+    def as_capture(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients,
+            "events": self.events,
+            "deliveries": len(self.latencies_ms),
+            "missing": self.missing,
+            "refused": self.refused[:20],
+            "p95_ms": self.p95(),
+            "max_ms": max(self.latencies_ms) if self.latencies_ms else None,
+        }
+
+
+def subscription_fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutRun:
+    """C subscribed clients, K notes: every client's receipt of every note, timed."""
+    return asyncio.run(
+        asyncio.wait_for(_fanout(env, clients, events, wait_s), timeout=wait_s * 3 + 60)
+    )
+
+
+async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutRun:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    slo = env.settings.slo
+    url = env.base_url.replace("http", "ws", 1) + slo.ws_path
+    token = env.token()
+    run = uuid.uuid4().hex[:12]
+    got: list[dict[str, float]] = [{} for _ in range(clients)]
+    refused: list[str] = []
+    ready = [asyncio.Event() for _ in range(clients)]
+    warm = f"gonogo-fanout {run} warm-up"
+    sockets: list[Any] = []
+
+    async def client(i: int) -> None:
+        try:
+            ws = await connect(
+                url,
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+                open_timeout=env.settings.timeout_s,
+            )
+        except Exception as exc:  # counted as a refused client
+            refused.append(f"client {i}: {type(exc).__name__}: {exc}")
+            ready[i].set()
+            return
+        sockets.append(ws)
+        try:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            await ws.send(json.dumps(init))
+            ack = json.loads(await asyncio.wait_for(ws.recv(), env.settings.timeout_s))
+            if ack.get("type") != "connection_ack":
+                refused.append(f"client {i}: {ack}")
+                ready[i].set()
+                return
+            query = {"query": slo.subscription_document}
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+            async for raw in ws:
+                at = time.perf_counter()
+                message = json.loads(raw)
+                if message.get("type") == "error":
+                    refused.append(f"client {i}: {json.dumps(message)[:200]}")
+                    ready[i].set()
+                    return
+                data = ((message.get("payload") or {}).get("data") or {}).get("noteCreated") or {}
+                text = str(data.get("text", ""))
+                if text == warm:
+                    ready[i].set()
+                elif text.startswith(f"gonogo-fanout {run} #"):
+                    got[i].setdefault(text, at)
+        except Exception as exc:  # a dropped client is counted
+            refused.append(f"client {i}: {type(exc).__name__}: {exc}")
+            ready[i].set()
+
+    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
+    op = env.settings.operations.create_note
+
+    async def create(text: str) -> float:
+        result = await asyncio.to_thread(env.graphql.persisted, op, {"text": text})
+        if not result.ok:
+            raise TargetError(f"CreateNote failed: {'; '.join(result.error_messages())}")
+        return time.perf_counter()
+
+    try:
+        # Warm-up until every client has seen one note: each subscription is live.
+        deadline = time.perf_counter() + wait_s
+        while not all(r.is_set() for r in ready) and time.perf_counter() < deadline:
+            await create(warm)
+            await asyncio.wait(
+                [asyncio.create_task(r.wait()) for r in ready if not r.is_set()], timeout=1.0
+            )
+        created: dict[str, float] = {}
+        for k in range(events):
+            text = f"gonogo-fanout {run} #{k}"
+            created[text] = await create(text)
+            await asyncio.sleep(0.2)
+        end = time.perf_counter() + wait_s
+        live = [i for i in range(clients) if not any(r.startswith(f"client {i}:") for r in refused)]
+        while time.perf_counter() < end:
+            if all(len(got[i]) >= events for i in live):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for ws in sockets:
+            await ws.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = [
+        (got[i][text] - at) * 1000.0 for i in range(clients) for text, at in created.items()
+        if text in got[i]
+    ]  # fmt: skip
+    missing = clients * events - len(latencies)
+    return FanoutRun(clients, events, latencies, missing, refused)
