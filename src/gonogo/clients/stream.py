@@ -121,19 +121,9 @@ class StreamClient:
                 "fetch.wait.max.ms": 20,  # not librdkafka's 500 ms: the canary times its reads
             }
         )
-        deadline = time.perf_counter() + self.timeout_s
         try:
             consumer.assign([TopicPartition(topic, partition, start)])
-            while time.perf_counter() < deadline:
-                msg = consumer.poll(min(0.25, max(0.0, deadline - time.perf_counter())))
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise TargetError(f"reading {topic}[{partition}] from {start}: {error}")
-                yield msg
+            yield from _poll(consumer, topic, time.perf_counter() + self.timeout_s, lambda: False)
         finally:
             consumer.close()
 
@@ -223,18 +213,9 @@ class StreamClient:
                 "fetch.wait.max.ms": 10,  # the receipt time is what is being measured
             }
         )
-        deadline = time.perf_counter() + limit_s
         try:
             consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
-            while time.perf_counter() < deadline and not stop():
-                msg = consumer.poll(0.05)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise TargetError(f"reading {topic}: {error}")
+            for msg in _poll(consumer, topic, time.perf_counter() + limit_s, stop):
                 yield (
                     int(msg.partition() or 0),
                     int(msg.offset() or 0),
@@ -284,3 +265,19 @@ class StreamClient:
         finally:
             probe.close()
         return out
+
+
+def _poll(
+    consumer: Consumer, topic: str, deadline: float, stop: Callable[[], bool]
+) -> Iterator[Any]:
+    """Messages as they arrive until the deadline or `stop()`; end of partition is not an error."""
+    while time.perf_counter() < deadline and not stop():
+        msg = consumer.poll(min(0.05, max(0.0, deadline - time.perf_counter())))
+        if msg is None:
+            continue
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                continue
+            raise TargetError(f"reading {topic}: {error}")
+        yield msg
