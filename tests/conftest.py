@@ -177,10 +177,12 @@ def vectors(folder: str) -> Path:
 def stack() -> Iterator[Any]:
     """The local environment, one per test module that asks for it (stopped at its end)."""
     from gonogo.sandbox.stack import Stack
+    from tests.packs import machine
 
-    s = Stack()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
+    with machine():
+        s = Stack()
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()

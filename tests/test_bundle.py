@@ -190,3 +190,41 @@ def test_planted_token_appears_nowhere(
         MASK in (bundle / "junit.xml").read_text() and MASK in (bundle / "report.html").read_text()
     )
     assert verify_bundle(bundle).ok
+
+
+LOAD_CHECK = """
+import pytest
+
+@pytest.mark.load("probe")
+def test_probe(threshold, load_result, evidence):
+    from gonogo.load.session import judge_item
+    ok, message = judge_item(load_result, threshold, evidence.attach)
+    assert ok, message
+"""
+
+LOAD_PLAN = """
+[environments.green.load.plans.probe]
+scenarios.s = { rate = 20, duration = "1s", requests = [
+  { name = "whoami", path = "/api/whoami" }, { name = "missing", path = "/api/missing" }] }
+thresholds = { "http_req_failed" = ["rate<0.01"] }
+"""
+
+
+def test_planted_token_reaches_no_load_file(
+    pytester: pytest.Pytester, make_envs, monkeypatch
+) -> None:
+    """The load children get the token through their environment, hit a server that echoes
+    it, and fail half their requests: the plan, summary, Locust report, logs and plots hold
+    no trace of it."""
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", PLANTED)
+    make_envs("green", extra=LOAD_PLAN)
+    pytester.makepyfile(LOAD_CHECK)
+    result = pytester.runpytest_subprocess("--env", "green", "-rA", "-vv")
+    result.assert_outcomes(failed=1)
+    bundle = only_bundle(pytester.path)
+    summary = json.loads((bundle / "captures/load/probe/summary.json").read_text())
+    assert summary["metrics"]["http_reqs"]["all"]["count"] == 40
+    assert (bundle / "captures/load/probe/locust.html").is_file()
+    assert PLANTED not in result.stdout.str() + result.stderr.str()
+    assert _scan(pytester.path) == []
+    assert verify_bundle(bundle).ok

@@ -37,17 +37,19 @@ LOAD_ITEMS = {STREAM, FANOUT,
     API_READS, API_WRITES, API_P99, API_FAILED, API_AUTH, GRAPH_P95, GRAPH_FAILED,
 }  # fmt: skip
 
-# fault -> (the checks to run, the items it must turn red, items that must stay green)
+# fault -> (the checks to run, the items it must turn red, items that must stay green).
+# Only limits far above a loaded machine's noise are asserted green beside a fault run
+# (those runs share the machine with other self-tests; the healthy run does not).
 MATRIX: dict[str, tuple[str, set[str], set[str]]] = {
     "latency=/api/ping:2500": ("test_canary", {CANARY_GATEWAY, CANARY_DROPPED}, {CANARY_GQL}),
     "latency=/graphql:1600": (
         "test_canary or test_api",
         {CANARY_GQL, API_READS, API_WRITES, API_P99},
-        {CANARY_GATEWAY, CANARY_DROPPED},
+        {CANARY_DROPPED},
     ),
     "error-rate=0.2": ("test_canary or test_api", {CANARY_FAILED, API_FAILED}, set()),
-    "write-latency=800": ("test_api", {API_WRITES}, {API_READS, API_AUTH}),
-    "auth-flaky=0.2": ("test_api", {API_AUTH}, {API_READS}),
+    "write-latency=800": ("test_api", {API_WRITES}, {API_AUTH}),
+    "auth-flaky=0.2": ("test_api", {API_AUTH}, set()),
     "graph-slow=1500": ("test_graph", {GRAPH_P95}, set()),
     "graph-down": ("test_graph", {GRAPH_FAILED}, set()),
     "outbox-lag=1500": ("end_to_end", {STREAM}, set()),
@@ -79,7 +81,8 @@ def test_every_load_check_names_the_faults_the_matrix_proves() -> None:
 
 
 def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None:
-    done, manifest = run_pack(tmp_path, "slo", "-n", "2", "--load-workers", "2")
+    # Alone on the machine: its latency thresholds must measure the sandbox, not a neighbour.
+    done, manifest = run_pack(tmp_path, "slo", "-n", "2", "--load-workers", "2", alone=True)
     assert done.returncode == 0, done.stdout[-4000:]
     results = items(manifest)
     for item in LOAD_ITEMS:
