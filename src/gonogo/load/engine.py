@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from gonogo.errors import GonogoError
 from gonogo.load.plan import SCHEMA, Plan, Threshold
 from gonogo.load.stats import Judgement, Store, judge
 from gonogo.redact import REDACTOR
+from gonogo.sandbox.processes import die_with_parent, free_port
 
 # Names of the variables that carry secrets to the children (never their values).
 TOKEN_VARIABLE = "GONOGO_LOAD_TOKEN"  # noqa: S105
@@ -70,12 +70,6 @@ def read_summary(folder: Path) -> LoadResult:
     store = Store()
     store.merge(data.get("series", []))
     return LoadResult(Plan.from_json(data["plan"]), folder, data, store)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Engine:
@@ -144,6 +138,7 @@ class Engine:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us; we stop them ourselves
+                preexec_fn=die_with_parent,  # and if we are killed, they go too
             )
             children.append(child)
             return child

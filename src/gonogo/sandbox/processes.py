@@ -35,7 +35,8 @@ from gonogo.errors import SandboxError
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """preexec_fn: the kernel kills the child when its parent dies, even by SIGKILL."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -157,7 +158,7 @@ def spawn(
                 cwd=cwd,
                 user=user,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise SandboxError(f"{name} could not be started ({argv[0]}): {exc.strerror}") from None
