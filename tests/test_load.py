@@ -360,3 +360,48 @@ def test_a_worker_from_another_machine_joins_through_the_cli(tmp_path: Path) -> 
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_ctrl_c_stops_every_load_process(tmp_path: Path, target: str) -> None:
+    import os
+    import signal
+    import time
+
+    env_file = tmp_path / "envs.toml"
+    env_file.write_text(
+        f'[environments.x]\nbase_url = "{target}"\nproduction = false\n'
+        '[environments.x.load.plans.canary]\n'
+        'scenarios.gateway = { rate = 5, duration = "60s", requests = [{ name = "ping", path = "/healthz" }] }\n'
+        'thresholds = { "http_req_failed" = ["rate<0.01"] }\n'
+    )  # fmt: skip
+    evidence = tmp_path / "ev"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "tests_slo", "-m", "slo", "-k", "test_canary", "--env",
+         "x", f"--env-file={env_file}", f"--evidence-dir={evidence}", "-p", "no:cacheprovider"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+    def children() -> list[str]:
+        out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+        lines = [line for line in out.splitlines() if "gonogo.load.child" in line]
+        masters = [line for line in lines if str(evidence) in line]
+        ports = {line.split("--port ")[1].split()[0] for line in masters}
+        workers = [line for line in lines if any(f"--master-port {p}" in line for p in ports)]
+        return masters + workers
+
+    try:
+        deadline = time.monotonic() + 60
+        while not list(evidence.glob("x/*/captures/load/canary/.master.raw")):
+            assert time.monotonic() < deadline and run.poll() is None, "the load never started"
+            time.sleep(0.2)
+        time.sleep(2)  # load is flowing
+        assert len(children()) == 2  # the master and its worker
+        os.kill(run.pid, signal.SIGINT)
+        out, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert "KeyboardInterrupt" in out or "Interrupted" in out or run.returncode != 0
+    time.sleep(0.5)
+    assert children() == [], children()
