@@ -198,7 +198,7 @@ import pytest
 @pytest.mark.load("probe")
 def test_probe(threshold, load_result, evidence):
     from gonogo.load.session import judge_item
-    ok, message = judge_item(load_result, threshold, evidence.attach)
+    ok, message = judge_item(load_result, threshold, evidence)
     assert ok, message
 """
 

@@ -28,7 +28,7 @@ def test_canary(threshold: Threshold, load_result: LoadResult, evidence: Capture
     each needs 125 slots of 100), latency=/graphql:1600 (gql p95), error-rate=0.2
     (http_req_failed)
     """
-    ok, message = judge_item(load_result, threshold, evidence.attach)
+    ok, message = judge_item(load_result, threshold, evidence)
     assert ok, message
 
 
@@ -41,7 +41,7 @@ def test_api(threshold: Threshold, load_result: LoadResult, evidence: Captures) 
     Fault: latency=/graphql:1600 (reads, writes and p99), write-latency=800 (writes
     alone), error-rate=0.2 (errors), auth-flaky=0.2 (auth_success)
     """
-    ok, message = judge_item(load_result, threshold, evidence.attach)
+    ok, message = judge_item(load_result, threshold, evidence)
     assert ok, message
 
 
@@ -53,5 +53,5 @@ def test_graph(threshold: Threshold, load_result: LoadResult, evidence: Captures
 
     Fault: graph-slow=1500 (p95), graph-down (failed queries)
     """
-    ok, message = judge_item(load_result, threshold, evidence.attach)
+    ok, message = judge_item(load_result, threshold, evidence)
     assert ok, message

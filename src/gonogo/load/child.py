@@ -198,7 +198,9 @@ class Shard(User):
         options = self.environment.parsed_options
         plan = Plan.from_json(json.loads(options.gonogo_plan))
         shards = int(options.gonogo_shards)
-        shard = max(0, int(getattr(runner, "worker_index", 0)))
+        # Locust numbers workers in the order they joined; a worker that rejoined gets a
+        # new number, so wrap it (a shard run twice is visible in summary.json's shards).
+        shard = max(0, int(getattr(runner, "worker_index", 0))) % shards
         outcome = ShardRun(self.environment, plan, shard, shards).run()
         sender = getattr(runner, "_send_stats", None)
         if callable(sender):

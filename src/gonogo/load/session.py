@@ -19,6 +19,7 @@ from typing import Any
 from gonogo.checks import says
 from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
+from gonogo.evidence import Captures
 from gonogo.load.engine import Engine, LoadError, LoadResult, read_summary
 from gonogo.load.plan import Plan, Threshold
 
@@ -104,23 +105,25 @@ def run_once(
         return result
 
 
-def judge_item(
-    result: LoadResult, threshold: Threshold, attach: Callable[[Path], None]
-) -> tuple[bool, str]:
+def judge_item(result: LoadResult, threshold: Threshold, evidence: Captures) -> tuple[bool, str]:
     """Every threshold item's body: judge, attach the evidence, and the failure message
     (measured value, limit, margin, samples, where the summary is)."""
     judgement = result.judge(threshold)
     for name in ("summary.json", "latency.png", "distribution.png", "locust.html"):
         path = result.folder / name
         if path.is_file() and (name != "distribution.png" or threshold.aggregation == "p"):
-            attach(path)
+            evidence.attach(path)
     if judgement.note:
         warnings.warn(
             f"{threshold.id} in plan '{result.plan.name}': {judgement.note}",
             GonogoLoadWarning,
             stacklevel=2,
         )
+    if judgement.value is not None:
+        evidence.measured(judgement.value, threshold.limit, threshold.unit)
     got = judgement.line()
+    if result.summary.get("bounded"):
+        got += f"; the run stopped early at [load] max_requests ({result.plan.max_requests})"
     failures = result.summary.get("failures") or []
     if not judgement.ok and threshold.metric.endswith("_failed") and failures:
         top = failures[0]
