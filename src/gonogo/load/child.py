@@ -53,7 +53,7 @@ from locust.env import Environment  # noqa: E402
 
 from gonogo.config import LoadRequest, LoadScenario, parse_duration  # noqa: E402
 from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, TOKEN_VARIABLE  # noqa: E402
-from gonogo.load.plan import SCHEMA, Plan  # noqa: E402
+from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration  # noqa: E402
 from gonogo.load.stats import Store, judge, new_histogram, to_us  # noqa: E402
 
 REPORT_INTERVAL_S = 1.0  # worker -> master; the timeline's resolution
@@ -498,7 +498,7 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
     runner.quit()
     timeline.close()
     seconds = elapsed or (time.perf_counter() - began)
-    judged = [judge(store, t, seconds) for t in plan.thresholds]
+    judged = [judge(store, t, plan.duration_s()) for t in plan.thresholds]
     summary = {
         "schema": SCHEMA,
         "plan": plan.to_json(),
@@ -509,7 +509,7 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         "shards": [done.get(i) for i in range(workers)],
         "bounded": any(bool(d.get("bounded")) for d in done.values()),
         "errors": sorted({e for d in done.values() for e in d.get("errors", [])}),
-        "metrics": _metric_summaries(store),
+        "metrics": _metric_summaries(store, plan),
         "thresholds": [j.as_dict() for j in judged],
         "series": store.encoded(),
         "timeline": timeline.rows,
@@ -529,17 +529,33 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
     return 4 if timed_out else 0
 
 
-def _metric_summaries(store: Store) -> dict[str, Any]:
+def _metric_summaries(store: Store, plan: Plan) -> dict[str, Any]:
+    """Each metric overall, per scenario and per request name; counters with their rate
+    per second of schedule (what the plan asked for is the yardstick, not the tail)."""
+    seconds = plan.duration_s()
     out: dict[str, Any] = {}
     metrics = sorted({m for (m, _t) in store.series})
-    scenarios = sorted({dict(t).get("scenario", "") for (_m, t) in store.series} - {""})
+    selections = sorted(
+        {(k, v) for (_m, t) in store.series for k, v in t if k in ("scenario", "name")}
+    )
     for metric in metrics:
-        out[metric] = {"all": store.aggregate(metric).summary()}
-        for scenario in scenarios:
-            agg = store.aggregate(metric, (("scenario", scenario),))
-            if agg.count:
-                out[metric][f"scenario:{scenario}"] = agg.summary()
+        out[metric] = {"all": _summary(store, metric, (), seconds)}
+        for key, value in selections:
+            length = seconds
+            if key == "scenario" and value in plan.scenarios:
+                length = scenario_duration(plan.scenarios[value])
+            found = _summary(store, metric, ((key, value),), length)
+            if found["count"]:
+                out[metric][f"{key}:{value}"] = found
     return out
+
+
+def _summary(store: Store, metric: str, tags: tuple[tuple[str, str], ...], seconds: float) -> Any:
+    agg = store.aggregate(metric, tags)
+    found = agg.summary()
+    if METRICS[metric][0] == "counter" and seconds > 0:
+        found["rate_per_s"] = round(agg.count / seconds, 3)
+    return found
 
 
 def _locust_figures(environment: Environment) -> dict[str, Any]:

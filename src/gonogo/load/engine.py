@@ -49,7 +49,8 @@ class LoadResult:
         return float(self.summary.get("elapsed_s") or 0.0)
 
     def judge(self, threshold: Threshold) -> Judgement:
-        return judge(self.store, threshold, self.elapsed_s)
+        """Counter rates are per second of the plan's schedule, as in summary.json."""
+        return judge(self.store, threshold, self.plan.duration_s())
 
     @property
     def summary_path(self) -> Path:
