@@ -620,12 +620,27 @@ def _announce_load(
             line = f"gonogo load: refused: {line}"
         else:
             run = state.sandboxes.get(env)
-            url = run.info.base_url if run is not None and run.info else settings.base_url
-            line = f"gonogo load: plan '{plan}' will send load to {url} (env {env})"
+            if run is not None and run.info is not None:
+                settings = run.info.env_settings(settings)
+            line = f"gonogo load: plan '{plan}' will send load to {_load_target(settings, plan)}"
         if state.bundle is not None:
             state.bundle.log(line)
         if reporter is not None:
             reporter.write_line(line)
+
+
+def _load_target(settings: Any, plan: str) -> str:
+    """Where a plan's requests go: the gateway, and the graph for Cypher requests."""
+    from gonogo.load.plan import build_plan
+
+    where = str(settings.base_url)
+    try:
+        kinds = build_plan(settings, plan).request_kinds()
+    except GonogoError:
+        kinds = set()
+    if "cypher" in kinds and settings.graph is not None:
+        where = settings.graph.uri if kinds == {"cypher"} else f"{where} and {settings.graph.uri}"
+    return f"{where} (env {settings.name})"
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -246,11 +246,17 @@ class ShardRun:
     def _session(self, s: LoadScenario) -> FastHttpSession:
         verify = self.target.get("verify_tls", True)
         timeout = float(self.target.get("timeout_s", 10.0))
+        factory = None
+        if isinstance(verify, str):  # the env's CA bundle, as its other clients use it
+            import gevent.ssl
+
+            factory = lambda: gevent.ssl.create_default_context(cafile=verify)  # noqa: E731
         return FastHttpSession(
             base_url=self.target["base_url"],
             request_event=self.environment.events.request,
             user=None,
             insecure=verify is False,
+            ssl_context_factory=factory,
             concurrency=max(1, math.ceil(s.max_concurrency / self.shards)),
             network_timeout=timeout,
             connection_timeout=timeout,

@@ -113,6 +113,9 @@ class Engine:
             bind, port = host or "0.0.0.0", int(port_text)  # noqa: S104 - the user's choice
         total = self.workers + self.remote_workers
         target = plan.target.get("base_url", "?")
+        if "cypher" in plan.request_kinds():
+            graph = plan.target.get("graph_uri", "?")
+            target = graph if plan.request_kinds() == {"cypher"} else f"{target} and {graph}"
         remote = (
             f" + {self.remote_workers} remote, expected at {bind}:{port}"
             if self.remote_workers
