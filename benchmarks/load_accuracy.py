@@ -252,12 +252,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer rates")
+    parser.add_argument("--only", choices=["accuracy", "stall", "capacity"])
     args = parser.parse_args()
     _pin(0)
     print(f"cores: {os.cpu_count()} (generator pinned to core 0, server to core 1: {TWO_CORES})")
-    accuracy(args.runs, 5 if args.quick else 10)
-    stall(args.runs)
-    capacity(args.runs, [250, 500, 1000] if args.quick else [250, 500, 1000, 1500, 2000, 3000])
+    if not args.only or args.only == "accuracy":
+        accuracy(args.runs, 5 if args.quick else 10)
+    if not args.only or args.only == "stall":
+        stall(args.runs)
+    if not args.only or args.only == "capacity":
+        capacity(args.runs, [250, 500, 1000] if args.quick else [250, 500, 1000, 1500, 2000, 3000])
 
 
 if __name__ == "__main__":

@@ -113,6 +113,21 @@ def arrivals(s: LoadScenario, shard: int = 0, shards: int = 1) -> Iterator[float
         offset += duration
 
 
+# epoll (under libev and libuv alike) sleeps in whole milliseconds, rounded up: a plain
+# gevent.sleep wakes 0.25 ms late at the median and 0.85 ms at p95 on an idle core
+# (measured), and that lateness is in every latency from the scheduled start. So sleep
+# to within SPIN_S of the due time, then yield in a loop (other greenlets and I/O run).
+SPIN_S = 0.0015
+
+
+def _sleep_until(due: float) -> None:
+    wait = due - time.perf_counter()
+    if wait > SPIN_S:
+        gevent.sleep(wait - SPIN_S)
+    while time.perf_counter() < due:
+        gevent.sleep(0)
+
+
 # -- worker side: one Shard user per worker process ----------------------------------
 
 
@@ -272,9 +287,7 @@ class ShardRun:
                 self.bounded = True
                 break
             intended = start + due
-            wait = intended - time.perf_counter()
-            if wait > 0:
-                gevent.sleep(wait)
+            _sleep_until(intended)
             self.scheduled += 1
             if pool.full():
                 self.dropped += 1
