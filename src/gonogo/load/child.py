@@ -59,7 +59,6 @@ from gonogo.load.stats import Store, judge, new_histogram, to_us  # noqa: E402
 REPORT_INTERVAL_S = 1.0  # worker -> master; the timeline's resolution
 CONNECT_WAIT_S = float(os.environ.get("GONOGO_LOAD_CONNECT_WAIT_S", "30"))
 WINDOW_KEEP_S = 5  # a second's histogram is summarised once no worker can add to it
-TIMELINE_METRICS = ("http_req_duration", "graph_query_duration")
 
 log = logging.getLogger("gonogo.load")
 

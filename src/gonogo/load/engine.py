@@ -44,10 +44,6 @@ class LoadResult:
     summary: dict[str, Any]
     store: Store
 
-    @property
-    def elapsed_s(self) -> float:
-        return float(self.summary.get("elapsed_s") or 0.0)
-
     def judge(self, threshold: Threshold) -> Judgement:
         """Counter rates are per second of the plan's schedule, as in summary.json."""
         return judge(self.store, threshold, self.plan.duration_s())

@@ -94,7 +94,6 @@ AGGREGATIONS: dict[Kind, tuple[str, ...]] = {
     "rate": ("rate", "count"),
     "counter": ("count", "rate"),
 }
-BUILTIN_TAGS = ("scenario", "name", "method")
 
 _KEY = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\{([^}]*)\})?\s*$")
 _EXPR = re.compile(
