@@ -18,7 +18,7 @@ from gonogo.load.plan import Threshold
 from gonogo.load.session import judge_item
 
 
-@pytest.mark.gate("slo")
+@pytest.mark.gate("C")  # the release checklist's Gate C: canary thresholds, Lighthouse
 @pytest.mark.load("canary")
 def test_canary(threshold: Threshold, load_result: LoadResult, evidence: Captures) -> None:
     """Rule: the seed canary's thresholds hold: http_req_failed rate < [slo] error_rate,
