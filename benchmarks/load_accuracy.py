@@ -8,9 +8,10 @@ core 1 (where the machine has two). Each figure is the median of --runs runs, an
 each of gonogo's figures is its peer from the same run:
 
 1. accuracy: a constant 200/s for 10 s against 20 ms + 0..10 ms. Achieved rate against the
-   target; gonogo's p95 against the server's true p95, and Locust's own p95 of the same
-   requests (its rounded buckets), and a plain closed-model Locust run aiming at the same
-   rate (its achieved rate and p95);
+   target; gonogo's p95 against the truth on the wire (tshark on loopback, request packet
+   to response packet, when tshark is installed: `apt-get install tshark`) and against the
+   server handler's own timing; Locust's own p95 of the same requests (its rounded
+   buckets), and a plain closed-model Locust run aiming at the same rate;
 2. a stall: 100/s, max_concurrency 50, the server freezes for 2 s at t = 3 s. Expected
    dropped iterations: the arrivals due in the stall once the 50 slots are held (1.5 s x 100
    = 150). gonogo's dropped count and p99 from scheduled start, against plain Locust's
@@ -70,6 +71,41 @@ def echo(delay_ms: float, jitter_ms: float = 0.0, *stall: str) -> Iterator[int]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def on_the_wire(port: int, into: list[float]) -> Iterator[None]:
+    """Each request's latency as the loopback saw it (tshark): from the request's packet to
+    the response's, paired in order on each keep-alive connection. The truth neither the
+    server's handler timing (no HTTP layer) nor a client (its own parsing) can give."""
+    if shutil.which("tshark") is None:
+        yield
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pcap = Path(tmp) / "cap.pcap"
+        capture = subprocess.Popen(
+            ["tshark", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap), "-q"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(1),
+        )  # fmt: skip
+        time.sleep(2)  # tshark is capturing before the first request
+        try:
+            yield
+        finally:
+            time.sleep(0.5)
+            capture.terminate()
+            capture.wait(timeout=30)
+        fields = subprocess.run(
+            ["tshark", "-r", str(pcap), "-Y", "http", "-T", "fields", "-e", "tcp.stream",
+             "-e", "frame.time_epoch", "-e", "http.request", "-e", "http.response"],
+            capture_output=True, text=True, timeout=300, check=False,
+        ).stdout  # fmt: skip
+    pending: dict[str, list[float]] = {}
+    for line in fields.splitlines():
+        stream, at, request, response = ([*line.split("\t"), "", "", "", ""])[:4]
+        if request:
+            pending.setdefault(stream, []).append(float(at))
+        elif response and pending.get(stream):
+            into.append((float(at) - pending[stream].pop(0)) * 1000.0)
 
 
 def truth(port: int) -> list[float]:
@@ -160,8 +196,10 @@ def med(values: list[float]) -> float:
 def accuracy(runs: int, seconds: float) -> None:
     rows: list[dict[str, float]] = []
     for _ in range(runs):
+        wire: list[float] = []
         with echo(20, 10) as port:
-            ours = gonogo(port, 200, seconds, 100)
+            with on_the_wire(port, wire):
+                ours = gonogo(port, 200, seconds, 100)
             true_p95 = percentile(truth(port), 95)
         with echo(20, 10) as port:
             plain = plain_locust(port, 200, seconds, 20)
@@ -175,6 +213,8 @@ def accuracy(runs: int, seconds: float) -> None:
                 "locust_p95": float(ours["locust_p95"] or 0),
                 "plain_rate": plain["rate"],
                 "plain_p95": plain["p95"],
+                "wire_p95": percentile(wire, 95) if wire else float("nan"),
+                "wire_n": float(len(wire)),
             }
         )
     m = {k: med([r[k] for r in rows]) for k in rows[0]}
@@ -190,6 +230,13 @@ def accuracy(runs: int, seconds: float) -> None:
         f"{m['p95'] - m['service_p95']:.2f} ms of start lateness, "
         f"{m['service_p95'] - m['true_p95']:.2f} ms outside the handler (HTTP, loopback)"
     )
+    if m["wire_n"]:
+        gap = m["p95"] - m["wire_p95"]
+        print(
+            f"   on the wire (tshark, {m['wire_n']:.0f} requests): p95 {m['wire_p95']:.2f} ms; "
+            f"gonogo from scheduled start {gap:+.2f} ms ({gap / m['wire_p95'] * 100:+.1f} %), "
+            f"from send {m['service_p95'] - m['wire_p95']:+.2f} ms"
+        )
     print(
         f"   Locust's own p95 of the same requests {m['locust_p95']:.0f} ms; plain Locust run "
         f"p95 {m['plain_p95']:.0f} ms"

@@ -112,19 +112,14 @@ def arrivals(s: LoadScenario, shard: int = 0, shards: int = 1) -> Iterator[float
         offset += duration
 
 
-# epoll (under libev and libuv alike) sleeps in whole milliseconds, rounded up: a plain
-# gevent.sleep wakes 0.25 ms late at the median and 0.85 ms at p95 on an idle core
-# (measured), and that lateness is in every latency from the scheduled start. So sleep
-# to within SPIN_S of the due time, then yield in a loop (other greenlets and I/O run).
-SPIN_S = 0.0015
-
-
 def _sleep_until(due: float) -> None:
+    """Plain gevent.sleep: epoll wakes it in whole milliseconds (0.25 ms late at the
+    median, idle). Spinning out the last 1.5 ms took start lateness down but cost more on
+    the receive side, measured on the wire: p95 +2.5 ms against +0.9 ms without
+    (benchmarks/load_accuracy.py), so there is no spin."""
     wait = due - time.perf_counter()
-    if wait > SPIN_S:
-        gevent.sleep(wait - SPIN_S)
-    while time.perf_counter() < due:
-        gevent.sleep(0)
+    if wait > 0:
+        gevent.sleep(wait)
 
 
 # -- worker side: one Shard user per worker process ----------------------------------
