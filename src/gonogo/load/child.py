@@ -113,10 +113,10 @@ def arrivals(s: LoadScenario, shard: int = 0, shards: int = 1) -> Iterator[float
 
 
 def _sleep_until(due: float) -> None:
-    """Plain gevent.sleep: epoll wakes it in whole milliseconds (0.25 ms late at the
-    median, idle). Spinning out the last 1.5 ms took start lateness down but cost more on
-    the receive side, measured on the wire: p95 +2.5 ms against +0.9 ms without
-    (benchmarks/load_accuracy.py), so there is no spin."""
+    """Plain gevent.sleep. Iterations start ~1 ms late at p95 at 200/s on one core, and an
+    interleaved A/B (5 pairs, benchmarks) showed spinning out the last 1.5 ms changes
+    nothing (1.73 vs 1.77 ms over the wire's p95): the lateness is the event loop busy
+    with responses, not epoll's millisecond timer. More workers (cores) is the remedy."""
     wait = due - time.perf_counter()
     if wait > 0:
         gevent.sleep(wait)
