@@ -629,18 +629,19 @@ def _announce_load(
             reporter.write_line(line)
 
 
-def _load_target(settings: Any, plan: str) -> str:
-    """Where a plan's requests go: the gateway, and the graph for Cypher requests."""
+def _load_target(settings: Any, plan_name: str) -> str:
+    """Where a plan's requests go, as the engine will say it again when it starts."""
     from gonogo.load.plan import build_plan
+    from gonogo.load.session import target_of
 
-    where = str(settings.base_url)
     try:
-        kinds = build_plan(settings, plan).request_kinds()
+        plan = build_plan(settings, plan_name)
     except GonogoError:
-        kinds = set()
-    if "cypher" in kinds and settings.graph is not None:
-        where = settings.graph.uri if kinds == {"cypher"} else f"{where} and {settings.graph.uri}"
-    return f"{where} (env {settings.name})"
+        plan = None
+    if plan is None or settings.base_url is None:
+        return f"{settings.base_url} (env {settings.name})"
+    plan.target = target_of(settings)
+    return f"{plan.destination()} (env {settings.name})"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -761,7 +762,7 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
         env,
         str(marker.args[0]),
         dict(marker.kwargs),
-        folder=state.bundle.captures_dir(env.name) / "load" / str(marker.args[0]),
+        folder=_load_dir(state.bundle, env.name) / str(marker.args[0]),
         workers=workers,
         allow=bool(request.config.getoption("gonogo_allow_load")),
         say=say,
@@ -778,8 +779,13 @@ def load_slot(env: Environment, request: pytest.FixtureRequest) -> Iterator[None
     if state.bundle is None:
         yield
         return
-    with session.exclusive(state.bundle.captures_dir(env.name) / "load"):
+    with session.exclusive(_load_dir(state.bundle, env.name)):
         yield
+
+
+def _load_dir(bundle: Bundle, env: str) -> Path:
+    """The env's load folder: its plans' evidence, and the lock they and the probes share."""
+    return bundle.captures_dir(env) / "load"
 
 
 @pytest.fixture

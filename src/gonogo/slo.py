@@ -65,15 +65,22 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
     marker = f"gonogo-e2e {run} #"
     starts = env.stream.watermarks(topic)
     sent_at: dict[int, float] = {}
-    received: list[tuple[int, int, bytes | None, bytes, float]] = []
+    # (partition, offset, our number or None, perf_counter at receipt): parsed once, on arrival.
+    received: list[tuple[int, int, int | None, float]] = []
+    ours: set[int] = set()
     done = threading.Event()
     failure: list[BaseException] = []
     limit = count / rate + settle_s + env.settings.timeout_s
 
     def follow() -> None:
         try:
-            for record in env.stream.follow(topic, starts, done.is_set, limit):
-                received.append(record)
+            for partition, offset, _key, value, at in env.stream.follow(
+                topic, starts, done.is_set, limit
+            ):
+                number = _number(value, marker)
+                received.append((partition, offset, number, at))
+                if number is not None:
+                    ours.add(number)
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 
@@ -98,7 +105,7 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
     # Wait for the last ones (or the settle time), then stop the reader.
     deadline = time.perf_counter() + settle_s
     while time.perf_counter() < deadline and not failure:
-        if len(_numbers(received, marker)) >= count:
+        if len(ours) >= count:
             break
         time.sleep(0.05)
     done.set()
@@ -110,8 +117,7 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
     seen: set[int] = set()
     key = marker.encode()
     by_partition: dict[int, list[tuple[int, bytes | None, bytes]]] = {p: [] for p in starts}
-    for partition, offset, _key, value, at in received:
-        number = _number(value, marker)
+    for partition, offset, number, at in received:
         # Ours as (offset, marker, number) for the data-ops rule; others only hold an offset.
         row = (offset, key, str(number).encode()) if number is not None else (offset, None, b"")
         by_partition.setdefault(partition, []).append(row)
@@ -142,10 +148,6 @@ def _number(value: bytes, marker: str) -> int | None:
         return None
     tail = text[len(marker) :]
     return int(tail) if tail.isdigit() else None
-
-
-def _numbers(received: list[tuple[int, int, bytes | None, bytes, float]], marker: str) -> set[int]:
-    return {n for r in received if (n := _number(r[3], marker)) is not None}
 
 
 # -- subscriptions ----------------------------------------------------------------------

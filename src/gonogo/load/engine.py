@@ -108,17 +108,13 @@ class Engine:
             host, _, port_text = self.master.rpartition(":")
             bind, port = host or "0.0.0.0", int(port_text)  # noqa: S104 - the user's choice
         total = self.workers + self.remote_workers
-        target = plan.target.get("base_url", "?")
-        if "cypher" in plan.request_kinds():
-            graph = plan.target.get("graph_uri", "?")
-            target = graph if plan.request_kinds() == {"cypher"} else f"{target} and {graph}"
         remote = (
             f" + {self.remote_workers} remote, expected at {bind}:{port}"
             if self.remote_workers
             else ""
         )
         self.say(
-            f"gonogo load: plan '{plan.name}' -> {target} ({plan.describe()}; "
+            f"gonogo load: plan '{plan.name}' -> {plan.destination()} ({plan.describe()}; "
             f"{self.workers} local worker process(es){remote}; at most {plan.bound_s():g} s and "
             f"{plan.max_requests} requests)"
         )

@@ -283,6 +283,15 @@ class Plan:
             scenario_duration(s) + parse_duration(s.graceful_stop) for s in self.scenarios.values()
         )
 
+    def destination(self) -> str:
+        """Where the requests go (from `target`): the gateway, the graph, or both."""
+        kinds = self.request_kinds()
+        http = str(self.target.get("base_url", "?"))
+        graph = self.target.get("graph_uri")
+        if "cypher" not in kinds or not graph:
+            return http
+        return str(graph) if kinds == {"cypher"} else f"{http} and {graph}"
+
     def describe(self) -> str:
         parts = []
         for name, s in self.scenarios.items():
