@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.checks import percentile
-from gonogo.config import LoadScenario
 from gonogo.load.engine import Engine, free_port
 from gonogo.load.plan import Plan
+from gonogo.load.schema import LoadScenario
 
 TWO_CORES = (os.cpu_count() or 1) >= 2
 

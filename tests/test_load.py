@@ -11,14 +11,15 @@ import itertools
 import random
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from gonogo.config import EnvSettings, LoadScenario
+from gonogo.config import EnvSettings
 from gonogo.load.engine import LoadError, read_summary
 from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thresholds_of
+from gonogo.load.schedule import arrivals
+from gonogo.load.schema import LoadScenario
 from gonogo.load.stats import Store, judge
 from tests.packs import REPO
 
@@ -101,21 +102,8 @@ def test_builtin_plans_follow_the_env() -> None:
 
 
 def arrivals_of(scenario: dict[str, object], shard: int = 0, shards: int = 1) -> list[float]:
-    # gonogo.load.child imports gevent; the schedule is pure, so read it in a child.
-    code = textwrap.dedent(
-        f"""
-        import json
-        from gonogo.config import LoadScenario
-        from gonogo.load.child import arrivals
-        s = LoadScenario.model_validate({scenario!r})
-        print(json.dumps(list(arrivals(s, {shard}, {shards}))))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    import json
-
-    return list(json.loads(done.stdout))
+    # The schedule is pure (gonogo.load.schedule never imports gevent): read it in-process.
+    return list(arrivals(LoadScenario.model_validate(scenario), shard, shards))
 
 
 REQ = [{"name": "ping", "path": "/api/ping"}]

@@ -27,6 +27,7 @@ from gonogo.env import Environment
 from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
 from gonogo.sandbox.stack import Stack
+from gonogo.vocabulary import parse_duration
 from gonogo.watch import (
     Quantile,
     Ratio,
@@ -37,7 +38,7 @@ from gonogo.watch import (
     rules,
     triggers_for,
 )
-from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun, parse_duration
+from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun
 from tests.packs import REPO
 
 

@@ -18,53 +18,22 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
+from gonogo.load.schema import Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR
+from gonogo.table import Table, VarName, check_var_name
+from gonogo.vocabulary import GATE_NAMES, PACK_GATES, TRIGGER_FOR_S
 
 ENV_FILE_VARIABLE = "GONOGO_ENV_FILE"
-# The Go/No-Go gates: the release checklist's A, B, C and one per pack (see gonogo.verdict).
-PACK_GATES = ("smoke", "slo", "security", "dataops")
-GATE_NAMES = ("A", "B", "C", *PACK_GATES)
 DEFAULT_ENV_FILE = "environments.toml"
-
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_SECRET_LOOKING_KEYS = {"token", "password", "secret", "api_key", "bearer"}
-
-VarName = Annotated[str, Field(description="the NAME of an environment variable")]
 
 
-def _check_var_name(value: str | None) -> str | None:
-    if value is not None and not _VAR_NAME.match(value):
-        # Do not echo the value: someone may have pasted the secret itself here.
-        raise ValueError(
-            "must be the NAME of an environment variable (like GONOGO_GREEN_TOKEN), "
-            "not the secret itself"
-        )
-    return value
-
-
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in data:
-                if isinstance(key, str) and key.lower() in _SECRET_LOOKING_KEYS:
-                    raise ValueError(
-                        f"'{key}' holds a secret in the file; secrets come only from "
-                        f'environment variables: set {key}_env = "VARIABLE" and export it'
-                    )
-        return data
-
-
-class Operations(_Table):
+class Operations(Table):
     """Persisted GraphQL operation ids, as registered on the gateway."""
 
     health: str = "op:healthQuery:v1"
@@ -73,13 +42,13 @@ class Operations(_Table):
     create_note: str = "op:CreateNote:v1"
 
 
-class GraphQLSettings(_Table):
+class GraphQLSettings(Table):
     # "id": {"id": ..., "variables": ...}; "apq": Apollo's extensions.persistedQuery,
     # in which case the operation values above are the documents' sha256 hashes.
     persisted: Literal["id", "apq"] = "id"
 
 
-class GraphSettings(_Table):
+class GraphSettings(Table):
     uri: str
     user: str = "neo4j"
     password_env: VarName | None = None
@@ -88,10 +57,10 @@ class GraphSettings(_Table):
     # "not applicable" on FalkorDB instead of passing.
     flavor: Literal["neo4j", "falkordb"] = "neo4j"
 
-    _v = field_validator("password_env")(_check_var_name)
+    _v = field_validator("password_env")(check_var_name)
 
 
-class StreamSettings(_Table):
+class StreamSettings(Table):
     bootstrap: str
     canary_topic: str = "intelgraph.canary"
     # Non-secret librdkafka properties (security.protocol, sasl.mechanism, ...).
@@ -103,10 +72,10 @@ class StreamSettings(_Table):
     # The topic the app's ingest path (CreateNote -> outbox) publishes to, for end-to-end.
     ingest_topic: str | None = None
 
-    _v = field_validator("sasl_password_env")(_check_var_name)
+    _v = field_validator("sasl_password_env")(check_var_name)
 
 
-class DatabaseSettings(_Table):
+class DatabaseSettings(Table):
     """The app's PostgreSQL, as seen by a read-only role (plus pg_create_restore_point)."""
 
     # libpq URL without a password, e.g. postgresql://gonogo_ro@db.example.com:5432/intelgraph
@@ -126,7 +95,7 @@ class DatabaseSettings(_Table):
     replicas: int = Field(default=0, ge=0)
     max_replica_lag_s: float = Field(default=30.0, gt=0)
 
-    _v = field_validator("password_env", "scratch_password_env")(_check_var_name)
+    _v = field_validator("password_env", "scratch_password_env")(check_var_name)
 
     @field_validator("dsn", "scratch_dsn")
     @classmethod
@@ -140,7 +109,7 @@ class DatabaseSettings(_Table):
         return value
 
 
-class DataopsSettings(_Table):
+class DataopsSettings(Table):
     # Consumer lag may be this many times the baseline (the release checklist says 1.5x).
     lag_factor: float = Field(default=1.5, gt=0)
     # The ingest backlog must fall to the baseline within this many seconds.
@@ -149,27 +118,27 @@ class DataopsSettings(_Table):
     canary_messages: int = Field(default=20, ge=2, le=10000)
 
 
-class ClusterSettings(_Table):
+class ClusterSettings(Table):
     namespace: str
     context: str | None = None
     kubeconfig: str | None = None
 
 
-class PrometheusSettings(_Table):
+class PrometheusSettings(Table):
     url: str
     token_env: VarName | None = None
 
-    _v = field_validator("token_env")(_check_var_name)
+    _v = field_validator("token_env")(check_var_name)
 
 
-class BaselineSettings(_Table):
+class BaselineSettings(Table):
     """Normal values for this env, against which relative rules are judged."""
 
     consumer_lag: float | None = Field(default=None, ge=0)
     api_p95_ms: float | None = Field(default=None, gt=0)
 
 
-class SloSettings(_Table):
+class SloSettings(Table):
     api_p95_ms: float = Field(default=150.0, gt=0)
     graphql_p95_ms: float = Field(default=1200.0, gt=0)
     error_rate: float = Field(default=0.001, ge=0, le=1)
@@ -185,94 +154,7 @@ class SloSettings(_Table):
     ws_path: str = "/graphql/ws"
 
 
-_DURATION = re.compile(
-    r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$"
-)
-
-
-def parse_duration(value: str) -> float:
-    """k6's duration strings ("2m", "1m30s", "500ms", "1h") in seconds."""
-    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
-    if not value or match is None or not any(match.groups()):
-        raise ValueError(f'\'{value}\' is not a duration; write it like "30s", "2m" or "500ms"')
-    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
-    return h * 3600 + m * 60 + s + ms / 1000
-
-
-Duration = Annotated[str, Field(description='a k6 duration: "30s", "2m", "1m30s", "500ms"')]
-
-
-def _check_duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
-
-
-class LoadRequest(_Table):
-    """One request an iteration makes: HTTP, a persisted GraphQL operation, or Cypher."""
-
-    name: str
-    kind: Literal["http", "graphql", "cypher"] = "http"
-    method: str = "GET"
-    # http: a path on base_url (like "/api/ping"); graphql: an [operations] key or an op id.
-    path: str | None = None
-    operation: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
-    query: str | None = None  # cypher
-    tags: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _what(self) -> LoadRequest:
-        needed = {"http": "path", "graphql": "operation", "cypher": "query"}[self.kind]
-        if getattr(self, needed) is None:
-            raise ValueError(f"a {self.kind} request needs {needed}")
-        if self.kind == "http" and not str(self.path).startswith("/"):
-            raise ValueError("path must start with '/'")
-        return self
-
-
-class LoadStage(_Table):
-    duration: Duration
-    target: float = Field(ge=0)
-
-    _d = field_validator("duration")(_check_duration)
-
-
-class LoadScenario(_Table):
-    """k6's open-model executors: iterations start on schedule whatever the server does."""
-
-    executor: Literal["constant-arrival-rate", "ramping-arrival-rate"] = "constant-arrival-rate"
-    rate: float | None = Field(default=None, gt=0)  # constant: iterations per time_unit
-    start_rate: float = Field(default=0.0, ge=0)  # ramping: the rate before the first stage
-    time_unit: Duration = "1s"
-    duration: Duration | None = None  # constant
-    stages: list[LoadStage] = Field(default_factory=list)  # ramping
-    pre_allocated: int = Field(default=10, ge=1, le=100_000)
-    max_concurrency: int = Field(default=100, ge=1, le=100_000)
-    graceful_stop: Duration = "10s"
-    requests: list[LoadRequest] = Field(min_length=1)
-    tags: dict[str, str] = Field(default_factory=dict)
-
-    _d = field_validator("time_unit", "duration", "graceful_stop")(_check_duration)
-
-    @model_validator(mode="after")
-    def _shape(self) -> LoadScenario:
-        if self.executor == "constant-arrival-rate" and (self.rate is None or not self.duration):
-            raise ValueError("constant-arrival-rate needs rate and duration")
-        if self.executor == "ramping-arrival-rate" and not self.stages:
-            raise ValueError("ramping-arrival-rate needs stages = [{duration, target}, ...]")
-        if self.max_concurrency < self.pre_allocated:
-            raise ValueError("max_concurrency must be at least pre_allocated")
-        return self
-
-
-class LoadPlanTable(_Table):
-    scenarios: dict[str, LoadScenario] = Field(min_length=1)
-    # k6's form: {"http_req_duration{scenario:gateway}" = ["p(95)<150"]}
-    thresholds: dict[str, list[str]] = Field(default_factory=dict)
-
-
-class LoadSettings(_Table):
+class LoadSettings(Table):
     """The load engine's bounds and the env's own plans (gonogo.load.plan has the built-ins)."""
 
     # Local Locust worker processes (--load-workers overrides).
@@ -292,7 +174,7 @@ class LoadSettings(_Table):
         default_factory=lambda: ["MATCH (n:Note) RETURN count(n) AS notes"]
     )
 
-    _d = field_validator("duration")(_check_duration)
+    _d = field_validator("duration")(check_duration)
 
     @model_validator(mode="after")
     def _someone_sends(self) -> LoadSettings:
@@ -306,7 +188,7 @@ class LoadSettings(_Table):
         return self
 
 
-class BudgetSettings(_Table):
+class BudgetSettings(Table):
     """Front-end performance budgets (Gate C), judged on the release's Lighthouse results."""
 
     lighthouse_score: float = Field(default=0.80, ge=0, le=1)
@@ -314,7 +196,7 @@ class BudgetSettings(_Table):
     total_kb: float = Field(default=450.0, gt=0)
 
 
-class TriggerOverride(_Table):
+class TriggerOverride(Table):
     """One rollback trigger tuned for this env (names: `gonogo rules --env NAME`)."""
 
     threshold: float | None = None
@@ -323,10 +205,10 @@ class TriggerOverride(_Table):
     enabled: bool = True
 
 
-class WatchSettings(_Table):
+class WatchSettings(Table):
     interval_s: float = Field(default=30.0, gt=0, le=3600)
     # How long a trigger's condition must hold before it fires (Prometheus `for:`).
-    for_s: float = Field(default=600.0, ge=0)
+    for_s: float = Field(default=TRIGGER_FOR_S, ge=0)
     # The availability SLO whose error budget the burn-rate trigger spends.
     slo_target: float = Field(default=0.999, gt=0, lt=1)
     # Where values come from: PromQL when the env has [prometheus] ("auto"), or always
@@ -335,21 +217,21 @@ class WatchSettings(_Table):
     triggers: dict[str, TriggerOverride] = Field(default_factory=dict)
 
 
-class GrafanaPanel(_Table):
+class GrafanaPanel(Table):
     dashboard: str  # the dashboard's uid
     panel: int
     name: str
 
 
-class GrafanaSettings(_Table):
+class GrafanaSettings(Table):
     url: str
     token_env: VarName | None = None
     panels: list[GrafanaPanel] = Field(default_factory=list)
 
-    _v = field_validator("token_env")(_check_var_name)
+    _v = field_validator("token_env")(check_var_name)
 
 
-class SecuritySettings(_Table):
+class SecuritySettings(Table):
     """Who must have signed the release, and how the gateway's guards are exercised."""
 
     # The signing certificate's identity (SAN) and OIDC issuer every Sigstore bundle
@@ -368,23 +250,23 @@ class SecuritySettings(_Table):
     # An expired (but otherwise valid) token, to prove expiry is enforced.
     expired_token_env: VarName | None = None
 
-    _v = field_validator("expired_token_env")(_check_var_name)
+    _v = field_validator("expired_token_env")(check_var_name)
 
 
-class CommsSettings(_Table):
+class CommsSettings(Table):
     # The variable holding the war room's webhook URL (the URL is the credential).
     webhook_env: VarName | None = None
     # A folder of go-no-go.txt / post-deploy.txt / rollback.txt overriding gonogo's own.
     templates: str | None = None
 
-    _v = field_validator("webhook_env")(_check_var_name)
+    _v = field_validator("webhook_env")(check_var_name)
 
 
-class SmokeSettings(_Table):
+class SmokeSettings(Table):
     pings: int = Field(default=10, ge=1, le=1000)
 
 
-class EnvSettings(_Table):
+class EnvSettings(Table):
     """One `[environments.NAME]` table, validated. Holds no secret values."""
 
     name: str
@@ -428,7 +310,7 @@ class EnvSettings(_Table):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     grafana: GrafanaSettings | None = None
 
-    _v = field_validator("token_env", "admin_token_env")(_check_var_name)
+    _v = field_validator("token_env", "admin_token_env")(check_var_name)
 
     @field_validator("required_gates")
     @classmethod

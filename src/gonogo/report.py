@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from gonogo.verdict import GATES, Verdict
+from gonogo.verdict import Verdict
+from gonogo.vocabulary import GATES
 
 COLOURS = {
     "GO": "#1a7f37",

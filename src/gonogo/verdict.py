@@ -34,21 +34,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gonogo import markdown
-from gonogo.config import PACK_GATES
 from gonogo.errors import ConfigError
+from gonogo.vocabulary import PACK_GATES
 
 Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
 
-# A, B, C are the release checklist's gates; the packs are gates of their own.
-GATES = {
-    "A": "CI hygiene: release evidence complete, signatures and attestations verify",
-    "B": "drift and policy: digest pinning, Rego",
-    "C": "performance budgets: canary thresholds, Lighthouse",
-    "smoke": "cutover smoke",
-    "slo": "SLO and load",
-    "security": "security",
-    "dataops": "data operations",
-}
 EXIT_CODES: dict[Decision, int] = {"GO": 0, "GO-WITH-EXCEPTIONS": 0, "NO-GO": 1, "INCOMPLETE": 2}
 MAX_EXCEPTION_DAYS = 7
 EXCEPTIONS_FILE = "docs/policy-exceptions.md"

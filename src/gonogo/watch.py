@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 
 from gonogo.clients.metrics import MetricsSnapshot
 from gonogo.errors import GonogoError
+from gonogo.vocabulary import TRIGGER_FOR_S
 
 State = Literal["ok", "pending", "firing", "no-data"]
 
@@ -212,7 +213,7 @@ class Trigger:
     threshold: float
     unit: str = ""
     scale: float = 1.0  # shown value = signal x scale (ratios as %, seconds as ms)
-    for_s: float = 600.0
+    for_s: float = TRIGGER_FOR_S
     severity: Literal["page", "warn"] = "page"
     no_data: Literal["fail", "report"] = "report"
     # Multi-window burn rate: the condition must hold over this short window as well.
@@ -264,7 +265,7 @@ def default_triggers(
     baseline_lag: float | None,
     baseline_p95_ms: float | None,
     slo_error_budget: float,
-    for_s: float = 600.0,
+    for_s: float = TRIGGER_FOR_S,
 ) -> list[Trigger]:
     """The cutover runbook's rollback triggers and the alert list's relative ones."""
     share_5xx = Ratio(SERVER_ERRORS, (REQUESTS,))

@@ -1,10 +1,13 @@
 """The load engine: open-model canaries on Locust, judged on HDR histograms.
 
-    plan.py    scenarios and k6-style thresholds (validated before any load)
-    stats.py   HDR series, merged losslessly across workers; threshold judgement
-    engine.py  the pytest-side runner: starts, bounds and stops the children
-    child.py   the Locust master and workers (child processes only: gevent)
-    plots.py   latency over time and its distribution, as PNG
+    schema.py    the plan tables as an env file writes them (validated with the file)
+    plan.py      built-in plans and k6-style thresholds (validated before any load)
+    schedule.py  when iterations are due (pure; no gevent)
+    session.py   the pytest side without pytest: one Plan per (env, plan), run once
+    stats.py     HDR series, merged losslessly across workers; threshold judgement
+    engine.py    starts, bounds and stops the children
+    child.py     the Locust master and workers (child processes only: gevent)
+    plots.py     latency over time and its distribution, as PNG
 
 Importing this package (or any module but child.py) never imports Locust.
 """

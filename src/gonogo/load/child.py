@@ -36,7 +36,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,12 @@ from locust import argument_parser as locust_args  # noqa: E402
 from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from gonogo.config import LoadRequest, LoadScenario, parse_duration  # noqa: E402
 from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, TOKEN_VARIABLE  # noqa: E402
 from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration  # noqa: E402
+from gonogo.load.schedule import arrivals  # noqa: E402
+from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
 from gonogo.load.stats import Store, judge, new_histogram, to_us  # noqa: E402
+from gonogo.vocabulary import parse_duration  # noqa: E402
 
 REPORT_INTERVAL_S = 1.0  # worker -> master; the timeline's resolution
 CONNECT_WAIT_S = float(os.environ.get("GONOGO_LOAD_CONNECT_WAIT_S", "30"))
@@ -63,53 +64,7 @@ WINDOW_KEEP_S = 5  # a second's histogram is summarised once no worker can add t
 log = logging.getLogger("gonogo.load")
 
 
-# -- the schedule ---------------------------------------------------------------------
-
-
-def segments(s: LoadScenario) -> list[tuple[float, float, float]]:
-    """(duration s, rate at start /s, rate at end /s) pieces of the arrival rate."""
-    unit = parse_duration(s.time_unit)
-    if s.executor == "constant-arrival-rate":
-        rate = (s.rate or 0.0) / unit
-        return [(parse_duration(s.duration or "0s"), rate, rate)]
-    out = []
-    current = s.start_rate / unit
-    for stage in s.stages:
-        target = stage.target / unit
-        out.append((parse_duration(stage.duration), current, target))
-        current = target
-    return out
-
-
-def arrivals(s: LoadScenario, shard: int = 0, shards: int = 1) -> Iterator[float]:
-    """Scheduled starts (seconds from the scenario's start) of this shard's iterations.
-
-    The j-th iteration of the whole scenario is due when the integral of the rate
-    reaches j; shard k takes every j with j % shards == k, so N workers interleave
-    into exactly the one schedule a single worker would keep.
-    """
-    j = shard
-    offset = 0.0  # the segment's start time
-    done = 0.0  # arrivals due before the segment
-    for duration, r0, r1 in segments(s):
-        while True:
-            need = j - done
-            if r0 == r1:
-                if r0 <= 0:
-                    break
-                u = need / r0
-            else:
-                a = (r1 - r0) / (2 * duration)
-                disc = r0 * r0 + 4 * a * need
-                if disc < 0:
-                    break
-                u = (-r0 + math.sqrt(disc)) / (2 * a)
-            if u >= duration or u < 0:
-                break
-            yield offset + u
-            j += shards
-        done += duration * (r0 + r1) / 2
-        offset += duration
+# -- the schedule (gonogo.load.schedule) --------------------------------------------
 
 
 def _sleep_until(due: float) -> None:
