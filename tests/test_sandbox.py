@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from gonogo.errors import ConfigError, SandboxError
-from gonogo.sandbox import faults, migrations
+from gonogo.sandbox import database, faults, release_copy
 from gonogo.sandbox.app.gql import REGISTRY
 from gonogo.sandbox.stack import Stack, StackInfo
 from gonogo.sandbox.tokens import AUDIENCE, ISSUER, mint
@@ -495,7 +495,7 @@ def test_fault_migration_edited_at_start() -> None:
             recorded = dict(
                 conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
             )
-    shipped = {p.stem: migrations.checksum(p.read_text()) for p in migrations.files()}
+    shipped = {p.stem: database.checksum(p.read_text()) for p in database.files()}
     assert set(recorded) == set(shipped)
     assert [v for v in shipped if recorded[v] != shipped[v]] == ["0001_notes"]
 
@@ -553,8 +553,8 @@ def test_stop_leaves_no_process_and_no_data() -> None:
 
 
 def test_release_faults_change_only_the_release_copy(tmp_path: Path) -> None:
-    shipped = {p.name: p.read_bytes() for p in migrations.RELEASE.rglob("*") if p.is_file()}
-    release, held = migrations.prepare_release(
+    shipped = {p.name: p.read_bytes() for p in release_copy.RELEASE.rglob("*") if p.is_file()}
+    release, held = release_copy.prepare_release(
         tmp_path / "r",
         {
             "migration-pending": None,
@@ -578,7 +578,9 @@ def test_release_faults_change_only_the_release_copy(tmp_path: Path) -> None:
         "| 0002_notes_author_index | 0002_notes_author_index.down.sql |  | yes |"
         in (release / "data-ops.md").read_text()
     )
-    assert {p.name: p.read_bytes() for p in migrations.RELEASE.rglob("*") if p.is_file()} == shipped
+    assert {
+        p.name: p.read_bytes() for p in release_copy.RELEASE.rglob("*") if p.is_file()
+    } == shipped
 
 
 def test_the_read_only_role_reads_and_marks_but_cannot_write(info: StackInfo) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 from gonogo.errors import GonogoError
 from gonogo.load.plan import SCHEMA, Plan, Threshold
 from gonogo.load.stats import Judgement, Store, judge
+from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
-from gonogo.sandbox.processes import die_with_parent, free_port
 
 # Names of the variables that carry secrets to the children (never their values).
 TOKEN_VARIABLE = "GONOGO_LOAD_TOKEN"  # noqa: S105

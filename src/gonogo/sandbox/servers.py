@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.errors import SandboxError
-from gonogo.sandbox.processes import Child, free_port, port_open, spawn
+from gonogo.processes import Child, free_port, port_open, spawn
 
 READY_TIMEOUT_S = 15.0
 

@@ -31,10 +31,10 @@ from gonogo.config import (
     StreamSettings,
 )
 from gonogo.errors import SandboxError
-from gonogo.sandbox import migrations, servers
+from gonogo.processes import Child, free_port, last_line, spawn
+from gonogo.sandbox import cluster, database, release_copy, servers
 from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC, AppConfig
 from gonogo.sandbox.app.security import POLICY_FILE
-from gonogo.sandbox.processes import Child, free_port, last_line, spawn
 from gonogo.sandbox.tokens import make_keys, mint
 
 APP_READY_TIMEOUT_S = 30.0
@@ -73,15 +73,15 @@ class StackInfo(BaseModel):
         Tables the env file gives for the sandbox (say [database] replicas = 1, to see
         the replication check fail) keep their other keys; only addresses are replaced.
         """
-        database: dict[str, Any] = {
+        db: dict[str, Any] = {
             "dsn": self.dataops_dsn,
             "scratch_dsn": self.scratch_dsn,
             "checksum_tables": ["public.schema_migrations"],
         }
         if base.database is not None:
-            database = {**base.database.model_dump(), **database}
+            db = {**base.database.model_dump(), **db}
         if "replica-down" in self.faults:
-            database["replicas"] = max(1, int(str(database.get("replicas", 0))))
+            db["replicas"] = max(1, int(str(db.get("replicas", 0))))
         return base.model_copy(
             update={
                 "base_url": self.base_url,
@@ -97,9 +97,9 @@ class StackInfo(BaseModel):
                     groups=[INGEST_GROUP],
                     ingest_topic=self.ingest_topic,
                 ),
-                "database": DatabaseSettings.model_validate(database),
+                "database": DatabaseSettings.model_validate(db),
                 "cluster": ClusterSettings(
-                    namespace=migrations.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
+                    namespace=cluster.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
                 ),
                 "security": base.security.model_copy(
                     update={
@@ -180,15 +180,15 @@ class Stack:
         dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
         bootstrap = f"127.0.0.1:{kafka.port}"
         # In the logs folder, which outlives the stack: messages cite files in it.
-        release, held_back = migrations.prepare_release(self.logs / "release", self.faults)
+        release, held_back = release_copy.prepare_release(self.logs / "release", self.faults)
         try:
-            migrations.apply(
+            database.apply(
                 dsn,
                 release / "migrations",
                 edited="migration-edited" in self.faults,
                 hold_back=held_back,
             )
-            migrations.create_roles(dsn, restore_point="restore-point-refused" not in self.faults)
+            database.create_roles(dsn, restore_point="restore-point-refused" not in self.faults)
         except Exception as exc:
             raise SandboxError(f"postgres: migrations failed: {exc}") from None
         pg_at = f"127.0.0.1:{pg.port}"
@@ -202,7 +202,7 @@ class Stack:
         }
 
         port = free_port()
-        kubeconfig = migrations.write_cluster(
+        kubeconfig = cluster.write_cluster(
             self.workdir, release, f"http://127.0.0.1:{port}/k8s", self.faults
         )
         config = AppConfig(
@@ -255,8 +255,8 @@ class Stack:
             bolt_uri=external_bolt,
             kafka_bootstrap=bootstrap,
             postgres_dsn=dsn,
-            dataops_dsn=f"postgresql://{migrations.READ_ONLY_ROLE}@{pg_at}/postgres",
-            scratch_dsn=f"postgresql://{migrations.SCRATCH}@{pg_at}/{migrations.SCRATCH}",
+            dataops_dsn=f"postgresql://{database.READ_ONLY_ROLE}@{pg_at}/postgres",
+            scratch_dsn=f"postgresql://{database.SCRATCH}@{pg_at}/{database.SCRATCH}",
             release_dir=str(release),
             kubeconfig=str(kubeconfig),
             prometheus_url=prometheus_url,
