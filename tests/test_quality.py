@@ -68,3 +68,26 @@ def test_package_imports_without_pytest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_every_error_is_drawn_in_the_tree() -> None:
+    """errors.py's docstring is the map of what gonogo raises on purpose; a subclass
+    defined anywhere in the package must appear in it."""
+    code = (
+        "import importlib, pkgutil, gonogo, gonogo.errors as e\n"
+        "skip = ('gonogo.load.child', 'gonogo.sandbox.app')\n"
+        "for m in pkgutil.walk_packages(gonogo.__path__, 'gonogo.'):\n"
+        "    if not m.name.startswith(skip) and not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "def walk(c):\n"
+        "    for s in c.__subclasses__():\n"
+        "        yield s\n"
+        "        yield from walk(s)\n"
+        "doc = e.__doc__ or ''\n"
+        "print(sorted({c.__name__ for c in walk(e.GonogoError) if c.__name__ not in doc}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", f"not drawn in errors.py's tree: {done.stdout.strip()}"

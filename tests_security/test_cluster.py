@@ -30,7 +30,12 @@ def test_cluster_runs_only_released_signed_images(
 
     def signed(digest: str) -> str | None:
         return image_signature_problem(
-            env.settings.security, release.path, digest, by_digest[digest], env.settings.timeout_s
+            env.settings.security,
+            release.path,
+            digest,
+            by_digest[digest],
+            env.settings.timeout_s,
+            env.on_request,
         )
 
     problems = drift.drift(containers, released, signed)

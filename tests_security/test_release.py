@@ -89,7 +89,9 @@ def test_signatures_and_attestations_verify(
     results: dict[str, Any] = {"images": {}, "signatures": {}}
     problems: list[str] = []
     for ref, digest in images.items():
-        why = image_signature_problem(security, release.path, digest, ref, env.settings.timeout_s)
+        why = image_signature_problem(
+            security, release.path, digest, ref, env.settings.timeout_s, env.on_request
+        )
         results["images"][ref] = why or "verified"
         if why:
             problems.append(why)

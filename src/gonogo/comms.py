@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gonogo.clients.http import RequestSink
+
 KINDS = ("go-no-go", "post-deploy", "rollback")
 TEMPLATES = Path(__file__).parent / "templates" / "comms"
 FOLDER = "comms"
@@ -149,7 +151,7 @@ def write_all(
     return out
 
 
-def send(settings: Any, text: str) -> str:
+def send(settings: Any, text: str, on_request: RequestSink | None = None) -> str:
     """Post to the env's webhook if it has one; what happened, as one line for steps.log."""
     import os
 
@@ -158,20 +160,25 @@ def send(settings: Any, text: str) -> str:
     if not url:
         why = f"{variable} is not set" if variable else "[comms] webhook_env is not set"
         return f"not posted ({why})"
-    return post(url, text, settings.timeout_s) or "posted to the webhook"
+    return post(url, text, settings.timeout_s, on_request) or "posted to the webhook"
 
 
-def post(url: str, text: str, timeout_s: float) -> str | None:
+def post(
+    url: str, text: str, timeout_s: float, on_request: RequestSink | None = None
+) -> str | None:
     """POST {"text": ...} (Slack, Mattermost, Teams workflows); None, or why it failed."""
-    import httpx
-
+    from gonogo.clients.http import HttpClient
+    from gonogo.errors import Unreachable
     from gonogo.redact import REDACTOR
 
-    REDACTOR.add(url)  # the URL is the credential
+    REDACTOR.add(url)  # the URL is the credential (and so masked in requests.jsonl)
+    client = HttpClient(url, timeout_s=timeout_s, on_request=on_request)
     try:
-        response = httpx.post(url, json={"text": text}, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return f"webhook post failed: {type(exc).__name__}: {REDACTOR.text(str(exc))}"
+        response = client.post("", json={"text": text})
+    except Unreachable as exc:
+        return f"webhook post failed: {REDACTOR.text(exc.reason)}"
+    finally:
+        client.close()
     if response.status_code >= 300:
         return f"webhook post failed: HTTP {response.status_code} {response.text[:120]!r}"
     return None

@@ -9,13 +9,21 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     ├── ConfigError              the user's input is wrong: fix it and run again
     │   ├── EnvFileError         environments.toml missing, malformed or invalid
     │   ├── UnknownEnvironment   --env names no table in the file
-    │   └── MissingSecret        the variable named by token_env / password_env is unset
+    │   ├── MissingSecret        the variable named by token_env / password_env is unset
+    │   ├── ReleaseError         (release.py) a release file is missing or malformed
+    │   ├── PlanError            (load/plan.py) a load plan or threshold cannot be judged
+    │   └── LoadRefused          (load/session.py) load aimed at production without consent
     ├── NotConfigured            the env has no table for a component a check needs (a skip)
     ├── NotApplicable            the check cannot apply to this env (Neo4j-only on FalkorDB)
     ├── TargetError              the environment under test misbehaved
-    │   └── Unreachable          a connection or a timeout, with the URL and the limit
+    │   ├── Unreachable          a connection or a timeout, with the URL and the limit
+    │   └── SignatureError       (supplychain/signatures.py) a signature did not verify
+    ├── LoadError                (load/engine.py) the load run itself failed
     ├── SandboxError             the local reference environment could not start
     └── BundleError              an evidence bundle cannot be read
+
+A subclass defined beside the code that raises it is drawn here with its
+module; tests/test_quality.py fails when one is missing from the drawing.
 
 Nothing here imports pytest: the package is usable from the CLI and from
 other tools. Messages never include secret values, only variable names.

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,11 @@ class Bundle:
         path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(REDACTOR.obj(record), default=str) + "\n"
         _append(path, line)
+
+    def request_log(self, env: str | None) -> Callable[[Any], None]:
+        """The sink gonogo.clients.http calls with each request's record (`as_dict()`): one
+        line in the env's requests.jsonl, redacted like every other write."""
+        return lambda record: self.append_jsonl(env, "requests.jsonl", record.as_dict())
 
     def log(self, message: str) -> None:
         """One timestamped line in steps.log, like the bash script's log()."""

@@ -8,8 +8,9 @@ Three places, tried in order, as cosign and the OCI 1.1 specification define the
     3. cosign's older tags    sha256-<hex>.sig (signatures) and sha256-<hex>.att (attestations)
 
 A registry that has no referrers API answers 404 there, which is not an error:
-the next place is tried. Every request has the env's timeout; nothing here
-writes to the registry.
+the next place is tried. Every request has the env's timeout and goes through
+the one transport seam (gonogo.clients.http), so it is in requests.jsonl;
+nothing here writes to the registry.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from gonogo.errors import TargetError, Unreachable
+from gonogo.clients.http import HttpClient, RequestSink
+from gonogo.errors import TargetError
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = ", ".join(
@@ -49,20 +51,27 @@ class Found:
 
 
 class Registry:
-    def __init__(self, base_url: str, timeout_s: float, token: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        token: str | None = None,
+        on_request: RequestSink | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
+        self._client = HttpClient(
+            self.base_url,
+            timeout_s=timeout_s,
+            token=(lambda: token) if token else None,
+            on_request=on_request,
+        )
 
     def close(self) -> None:
         self._client.close()
 
     def _get(self, path: str, accept: str | None = None) -> httpx.Response:
-        try:
-            return self._client.get(path, headers={"Accept": accept} if accept else None)
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"{self.base_url}{path}", self.timeout_s, exc) from None
+        return self._client.get(path, headers={"Accept": accept} if accept else None)
 
     def manifest(self, repo: str, reference: str) -> dict[str, Any] | None:
         response = self._get(f"/v2/{repo}/manifests/{reference}", MANIFEST_TYPES)

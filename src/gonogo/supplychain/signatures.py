@@ -222,13 +222,15 @@ def repository_of(ref: str) -> str:
     return name
 
 
-def _registry_bundles(registry_url: str, ref: str, digest: str, timeout_s: float) -> list[Path]:
+def _registry_bundles(
+    registry_url: str, ref: str, digest: str, timeout_s: float, on_request: Any = None
+) -> list[Path]:
     """Sigstore bundles the registry holds for the image, saved to temporary files."""
     import tempfile
 
     from gonogo.supplychain.registry import Registry
 
-    client = Registry(registry_url, timeout_s)
+    client = Registry(registry_url, timeout_s, on_request=on_request)
     try:
         found = client.discover(repository_of(ref), digest)
     finally:
@@ -243,7 +245,12 @@ def _registry_bundles(registry_url: str, ref: str, digest: str, timeout_s: float
 
 
 def image_signature_problem(
-    security: Any, release: Path, digest: str, ref: str, timeout_s: float = 10.0
+    security: Any,
+    release: Path,
+    digest: str,
+    ref: str,
+    timeout_s: float = 10.0,
+    on_request: Any = None,
 ) -> str | None:
     """None when the image is signed as the env requires, else why not (one line).
 
@@ -256,7 +263,7 @@ def image_signature_problem(
         bundles = sorted((release / "attestations").glob("*.sigstore.json"))
         where = str(release / "attestations")
         if getattr(security, "registry", None):
-            bundles += _registry_bundles(security.registry, ref, digest, timeout_s)
+            bundles += _registry_bundles(security.registry, ref, digest, timeout_s, on_request)
             where += f" or {security.registry}"
         tried = []
         for bundle in bundles:
