@@ -21,11 +21,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gonogo import __version__
-from gonogo.config import PACK_GATES, load_env_file, resolve_env_file
+from gonogo.config import load_env_file, resolve_env_file
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import verify_bundle
+from gonogo.vocabulary import PACK_GATES, parse_duration
 
 EXIT_OK = 0
 EXIT_BAD = 1
@@ -230,50 +232,53 @@ def _interrupt(*_: object) -> None:
 
 def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
     import signal
-    import time
 
-    from gonogo.sandbox.stack import Stack
-    from gonogo.sandbox.tokens import ROLES
+    from gonogo.config import EnvSettings
+    from gonogo.run import opened
 
-    stack = Stack(faults=chosen)
-    # SIGTERM ends the wait like Ctrl-C does, so `finally` stops every child.
+    local = EnvSettings(name="local", sandbox=True, production=False)
+    # SIGTERM ends the wait like Ctrl-C does, so every child is stopped on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        info = stack.start()
-        folder = Path(info.workdir)
-        for role in ROLES:
-            path = folder / f"token-{role}"
-            path.write_text(info.token(role))
-            path.chmod(0o600)
-        names = ", ".join(chosen) or "none"
-        print(f"gonogo sandbox up in {info.startup_s['total']:.1f} s (faults: {names})")
-        print(f"  gateway     {info.base_url}  (/healthz /readyz /api/ping /graphql /metrics)")
-        print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
-        print(
-            f"  kafka       {info.kafka_bootstrap}  "
-            f"(topics {info.ingest_topic}, {info.canary_topic})"
-        )
-        print(f"  postgres    {info.postgres_dsn}")
-        if info.prometheus_url:
-            print(f"  prometheus  {info.prometheus_url}")
-        print(f"  logs        {info.logs}")
-        print(
-            f"  tokens      {folder}/token-{{{','.join(ROLES)}}}  (files, mode 0600; never printed)"
-        )
-        print(
-            f'  try: curl -H "Authorization: Bearer $(cat {folder}/token-analyst)" '
-            f"{info.base_url}/api/ping"
-        )
-        print("Ctrl-C stops everything.", flush=True)
-        deadline = None if seconds is None else time.monotonic() + seconds
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.2)
+        with opened(local, faults=chosen) as env:
+            _serve(env.sandbox, chosen, seconds)
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
         print("gonogo sandbox stopped", flush=True)
     return EXIT_OK
+
+
+def _serve(info: Any, chosen: dict[str, str | None], seconds: float | None) -> None:
+    """Say where everything is (tokens as files, never printed), then wait."""
+    import time
+
+    from gonogo.sandbox.tokens import ROLES
+
+    folder = Path(info.workdir)
+    for role in ROLES:
+        path = folder / f"token-{role}"
+        path.write_text(info.token(role))
+        path.chmod(0o600)
+    names = ", ".join(chosen) or "none"
+    print(f"gonogo sandbox up in {info.startup_s['total']:.1f} s (faults: {names})")
+    print(f"  gateway     {info.base_url}  (/healthz /readyz /api/ping /graphql /metrics)")
+    print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
+    topics = f"{info.ingest_topic}, {info.canary_topic}"
+    print(f"  kafka       {info.kafka_bootstrap}  (topics {topics})")
+    print(f"  postgres    {info.postgres_dsn}")
+    if info.prometheus_url:
+        print(f"  prometheus  {info.prometheus_url}")
+    print(f"  logs        {info.logs}")
+    print(f"  tokens      {folder}/token-{{{','.join(ROLES)}}}  (files, mode 0600; never printed)")
+    print(
+        f'  try: curl -H "Authorization: Bearer $(cat {folder}/token-analyst)" '
+        f"{info.base_url}/api/ping"
+    )
+    print("Ctrl-C stops everything.", flush=True)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -294,11 +299,11 @@ def _rules(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     import signal
 
-    from gonogo.env import Environment
     from gonogo.evidence import Bundle
+    from gonogo.run import opened
     from gonogo.sandbox import faults as fault_registry
     from gonogo.watch import RealClock
-    from gonogo.watchrun import WatchRun, parse_duration
+    from gonogo.watchrun import WatchRun
 
     duration = parse_duration(args.duration, "--for")
     interval = parse_duration(args.interval, "--interval") if args.interval else None
@@ -309,32 +314,21 @@ def _watch(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
     settings.register_secrets()
     bundle = Bundle.create(Path(args.evidence_dir), [args.env])
-    stack = None
     signal.signal(signal.SIGTERM, _interrupt)
-    env = None
     try:
-        token = None
-        sandbox = None
-        if settings.sandbox:
-            from gonogo.sandbox.stack import Stack
-
-            stack = Stack(faults=chosen, logs=bundle.root / "sandbox" / args.env)
-            sandbox = stack.start()
-            settings = sandbox.env_settings(settings)
-            minted = sandbox.token("analyst")
-            token = lambda: minted  # noqa: E731
-        env = Environment(settings, token=token, sandbox=sandbox)
-        kind = "production" if settings.production else "non-production"
-        print(f"gonogo watch target: {env.base_url} ({kind})")
-        code = WatchRun(env, bundle, RealClock(), duration, interval).run()
+        with opened(
+            settings,
+            faults=chosen,
+            logs=bundle.root / "sandbox" / args.env,
+            on_request=bundle.request_log(args.env),
+        ) as env:
+            kind = "production" if env.production else "non-production"
+            print(f"gonogo watch target: {env.base_url} ({kind})")
+            code = WatchRun(env, bundle, RealClock(), duration, interval).run()
     except KeyboardInterrupt:
         print("gonogo: watch interrupted", file=sys.stderr)
         code = 130
     finally:
-        if env is not None:
-            env.close()
-        if stack is not None:
-            stack.stop()
         bundle.seal({"watch": {"env": args.env, "for_s": duration}})
         print(f"gonogo evidence bundle: {bundle.root}")
     return code

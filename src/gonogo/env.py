@@ -5,6 +5,11 @@ a component the env does not describe raises NotConfigured, which the
 plugin reports as a skip naming the missing table; a secret that is not set
 raises MissingSecret, naming the variable. Nothing connects until used, so
 a smoke run that never touches Kafka never needs its credentials.
+
+`Environment.open` is the one way an env is opened: by the plugin's `env`
+fixture (through `Run.open`), by `gonogo watch` and by `gonogo sandbox up`
+(through `gonogo.run.opened`). The sandbox's addresses are filled into an
+env's settings in one place, `filled()`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,33 @@ from gonogo.config import EnvSettings
 from gonogo.release import Release
 
 
+def filled(settings: EnvSettings, sandbox: Any = None) -> EnvSettings:
+    """An env's settings as its checks see them: a running sandbox's addresses filled in."""
+    if sandbox is None:
+        return settings
+    result: EnvSettings = sandbox.env_settings(settings)
+    return result
+
+
 class Environment:
+    @classmethod
+    def open(
+        cls,
+        settings: EnvSettings,
+        sandbox: Any = None,
+        on_request: RequestSink | None = None,
+    ) -> Environment:
+        """The env as a check uses it. A sandbox (gonogo.sandbox.stack.StackInfo) fills in its
+        addresses and mints the analyst's token; a real env's missing token is named here,
+        once, as the configuration error it is."""
+        token = None
+        if sandbox is not None:
+            minted = sandbox.token("analyst")
+            token = lambda: minted  # noqa: E731
+        elif settings.token_env:
+            settings.token()
+        return cls(filled(settings, sandbox), token=token, on_request=on_request, sandbox=sandbox)
+
     def __init__(
         self,
         settings: EnvSettings,
@@ -40,7 +71,9 @@ class Environment:
         self.name = settings.name
         # A sandbox mints its own tokens; a real env reads token_env.
         self._token = token or (settings.token if settings.token_env else None)
-        self._on_request = on_request
+        # Where every request's record goes (the bundle's requests.jsonl); any client made for
+        # this env, including the registry's and the webhook's, passes it on.
+        self.on_request = on_request
         self._closers: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -70,17 +103,22 @@ class Environment:
             self.settings.admin_token_env, "admin token", "admin_token_env"
         )
 
-    @cached_property
-    def http(self) -> HttpClient:
+    def client(self, url: str, token: Callable[[], str] | None = None) -> HttpClient:
+        """An HTTP client for another of the env's endpoints (Prometheus, Grafana): the env's
+        timeout and TLS settings, and its requests recorded; closed with the env."""
         client = HttpClient(
-            self.base_url,
+            url,
             timeout_s=self.settings.timeout_s,
-            token=self.token,
+            token=token,
             verify=self.settings.verify_tls,
-            on_request=self._on_request,
+            on_request=self.on_request,
         )
         self._closers.append(client.close)
         return client
+
+    @cached_property
+    def http(self) -> HttpClient:
+        return self.client(self.base_url, self.token)
 
     @cached_property
     def graphql(self) -> GraphQLClient:
@@ -152,15 +190,7 @@ class Environment:
                         variable, "Prometheus token", "prometheus.token_env"
                     )
 
-            client = HttpClient(
-                prometheus.url,
-                timeout_s=self.settings.timeout_s,
-                token=token,
-                verify=self.settings.verify_tls,
-                on_request=self._on_request,
-            )
-            self._closers.append(client.close)
-            return client
+            return self.client(prometheus.url, token)
 
         return MetricsClient(
             self.http,

@@ -10,6 +10,7 @@ the attributes pytest's TestReport has.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -18,12 +19,16 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from gonogo import __version__
-from gonogo.config import PACK_GATES, EnvFile, EnvSettings
+from gonogo.clients.http import RequestSink
+from gonogo.config import EnvFile, EnvSettings
+from gonogo.env import Environment, filled
+from gonogo.errors import SandboxError
 from gonogo.evidence import Bundle, _append, iso, sha256_file, utcnow
 from gonogo.verdict import (
     ATTESTATION_FILE,
@@ -33,6 +38,7 @@ from gonogo.verdict import (
     judge,
     validate,
 )
+from gonogo.vocabulary import PACK_GATES
 
 COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
 
@@ -131,6 +137,33 @@ class Run:
     @property
     def env_names(self) -> list[str]:
         return [e.name for e in self.envs]
+
+    # -- opening an env -----------------------------------------------------------
+
+    def declared(self, name: str) -> EnvSettings:
+        """The env's settings as the env file (and --release) gave them."""
+        return next(s for s in self.envs if s.name == name)
+
+    def settings(self, name: str) -> EnvSettings:
+        """The env's settings as its checks see them: a running sandbox's addresses filled in."""
+        sandbox = self.sandboxes.get(name)
+        return filled(self.declared(name), sandbox.info if sandbox is not None else None)
+
+    def open(self, name: str) -> Environment:
+        """The env for this run's checks, its requests recorded into the bundle."""
+        settings = self.declared(name)
+        info = None
+        if settings.sandbox:
+            sandbox = self.sandboxes.get(name)
+            if sandbox is None or sandbox.info is None:
+                cause = sandbox.error if sandbox is not None else "it was not started for this run"
+                raise SandboxError(f"env '{name}': the local environment is not up: {cause}")
+            info = sandbox.info
+        return Environment.open(settings, info, self.requests_sink(name))
+
+    def requests_sink(self, name: str) -> RequestSink | None:
+        """Every request made for the env, one line each in its captures' requests.jsonl."""
+        return self.bundle.request_log(name) if self.bundle is not None else None
 
     @property
     def required_gates(self) -> list[str]:
@@ -233,7 +266,6 @@ class Run:
     def start_sandboxes(self) -> None:
         """One stack per sandbox env, logs into the bundle; a failure is kept, not raised,
         so each check of that env errors with its one-line cause."""
-        from gonogo.errors import SandboxError
         from gonogo.sandbox.stack import Stack
 
         assert self.bundle is not None
@@ -299,7 +331,7 @@ class Run:
         from gonogo import comms
 
         assert self.bundle is not None
-        settings = [self.settings_for(e) for e in self.envs]
+        settings = [self.settings(e.name) for e in self.envs]
         first = settings[0]
         templates = Path(first.comms.templates) if first.comms.templates else None
         written = comms.write_all(
@@ -309,15 +341,8 @@ class Run:
         if self.announce is None:
             return
         text = (self.bundle.root / comms.FOLDER / f"{self.announce}.txt").read_text()
-        self.bundle.log(f"--announce {self.announce}: {comms.send(first, text)}")
-
-    def settings_for(self, settings: EnvSettings) -> EnvSettings:
-        """An env's settings as its checks saw them (a sandbox's addresses filled in)."""
-        sandbox = self.sandboxes.get(settings.name)
-        if sandbox is not None and sandbox.info is not None:
-            filled: EnvSettings = sandbox.info.env_settings(settings)
-            return filled
-        return settings
+        sent = comms.send(first, text, self.requests_sink(first.name))
+        self.bundle.log(f"--announce {self.announce}: {sent}")
 
     def _render_report(self) -> None:
         """report.png: the verdict banner as a person sees it, when Chromium is here."""
@@ -385,6 +410,37 @@ class Run:
             "required_gates": self.required_gates,
             "tests": tests,
         }
+
+
+@contextlib.contextmanager
+def opened(
+    settings: EnvSettings,
+    *,
+    faults: dict[str, str | None] | None = None,
+    logs: Path | None = None,
+    on_request: RequestSink | None = None,
+) -> Iterator[Environment]:
+    """An env opened outside a pytest run (`gonogo watch`, `gonogo sandbox up`).
+
+    A sandbox env's stack starts here and stops on every way out (an error,
+    Ctrl-C, SIGTERM turned into KeyboardInterrupt), as the plugin's does.
+    """
+    stack = None
+    try:
+        info = None
+        if settings.sandbox:
+            from gonogo.sandbox.stack import Stack
+
+            stack = Stack(faults=faults or {}, logs=logs)
+            info = stack.start()
+        env = Environment.open(settings, info, on_request)
+        try:
+            yield env
+        finally:
+            env.close()
+    finally:
+        if stack is not None:
+            stack.stop()
 
 
 def _copy_in(bundle: Bundle, source: str | None, name: str) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gonogo import comms
 from gonogo.env import Environment
-from gonogo.errors import ConfigError, GonogoError
+from gonogo.errors import GonogoError
 from gonogo.evidence import Bundle, iso
 from gonogo.watch import (
     Clock,
@@ -37,18 +36,6 @@ from gonogo.watch import (
 EXIT_QUIET = 0
 EXIT_ROLLBACK = 5
 CHECKPOINTS_S = (300, 900, 1800, 3600)
-
-
-def parse_duration(text: str, option: str) -> float:
-    """'90s', '10m', '1h', '1h30m' or plain seconds."""
-    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text)
-    if not text or match is None or not any(match.groups()):
-        raise ConfigError(f"{option} {text!r}: give a duration like 90s, 10m, 1h or 1h30m")
-    h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise ConfigError(f"{option} {text!r}: must be more than zero")
-    return seconds
 
 
 def _stamp(seconds: float) -> str:
@@ -102,7 +89,12 @@ class WatchRun:
                     running,
                     released,
                     lambda d: image_signature_problem(
-                        self.settings.security, release.path, d, refs[d], self.settings.timeout_s
+                        self.settings.security,
+                        release.path,
+                        d,
+                        refs[d],
+                        self.settings.timeout_s,
+                        self.env.on_request,
                     ),
                 )
             except GonogoError as exc:
@@ -231,7 +223,7 @@ class WatchRun:
         self.say(f"{_stamp(elapsed)} ROLLBACK: {trigger.name} fired: {self._why(status)}")
         self.say(f"  notice: {self.bundle.root / comms.FOLDER / 'rollback.txt'}")
         self.bundle.log(f"ROLLBACK trigger {trigger.name} fired: {self._why(status)}")
-        self.bundle.log(f"rollback notice: {comms.send(self.settings, text)}")
+        self.bundle.log(f"rollback notice: {comms.send(self.settings, text, self.env.on_request)}")
 
     def _range_data(self, start: float) -> None:
         """The Prometheus series behind each trigger over the watch, for the record."""
@@ -254,7 +246,6 @@ class WatchRun:
         grafana = self.settings.grafana
         if grafana is None or not grafana.panels:
             return
-        from gonogo.clients.http import HttpClient
 
         token = None
         if grafana.token_env:
@@ -263,7 +254,7 @@ class WatchRun:
             def token() -> str:
                 return self.settings.read_secret(variable, "Grafana token", "grafana.token_env")
 
-        client = HttpClient(grafana.url, timeout_s=self.settings.timeout_s, token=token)
+        client = self.env.client(grafana.url, token)
         folder = self.bundle.root / "watch" / "grafana"
         folder.mkdir(parents=True, exist_ok=True)
         try:

@@ -17,19 +17,16 @@ any load is sent: a silent pass on a typo is the worst outcome of a gate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gonogo.config import (
-    EnvSettings,
-    LoadPlanTable,
-    LoadRequest,
-    LoadScenario,
-    parse_duration,
-)
+from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, NotConfigured
+from gonogo.load.schema import LoadPlanTable, LoadRequest, LoadScenario
+from gonogo.vocabulary import parse_duration
 
 SCHEMA = "gonogo.load.summary/1"
 
@@ -350,6 +347,19 @@ def scenario_duration(s: LoadScenario) -> float:
     return sum(parse_duration(st.duration) for st in s.stages)
 
 
+def threshold(
+    metric: str,
+    expression: tuple[str, str, float],
+    tags: dict[str, str] | None = None,
+    q: float | None = None,
+) -> Threshold:
+    """A threshold from values, as the built-in plans state them from [slo]: no string to
+    format and parse again. `expression` is (aggregation, op, limit)."""
+    aggregation, op, limit = expression
+    made = Threshold(metric, tuple(sorted((tags or {}).items())), aggregation, q, op, limit, "")
+    return dataclasses.replace(made, source=made.id)
+
+
 def thresholds_of(table: dict[str, Any]) -> list[Threshold]:
     """k6's `{key: [expressions]}` (a lone string is one expression)."""
     out = []
@@ -362,8 +372,9 @@ def thresholds_of(table: dict[str, Any]) -> list[Threshold]:
 # -- the built-in plans --------------------------------------------------------------
 
 
-def _builtin_tables(settings: EnvSettings) -> dict[str, dict[str, Any]]:
-    """The seed canary, the release checklist's API pack and the graph canary."""
+def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], list[Threshold]]]:
+    """The seed canary, the release checklist's API pack and the graph canary: each plan's
+    scenarios (as the env file would write them) and its thresholds (as values)."""
     slo = settings.slo
     duration = settings.load.duration
     ops = settings.operations
@@ -380,25 +391,26 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, dict[str, Any]]:
             **extra,
         }
 
-    plans: dict[str, dict[str, Any]] = {
+    duration_ = "http_req_duration"
+    plans: dict[str, tuple[dict[str, Any], list[Threshold]]] = {
         # The k6 canary it replaces: gateway 50 req/s and gql 20 req/s for 2 minutes.
-        "canary": {
-            "scenarios": {
+        "canary": (
+            {
                 "gateway": scenario(50, "2m", [{"name": "ping", "path": f"{api}/ping"}]),
                 "gql": scenario(
                     20, "2m", [{"name": "health", "kind": "graphql", "operation": ops.health}]
                 ),
             },
-            "thresholds": {
-                "http_req_failed": [f"rate<{slo.error_rate:g}"],
-                "http_req_duration{scenario:gateway}": [f"p(95)<{slo.api_p95_ms:g}"],
-                "http_req_duration{scenario:gql}": [f"p(95)<{slo.graphql_p95_ms:g}"],
-                "dropped_iterations": ["count==0"],
-            },
-        },
+            [
+                threshold("http_req_failed", ("rate", "<", slo.error_rate)),
+                threshold(duration_, ("p", "<", slo.api_p95_ms), {"scenario": "gateway"}, q=95),
+                threshold(duration_, ("p", "<", slo.graphql_p95_ms), {"scenario": "gql"}, q=95),
+                threshold("dropped_iterations", ("count", "==", 0)),
+            ],
+        ),
         # The release checklist's non-functional pack, and auth over the whole run.
-        "api": {
-            "scenarios": {
+        "api": (
+            {
                 "reads": scenario(
                     20,
                     "1m",
@@ -426,18 +438,18 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, dict[str, Any]]:
                     tags={"kind": "write"},
                 ),
             },
-            "thresholds": {
-                "http_req_duration{kind:read}": ["p(95)<=350"],
-                "http_req_duration{kind:write}": ["p(95)<=700"],
-                "http_req_duration": ["p(99)<1500"],
-                "http_req_failed": ["rate<0.01"],
-                "auth_success": ["rate>=0.999"],
-            },
-        },
+            [
+                threshold(duration_, ("p", "<=", 350), {"kind": "read"}, q=95),
+                threshold(duration_, ("p", "<=", 700), {"kind": "write"}, q=95),
+                threshold(duration_, ("p", "<", 1500), q=99),
+                threshold("http_req_failed", ("rate", "<", 0.01)),
+                threshold("auth_success", ("rate", ">=", 0.999)),
+            ],
+        ),
     }
     if settings.graph is not None or settings.sandbox:
-        plans["graph"] = {
-            "scenarios": {
+        plans["graph"] = (
+            {
                 "cypher": scenario(
                     10,
                     "1m",
@@ -447,11 +459,11 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, dict[str, Any]]:
                     ],
                 )
             },
-            "thresholds": {
-                "graph_query_duration": ["p(95)<=1200"],
-                "graph_query_failed": ["rate<0.01"],
-            },
-        }
+            [
+                threshold("graph_query_duration", ("p", "<=", 1200), q=95),
+                threshold("graph_query_failed", ("rate", "<", 0.01)),
+            ],
+        )
     return plans
 
 
@@ -466,10 +478,15 @@ def build_plan(
     thresholds: dict[str, list[str]] | None = None,
     scenarios: dict[str, Any] | None = None,
 ) -> Plan:
-    """The env's plan by name (its own, else the built-in), with a test's overrides."""
+    """The env's plan by name (its own, else the built-in), with a test's overrides.
+
+    A test's thresholds replace the plan's on the same metric selection and add
+    the rest; its scenarios replace the plan's whole.
+    """
     own = settings.load.plans.get(name)
     if own is not None:
         table = own.model_dump(mode="json")
+        base_scenarios, base_thresholds = table["scenarios"], thresholds_of(table["thresholds"])
     else:
         builtin = _builtin_tables(settings)
         if name == "graph" and name not in builtin:
@@ -480,20 +497,30 @@ def build_plan(
                 f"env '{settings.name}' has no load plan '{name}' (plans: {known}); "
                 f"declare [environments.{settings.name}.load.plans.{name}]"
             )
-        table = builtin[name]
-    if scenarios:
-        table = {**table, "scenarios": scenarios}
-    if thresholds is not None:
-        table = {**table, "thresholds": {**table.get("thresholds", {}), **thresholds}}
+        base_scenarios, base_thresholds = builtin[name]
     try:
-        parsed = LoadPlanTable.model_validate(table)
+        parsed = LoadPlanTable.model_validate({"scenarios": scenarios or base_scenarios})
     except Exception as exc:  # pydantic's error, made one line
         raise PlanError(f"plan '{name}': {str(exc).splitlines()[-1].strip()}") from None
     plan = Plan(
         name=name,
         scenarios=dict(parsed.scenarios),
-        thresholds=thresholds_of(parsed.thresholds),
+        thresholds=_merged(base_thresholds, thresholds_of(thresholds or {})),
         max_requests=settings.load.max_requests,
     )
     plan.validate()
     return plan
+
+
+def _merged(base: list[Threshold], overrides: list[Threshold]) -> list[Threshold]:
+    """k6's table merged by key: an override's selection replaces the plan's, in place."""
+    by_selector: dict[str, list[Threshold]] = {}
+    for t in base:
+        by_selector.setdefault(t.selector, []).append(t)
+    replaced: set[str] = set()
+    for t in overrides:
+        if t.selector not in replaced:
+            by_selector[t.selector] = []
+            replaced.add(t.selector)
+        by_selector[t.selector].append(t)
+    return [t for group in by_selector.values() for t in group]

@@ -1,4 +1,9 @@
-"""One load run per (env, plan) per gonogo run, however many threshold items judge it.
+"""The load engine's pytest side, without pytest: one Plan and one run per (env, plan).
+
+A plan is built once per process (`PlanBook`): collection parametrizes its
+threshold items from it, the announcement prints where its load goes, and the
+run sends it. The xdist controller, which collects nothing, learns the plans
+from node ids (`plans_in`).
 
 Each threshold is its own pytest item, and under xdist those items can land
 on different worker processes; the run must still happen once. The first
@@ -21,7 +26,7 @@ from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import Captures
 from gonogo.load.engine import Engine, LoadError, LoadResult, read_summary
-from gonogo.load.plan import Plan, Threshold
+from gonogo.load.plan import Plan, PlanError, Threshold, build_plan, plan_names
 
 FAILED = "failed.txt"
 
@@ -60,6 +65,73 @@ def target_of(settings: EnvSettings) -> dict[str, Any]:
             "graph_database": settings.graph.database,
         }
     return target
+
+
+class PlanBook:
+    """Each (env, plan) built once in this process, from the env's settings as its checks
+    see them and the load marker's overrides; a plan that cannot be built is kept as its
+    error (NotConfigured: the items skip, naming the table; PlanError: collection fails)."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, str], tuple[Plan | GonogoError, dict[str, Any]]] = {}
+
+    def get(
+        self, settings: EnvSettings, name: str, overrides: dict[str, Any] | None = None
+    ) -> Plan:
+        key = (settings.name, name)
+        wanted = {k: v for k, v in (overrides or {}).items() if k in ("thresholds", "scenarios")}
+        if key not in self._built:
+            built: Plan | GonogoError
+            try:
+                built = build_plan(settings, name, **wanted)
+            except GonogoError as exc:
+                built = exc
+            else:
+                if settings.base_url is not None:
+                    built.target = target_of(settings)
+            self._built[key] = (built, wanted)
+        plan, built_with = self._built[key]
+        if overrides is not None and wanted != built_with:
+            raise PlanError(
+                f"load plan '{name}' of env '{settings.name}' is marked twice with different "
+                "thresholds or scenarios, but runs once; give one of them a plan of its own"
+            )
+        if isinstance(plan, GonogoError):
+            raise plan
+        return plan
+
+
+def plans_in(envs: list[EnvSettings], nodeids: list[str]) -> dict[tuple[str, str], int]:
+    """(env, plan) -> threshold items, read from node ids (`...[ENV-PLAN-THRESHOLD]`), so the
+    xdist controller, which collects nothing itself, knows them too."""
+    prefixes = {f"[{s.name}-{plan}-": (s.name, plan) for s in envs for plan in plan_names(s)}
+    plans: dict[tuple[str, str], int] = {}
+    for nodeid in nodeids:
+        at = nodeid.find("[")
+        for prefix, key in prefixes.items():
+            if at >= 0 and nodeid.startswith(prefix, at):
+                plans[key] = plans.get(key, 0) + 1
+    return plans
+
+
+def refusal(env: str, plan: str, count: int) -> str:
+    """Why load to a production env is refused before anything is sent, and what to do."""
+    return (
+        f"load plan '{plan}' ({count} threshold check(s)) targets env '{env}', which is "
+        "production; add --allow-load if that load is really intended, or deselect "
+        "it (-m 'slo and not load')"
+    )
+
+
+def announcement(book: PlanBook, settings: EnvSettings, plan_name: str) -> str:
+    """Where a plan's requests go, said before any is sent, as the engine says it again."""
+    try:
+        where = book.get(settings, plan_name).destination()
+    except GonogoError:
+        where = str(settings.base_url)
+    if settings.base_url is None:
+        where = "None"
+    return f"gonogo load: plan '{plan_name}' will send load to {where} (env {settings.name})"
 
 
 def exclusive(folder: Path) -> contextlib.AbstractContextManager[None]:
@@ -140,8 +212,7 @@ _RESULTS: dict[Path, LoadResult] = {}
 
 def load_for(
     env: Any,
-    plan_name: str,
-    overrides: dict[str, Any],
+    plan: Plan,
     *,
     folder: Path,
     workers: int,
@@ -149,7 +220,6 @@ def load_for(
     say: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """The env's plan, run once into `folder` (gonogo.env.Environment as `env`)."""
-    from gonogo.load.plan import build_plan
     from gonogo.load.plots import write_plots
 
     cached = _RESULTS.get(folder)
@@ -157,13 +227,6 @@ def load_for(
         return cached
     settings: EnvSettings = env.settings
     refuse_production(settings, allow)
-    plan = build_plan(
-        settings,
-        plan_name,
-        thresholds=overrides.get("thresholds"),
-        scenarios=overrides.get("scenarios"),
-    )
-    plan.target = target_of(settings)
 
     def engine() -> Engine:
         kinds = plan.request_kinds()

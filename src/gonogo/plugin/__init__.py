@@ -1,0 +1,86 @@
+"""The pytest plugin (the `pytest11` entry point): wiring only, one module per hook phase.
+
+    options.py     --env, --env-file, --fault, ... and the usage errors pytest cannot raise
+    session.py     configure: --env read into a Run, the bundle, sandboxes, xdist hand-over
+    collection.py  --env as every check's parameter, pack markers, drills, deselections
+    load.py        load plans: threshold items, the announcement, load_result / load_slot
+    fixtures.py    env (through Run.open), its clients, evidence, release
+    reporting.py   one-line outcomes, waivers, redaction, attachments, the sealing Controller
+    state.py       the StashKeys and xdist keys they share
+
+The machinery they wire lives below (gonogo.run, gonogo.env, gonogo.load.session,
+gonogo.verdict, gonogo.evidence) and imports no pytest, so the CLI reuses it.
+Hooks and fixtures are re-exported here because pytest registers this module.
+"""
+
+from gonogo.plugin.collection import (
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
+    pytest_deselected,
+    pytest_generate_tests,
+)
+from gonogo.plugin.fixtures import (
+    _gonogo_env_name,
+    cluster,
+    database,
+    env,
+    env_evidence,
+    evidence,
+    graph,
+    graphql,
+    http,
+    metrics,
+    policy_exceptions,
+    release,
+    stream,
+)
+from gonogo.plugin.load import load_result, load_slot, pytest_xdist_node_collection_finished
+from gonogo.plugin.options import pytest_addoption
+from gonogo.plugin.reporting import (
+    pytest_html_report_title,
+    pytest_html_results_summary,
+    pytest_runtest_makereport,
+    pytest_runtest_protocol,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
+from gonogo.plugin.session import (
+    pytest_configure,
+    pytest_configure_node,
+    pytest_report_header,
+    pytest_sessionstart,
+)
+
+__all__ = [
+    "_gonogo_env_name",
+    "cluster",
+    "database",
+    "env",
+    "env_evidence",
+    "evidence",
+    "graph",
+    "graphql",
+    "http",
+    "load_result",
+    "load_slot",
+    "metrics",
+    "policy_exceptions",
+    "pytest_addoption",
+    "pytest_collection_finish",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_configure_node",
+    "pytest_deselected",
+    "pytest_generate_tests",
+    "pytest_html_report_title",
+    "pytest_html_results_summary",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
+    "pytest_unconfigure",
+    "pytest_xdist_node_collection_finished",
+    "release",
+    "stream",
+]

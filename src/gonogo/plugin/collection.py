@@ -1,0 +1,114 @@
+"""Collection: --env as a parameter of every check, packs as markers, drills left out unless
+asked for, and what -m/-k deselected kept for the verdict's "required but not run"."""
+
+from __future__ import annotations
+
+import pytest
+
+from gonogo.errors import ConfigError
+from gonogo.evidence import utcnow
+from gonogo.plugin import load
+from gonogo.plugin.session import env_file
+from gonogo.plugin.state import ENV_PARAM, STATE, gate_of, item_env
+from gonogo.run import Run
+from gonogo.verdict import validate
+from gonogo.vocabulary import PACK_GATES, PACKS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ENV_PARAM not in metafunc.fixturenames:
+        return
+    names: list[str | None] = list(metafunc.config.stash[STATE].env_names) or [None]
+    if "threshold" in metafunc.fixturenames:
+        load.parametrize_thresholds(metafunc, names)
+        return
+    metafunc.parametrize(
+        ENV_PARAM, names, ids=[n or "no-env" for n in names], indirect=True, scope="session"
+    )
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if not items:
+        return
+    state = items[0].config.stash.get(STATE, None)
+    if state is not None and state.envs:
+        # Only checks of an env count for the verdict, not other tests in the tree,
+        # and not opt-in drills, which are left out by design.
+        checks = [i for i in items if item_env(i) is not None and not i.get_closest_marker("drill")]
+        state.deselected_items += checks
+
+
+def _note_deselected(state: Run) -> None:
+    """What -m/-k dropped, for the verdict's "required but not run"."""
+    state.note_deselected(
+        [
+            {
+                "nodeid": item.nodeid,
+                "env": item_env(item),
+                "markers": sorted(m.name for m in item.iter_markers() if m.name in PACK_GATES),
+                "gate": gate_of(item),
+            }
+            for item in state.deselected_items
+        ]
+    )
+
+
+def _pack_marker(item: pytest.Item) -> str | None:
+    for part in item.path.parts:
+        if part in PACKS:
+            return PACKS[part][0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark pack checks before -m deselects anything; drop drills nobody asked for."""
+    chosen = set(config.getoption("gonogo_drills") or [])
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = _pack_marker(item)
+        if marker and not item.get_closest_marker(marker):
+            item.add_marker(marker)
+        drill = item.get_closest_marker("drill")
+        (dropped if drill is not None and drill.args[0] not in chosen else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After -m/-k deselection, a selected check that needs an env when none is given
+    is a usage error: one line, before anything runs."""
+    state = session.config.stash[STATE]
+    if state.envs:
+        for item in session.items:
+            env = item_env(item)
+            if env:
+                item.user_properties.append(("env", env))
+            gate = gate_of(item)
+            if gate is not None:
+                item.user_properties.append(("gate", gate))
+        nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
+        validate(state.exceptions, nodeids, utcnow().date())
+        _note_deselected(state)
+        if not state.is_worker and not hasattr(session.config, "workerinput") and session.items:
+            load.announce(session.config, [i.nodeid for i in session.items], can_stop=True)
+        return
+    needing = [
+        item.nodeid for item in session.items if ENV_PARAM in getattr(item, "fixturenames", ())
+    ]
+    if not needing or state.is_worker or hasattr(session.config, "workerinput"):
+        # On an xdist worker a UsageError would read as a crash; the `env`
+        # fixture fails each such check with the same one-line cause instead.
+        return
+    try:
+        known = ", ".join(env_file(session.config).names)
+    except ConfigError:
+        known = "see your environments.toml"
+    shown = ", ".join(needing[:3]) + (f" and {len(needing) - 3} more" if len(needing) > 3 else "")
+    raise pytest.UsageError(
+        f"{len(needing)} selected check(s) need an environment ({shown}); "
+        f"pass --env NAME (known: {known})"
+    )

@@ -1,0 +1,88 @@
+"""The fixtures a check asks for: `env` (one per --env), its clients, evidence, release.
+
+One root fixture, parametrized at collection (pytest-testinfra's `--hosts`):
+the private `_gonogo_env_name` carries the env's name into every test id,
+and `env` opens that env once per process through `Run.open`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gonogo.env import Environment
+from gonogo.evidence import Captures
+from gonogo.plugin.state import CAPTURES_KEY, STATE
+
+
+@pytest.fixture(scope="session")
+def _gonogo_env_name(request: pytest.FixtureRequest) -> str:
+    name = getattr(request, "param", None)
+    if not isinstance(name, str):
+        pytest.fail("this check needs an environment: pass --env NAME", pytrace=False)
+    return name
+
+
+@pytest.fixture(scope="session")
+def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """The environment under test, one per --env; clients are created on first use."""
+    environment = request.config.stash[STATE].open(_gonogo_env_name)
+    try:
+        yield environment
+    finally:
+        environment.close()
+
+
+@pytest.fixture(scope="session")
+def env_evidence(env: Environment, request: pytest.FixtureRequest) -> Captures:
+    """Captures that belong to the env's run rather than to one check (e.g. a first scrape)."""
+    state = request.config.stash[STATE]
+    return Captures(state.bundle, env.name if len(state.envs) > 1 else None, f"session[{env.name}]")
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Captures:
+    """Save what a check saw into the bundle: `evidence.save("healthz.json", body)`."""
+    captures: Captures = request.node.stash[CAPTURES_KEY]
+    return captures
+
+
+def _client_fixture(component: str) -> Any:
+    """`http`, `graph`, ... as fixtures: the env's client, created on first use.
+
+    As fixtures, a missing secret or an unreachable server is the check's setup
+    error (a configuration problem), not its failure (a finding about the target).
+    """
+
+    def fixture(env: Environment) -> Any:
+        client = getattr(env, component)
+        verify = getattr(client, "verify", None)
+        if callable(verify):
+            verify()
+        return client
+
+    fixture.__doc__ = f"The env's {component} client (skipped if the env does not configure it)."
+    return pytest.fixture(name=component)(fixture)
+
+
+http = _client_fixture("http")
+graphql = _client_fixture("graphql")
+graph = _client_fixture("graph")
+stream = _client_fixture("stream")
+cluster = _client_fixture("cluster")
+metrics = _client_fixture("metrics")
+database = _client_fixture("database")
+
+
+@pytest.fixture
+def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
+    """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
+    return list(request.config.stash[STATE].exceptions)
+
+
+@pytest.fixture
+def release(env: Environment) -> Any:
+    """The release's own files (gonogo.release.Release): skipped when the env names none."""
+    return env.release

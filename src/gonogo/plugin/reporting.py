@@ -1,0 +1,226 @@
+"""Reports: one-line outcomes, waivers, redaction, attachments, and the end of the run.
+
+gonogo's own errors become one-line outcomes (a skip for a component the env
+does not describe, `n/a` for a check that cannot apply), never tracebacks;
+every report is redacted before pytest, JUnit or the HTML report can print
+it. The bundle is sealed by `Controller`, registered only where the run is
+written: in-process runs and the xdist controller (pytest-html's way).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gonogo.errors import GonogoError, NotApplicable, NotConfigured
+from gonogo.evidence import CURRENT_TEST, Bundle, Captures
+from gonogo.plugin.state import CAPTURES_KEY, STATE, item_env
+from gonogo.redact import REDACTOR
+from gonogo.run import Run, message
+from gonogo.verdict import HOW_TO_WAIVE
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.config.stash[STATE]
+    item.stash[CAPTURES_KEY] = Captures(
+        state.bundle, item_env(item), item.nodeid, item.user_properties
+    )
+    token = CURRENT_TEST.set(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        CURRENT_TEST.reset(token)
+
+
+def _html_extras(bundle: Bundle, paths: list[Path]) -> list[dict[str, Any]]:
+    try:
+        from pytest_html import extras
+    except ImportError:  # pragma: no cover - pytest-html is a dependency
+        return []
+    out = []
+    for path in paths:
+        rel = bundle.relative(path)
+        size = path.stat().st_size
+        if size <= 64 * 1024 and path.suffix in {".json", ".txt", ".log", ".prom", ".lat", ".code"}:
+            out.append(extras.text(path.read_text(encoding="utf-8", errors="replace"), name=rel))
+        elif size <= 512 * 1024 and path.suffix == ".png":
+            # Embedded, so the self-contained report shows the plot wherever it is opened.
+            out.append(extras.png(base64.b64encode(path.read_bytes()).decode("ascii"), name=rel))
+        else:
+            out.append(extras.url(rel, name=rel))
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, NotConfigured | NotApplicable):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {excinfo.value}")
+        if isinstance(excinfo.value, NotApplicable):
+            report.user_properties.append(("not_applicable", True))
+    elif excinfo is not None and isinstance(excinfo.value, GonogoError):
+        # One line: what happened and what to do, not a stack of gonogo internals.
+        report.longrepr = excinfo.getrepr(style="value", chain=False)
+
+    captures = item.stash.get(CAPTURES_KEY, None)
+    state = item.config.stash.get(STATE, None)
+    if state is not None and state.envs and report.failed and call.when == "call":
+        _waive_or_explain(state, item, report)
+    attach = call.when == "call" or report.failed
+    if attach and captures is not None and captures.bundle is not None and captures.saved:
+        extras = _html_extras(captures.bundle, captures.saved)
+        # pytest-html reads `report.extras`; its own wrapper merges these in.
+        report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
+        captures.saved = []
+    _redact_report(report)
+    return report
+
+
+@dataclasses.dataclass
+class _Crash:
+    path: str
+    lineno: int
+    message: str
+
+
+class _RedactedRepr:
+    """A failure's text with secrets masked, keeping the one-line crash message
+    that the short summary and JUnit's message attribute read."""
+
+    def __init__(self, text: str, crash: _Crash | None) -> None:
+        self.text = text
+        self.reprcrash = crash
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _waive_or_explain(state: Run, item: pytest.Item, report: pytest.TestReport) -> None:
+    """A valid policy exception turns a failure into a waiver (xfail, naming the row);
+    any other failure says how to file one."""
+    cover = next((e for e in state.exceptions if e.valid and e.covers(item.nodeid)), None)
+    if cover is None:
+        addsection = getattr(report.longrepr, "addsection", None)
+        if callable(addsection):
+            addsection("gonogo policy exceptions", HOW_TO_WAIVE)
+        return
+    why = message(report) or "failed"
+    report.outcome = "skipped"
+    report.wasxfail = f"waived by {cover.id} ({cover.link}): {why}"
+    report.user_properties += [("exception", cover.id), ("exception_link", cover.link)]
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        cleaned = REDACTOR.text(text)
+        if cleaned != text:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            report.longrepr = _RedactedRepr(  # type: ignore[assignment]
+                cleaned,
+                _Crash(str(crash.path), int(crash.lineno), REDACTOR.text(str(crash.message)))
+                if crash is not None
+                else None,
+            )
+    report.sections = [(title, REDACTOR.text(content)) for title, content in report.sections]
+    report.user_properties = [(k, REDACTOR.text(str(v))) for k, v in report.user_properties]
+
+
+# -- the end of the run --------------------------------------------------------------
+
+
+class Controller:
+    """Registered only where the bundle is sealed: in-process runs and the xdist controller.
+
+    xdist sends every worker's reports here, so the outcomes in bundle.json
+    are complete however the run was distributed.
+    """
+
+    def __init__(self, state: Run) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.state.record(report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
+        self.state.fold_deselected()
+        self.state.judge()
+        # After them: JUnit and HTML are written by then.
+        result = yield
+        self.state.finish(
+            session.config.rootpath, list(session.config.invocation_params.args), int(exitstatus)
+        )
+        return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.verdict is None:
+        return
+    verdict = state.verdict
+    terminalreporter.write_sep(
+        "=",
+        f"gonogo verdict: {verdict.decision}",
+        bold=True,
+        red=verdict.decision == "NO-GO",
+        green=verdict.decision.startswith("GO"),
+        yellow=verdict.decision == "INCOMPLETE",
+    )
+    terminalreporter.write_line(verdict.summary())
+    for row in verdict.invalid_exceptions:
+        problems = "; ".join(row["problems"])
+        terminalreporter.write_line(
+            f"invalid policy exception {row['id'] or '?'} ({row['link']}): {problems}"
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: Any) -> None:
+    state = report._config.stash.get(STATE, None) if hasattr(report, "_config") else None
+    envs = ", ".join(state.env_names) if state is not None and state.envs else "no env"
+    report.title = f"gonogo release verification: {envs}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
+    """The verdict banner and the per-gate table, at the top of the HTML report."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.verdict is None:
+        return
+    from gonogo.report import verdict_banner
+
+    prefix.append(verdict_banner(state.verdict))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    state.stop_sandboxes()  # a safety net: normally stopped before the bundle is sealed
+    if state.sealed is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    line = f"gonogo evidence bundle: {state.sealed}"
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr)

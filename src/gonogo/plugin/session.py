@@ -1,0 +1,226 @@
+"""Configure a run: read --env into a `Run`, start the sandboxes, hand the bundle to workers.
+
+On the controller (or a plain in-process run) the bundle is created here and
+the controller-only writer (gonogo.plugin.reporting.Controller) is
+registered; an xdist worker is told the bundle's folder, the env file and the
+sandboxes' descriptions, and opens nothing of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gonogo import __version__
+from gonogo.config import EnvFile, load_env_file, resolve_env_file
+from gonogo.errors import ConfigError
+from gonogo.evidence import Bundle, utcnow
+from gonogo.load.session import PlanBook
+from gonogo.plugin.options import check_rootdir, load_workers
+from gonogo.plugin.reporting import Controller
+from gonogo.plugin.state import (
+    LOAD_WORKERS,
+    PLANS,
+    STATE,
+    WORKER_BUNDLE_KEY,
+    WORKER_ENV_FILE_KEY,
+    WORKER_SANDBOX_KEY,
+)
+from gonogo.run import Run, SandboxRun
+from gonogo.verdict import EXCEPTIONS_FILE, load_exceptions
+from gonogo.vocabulary import DRILLS, GATES, PACKS
+
+
+def env_names(config: pytest.Config) -> list[str]:
+    names: list[str] = []
+    for value in config.getoption("gonogo_envs") or []:
+        for name in str(value).split(","):
+            name = name.strip()
+            if not name:
+                raise pytest.UsageError(
+                    "--env needs a name, like --env green (or --env green,blue)"
+                )
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def env_file(config: pytest.Config) -> EnvFile:
+    # Workers take the controller's resolved path: their rootdir can differ (a
+    # `--evidence-dir DIR` value looks like a path argument once DIR exists).
+    given = getattr(config, "workerinput", {}).get(WORKER_ENV_FILE_KEY)
+    path = (
+        Path(given)
+        if given
+        else resolve_env_file(config.getoption("gonogo_env_file"), config.rootpath)
+    )
+    return load_env_file(path.resolve())
+
+
+def _markers(config: pytest.Config) -> None:
+    for marker, description in PACKS.values():
+        config.addinivalue_line("markers", f"{marker}: {description}")
+    config.addinivalue_line(
+        "markers", "drill(name): an opt-in drill, run only with --drill NAME (it changes the env)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "gate(name): the Go/No-Go gate a check belongs to (" + ", ".join(GATES) + "); "
+        "default: its pack",
+    )
+    config.addinivalue_line(
+        "markers",
+        "load(plan, thresholds=None, scenarios=None): judge the `threshold` items of this "
+        "load plan (the env's [load.plans], else a built-in: canary, api, graph)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    check_rootdir(config)
+    _markers(config)
+    config.stash[LOAD_WORKERS] = load_workers(config.getoption("gonogo_load_workers"))
+    config.stash[PLANS] = PlanBook()
+    drills = config.getoption("gonogo_drills") or []
+    unknown = [d for d in drills if d not in DRILLS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown drill {unknown[0]!r}; drills: {', '.join(DRILLS)} (like --drill write-freeze)"
+        )
+
+    names = env_names(config)
+    state = Run(envs=[])
+    config.stash[STATE] = state
+    if not names:
+        return
+    try:
+        _read_envs(config, state, names)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    production = [s.name for s in state.envs if s.production]
+    if drills and production and not config.getoption("gonogo_allow_drill"):
+        raise pytest.UsageError(
+            f"--drill {drills[0]} changes the environment and {', '.join(production)} is "
+            "production; add --allow-drill if that is really intended"
+        )
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        state.is_worker = True
+        root = workerinput.get(WORKER_BUNDLE_KEY)
+        if root:
+            state.bundle = Bundle(Path(root), names)
+        for name, text in (workerinput.get(WORKER_SANDBOX_KEY) or {}).items():
+            state.sandboxes[name] = SandboxRun.from_json(text)
+        return
+    if config.option.collectonly or config.option.help:
+        return
+    _open_bundle(config, state, names)
+
+
+def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
+    """The env file's tables for --env, --release, the exceptions table and --fault."""
+    state.env_file = env_file(config)
+    state.envs = [state.env_file.get(name) for name in names]
+    release = config.getoption("gonogo_release")
+    if release:
+        resolved = str(Path(release).resolve())
+        state.envs = [s.model_copy(update={"release": resolved}) for s in state.envs]
+    state.announce = config.getoption("gonogo_announce")
+    for settings in state.envs:
+        settings.register_secrets()
+    option = config.getoption("gonogo_exceptions_file")
+    state.exceptions_file = Path(option).resolve() if option else config.rootpath / EXCEPTIONS_FILE
+    state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
+    fault_specs = config.getoption("gonogo_faults") or []
+    if fault_specs:
+        if not any(s.sandbox for s in state.envs):
+            raise ConfigError(
+                "--fault applies only to the local sandbox env (like --env local); "
+                f"{', '.join(names)} is not a sandbox"
+            )
+        from gonogo.sandbox.faults import parse_all
+
+        state.faults = parse_all(fault_specs)
+
+
+def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
+    """The run folder, with JUnit and the HTML report written into it (a user's own paths
+    are copied in), and the controller-only writer registered."""
+    evidence_option = config.getoption("gonogo_evidence_dir")
+    evidence_dir = (
+        Path(evidence_option).resolve() if evidence_option else config.rootpath / "reports"
+    )
+    try:
+        state.bundle = Bundle.create(evidence_dir, names)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"cannot create the evidence folder under {evidence_dir}: {exc.strerror}; "
+            "pass --evidence-dir=DIR with a writable folder"
+        ) from None
+    root = state.bundle.root
+    if config.option.xmlpath:
+        state.user_junit = config.option.xmlpath
+    else:
+        config.option.xmlpath = str(root / "junit.xml")
+    if getattr(config.option, "htmlpath", None):
+        state.user_html = config.option.htmlpath
+    else:
+        config.option.htmlpath = str(root / "report.html")
+        config.option.self_contained_html = True
+    config.pluginmanager.register(Controller(state), "gonogo-controller")
+    state.bundle.log(
+        f"gonogo {__version__} run started: env(s) {', '.join(names)}; "
+        f"env file {state.env_file.path if state.env_file else '?'}"
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: tell each worker where the controller's bundle is."""
+    state = node.config.stash[STATE]
+    if state.bundle is not None:
+        node.workerinput[WORKER_BUNDLE_KEY] = str(state.bundle.root)
+    if state.env_file is not None:
+        node.workerinput[WORKER_ENV_FILE_KEY] = state.env_file.path
+    node.workerinput[WORKER_SANDBOX_KEY] = {n: r.to_json() for n, r in state.sandboxes.items()}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start each sandbox env's stack once, before xdist starts its workers."""
+    state = session.config.stash[STATE]
+    if state.is_worker or state.bundle is None:
+        return
+    state.start_sandboxes()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.envs:
+        return []
+    lines = []
+    for settings in state.envs:
+        where = "local sandbox" if settings.sandbox else settings.base_url
+        run = state.sandboxes.get(settings.name)
+        if run is not None and run.info is not None:
+            where = (
+                f"local sandbox at {run.info.base_url} (up in {run.info.startup_s['total']:.1f} s)"
+            )
+            if state.faults:
+                where += f", faults: {', '.join(sorted(state.faults))}"
+        elif run is not None and run.error:
+            where = f"local sandbox FAILED to start: {run.error}"
+        kind = "production" if settings.production else "non-production"
+        lines.append(f"gonogo env {settings.name}: {where} ({kind})")
+        for variable in settings.secret_variables():
+            if not os.environ.get(variable):
+                lines.append(
+                    f"gonogo env {settings.name}: {variable} is not set; "
+                    "checks that need it will error"
+                )
+    if state.bundle is not None:
+        lines.append(f"gonogo evidence: {state.bundle.root}")
+    return lines
