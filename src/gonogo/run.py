@@ -64,11 +64,12 @@ class SandboxRun:
 
     @classmethod
     def from_json(cls, text: str) -> SandboxRun:
+        data = json.loads(text)
+        if not data["info"]:
+            return cls(error=data["error"])
         from gonogo.sandbox.stack import StackInfo
 
-        data = json.loads(text)
-        info = StackInfo.model_validate(data["info"]) if data["info"] else None
-        return cls(info=info, error=data["error"])
+        return cls(info=StackInfo.model_validate(data["info"]), error=data["error"])
 
 
 def message(report: Any) -> str | None:
@@ -266,12 +267,13 @@ class Run:
     def start_sandboxes(self) -> None:
         """One stack per sandbox env, logs into the bundle; a failure is kept, not raised,
         so each check of that env errors with its one-line cause."""
-        from gonogo.sandbox.stack import Stack
-
         assert self.bundle is not None
         for settings in self.envs:
             if not settings.sandbox:
                 continue
+            # Only here: a plain install (no sandbox extra) never imports the sandbox's stack.
+            from gonogo.sandbox.stack import Stack
+
             stack = Stack(faults=self.faults, logs=self.bundle.root / "sandbox" / settings.name)
             sandbox = SandboxRun(stack=stack)
             self.sandboxes[settings.name] = sandbox
@@ -429,6 +431,9 @@ def opened(
     try:
         info = None
         if settings.sandbox:
+            from gonogo.sandbox import require
+
+            require(settings.name)
             from gonogo.sandbox.stack import Stack
 
             stack = Stack(faults=faults or {}, logs=logs)

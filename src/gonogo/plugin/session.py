@@ -131,6 +131,10 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
     state.announce = config.getoption("gonogo_announce")
     for settings in state.envs:
         settings.register_secrets()
+        if settings.sandbox:
+            from gonogo.sandbox import require
+
+            require(settings.name)
     option = config.getoption("gonogo_exceptions_file")
     state.exceptions_file = Path(option).resolve() if option else config.rootpath / EXCEPTIONS_FILE
     state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
