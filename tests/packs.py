@@ -67,19 +67,26 @@ def run_pack(
     environ: dict[str, str] | None = None,
     env: str = "local",
     alone: bool = False,
+    folders: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """Run one pack against an env (the sandbox unless told), in tmp_path/evidence;
-    `alone`: with no other self-test's stack running on the machine meanwhile."""
+    """Run one pack (`-m marker`, from its folder, or from `folders`) against an env (the
+    sandbox unless told), in tmp_path/evidence; `alone`: with no other self-test's stack
+    running on the machine meanwhile."""
     evidence = tmp_path / "evidence"
     with machine(exclusive=alone):
-        done = _run(evidence, marker, env, args, environ)
+        done = _run(evidence, marker, env, args, environ, folders or (f"tests_{marker}",))
     manifests = list(evidence.glob(f"{env}/*/bundle.json"))
     assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
     return done, json.loads(manifests[0].read_text())
 
 
 def _run(
-    evidence: Path, marker: str, env: str, args: tuple[str, ...], environ: dict[str, str] | None
+    evidence: Path,
+    marker: str,
+    env: str,
+    args: tuple[str, ...],
+    environ: dict[str, str] | None,
+    folders: tuple[str, ...],
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -87,7 +94,7 @@ def _run(
             "-m",
             "pytest",
             # The pack's folder only: collecting the self-tests too doubles each run's start.
-            f"tests_{marker}",
+            *folders,
             "-m",
             marker,
             "--env",

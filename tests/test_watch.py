@@ -27,6 +27,7 @@ from gonogo.env import Environment
 from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
 from gonogo.sandbox.stack import Stack
+from gonogo.series import parse_selector
 from gonogo.vocabulary import parse_duration
 from gonogo.watch import (
     Quantile,
@@ -81,7 +82,9 @@ class App:
         return MetricsSnapshot.parse(generate_latest(self.registry).decode())
 
 
-SHARE = Ratio(("http_requests_total", {"code": "5.."}), (("http_requests_total", {}),))
+SHARE = Ratio(
+    parse_selector('http_requests_total{code=~"5.."}'), (parse_selector("http_requests_total"),)
+)
 
 
 def watch_of(app: App, *triggers: Trigger, clock: FakeClock) -> Watch:
@@ -159,7 +162,7 @@ def test_histogram_quantile_matches_prometheus() -> None:
     app = App()
     old = app.scrape()
     app.traffic(ok=100, seconds=0.3)
-    p95 = Quantile("http_request_duration_seconds", 0.95, {"route": "/api.*"})
+    p95 = Quantile(parse_selector('http_request_duration_seconds{route=~"/api.*"}'), 0.95)
     assert p95.sampled(old, app.scrape()) == pytest.approx(0.4875)
 
 

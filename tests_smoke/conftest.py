@@ -9,22 +9,47 @@ import pytest
 
 from gonogo.clients.metrics import MetricsSnapshot
 from gonogo.env import Environment
+from gonogo.errors import GonogoError
 from gonogo.evidence import Captures
+from gonogo.signals import Reading
+
+# The counters whose change across the run the acceptance checks judge.
+WINDOW_SIGNALS = ("rate_limited", "stream_processed")
 
 
 @dataclass
 class MetricsWindow:
-    """/metrics scraped before the pack's first check; the acceptance checks scrape again."""
+    """/metrics scraped before the pack's first check; the acceptance checks scrape again.
+
+    PromQL-mapped signals cannot be read off a scrape later, so every windowed
+    signal is read at the start, whatever its source; an unmapped one keeps its error
+    for the check that reads it.
+    """
 
     start: MetricsSnapshot
     start_path: Path | None
+    readings: dict[str, Reading | GonogoError]
+
+    def reading(self, signal: str) -> Reading:
+        value = self.readings[signal]
+        if isinstance(value, GonogoError):
+            raise value
+        return value
 
 
 @pytest.fixture(scope="session")
 def metrics_window(env: Environment, env_evidence: Captures) -> MetricsWindow:
     snapshot = env.metrics.scrape()
+    readings: dict[str, Reading | GonogoError] = {}
+    for signal in WINDOW_SIGNALS:
+        try:
+            readings[signal] = env.signals.read(signal, snapshot)
+        except GonogoError as exc:  # raised again by the check that reads it
+            readings[signal] = exc
     return MetricsWindow(
-        start=snapshot, start_path=env_evidence.save("metrics.prom", snapshot.text)
+        start=snapshot,
+        start_path=env_evidence.save("metrics.prom", snapshot.text),
+        readings=readings,
     )
 
 

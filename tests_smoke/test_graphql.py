@@ -22,7 +22,7 @@ def test_graphql_persisted_health(env: Environment, evidence: Captures) -> None:
     assert result.status == 200, says(
         "200 from the persisted health query", str(result.status), path
     )
-    assert not result.errors, says("no errors", "; ".join(result.error_messages()), path)
+    assert not result.errors, says("no errors", result.describe(), path)
     ok = (result.data or {}).get("health", {}).get("ok")
     assert ok is True, says("data.health.ok == true", repr(ok), path)
 
@@ -51,7 +51,7 @@ def test_dashboard_types(env: Environment, evidence: Captures) -> None:
     path = evidence.save("gql_dashboard.json", result.as_capture())
     assert result.ok, says(
         "200 with data and no errors",
-        f"{result.status}: {short('; '.join(result.error_messages()))}",
+        result.describe(),
         path,
     )
     dashboard = (result.data or {}).get("dashboard") or {}
@@ -74,7 +74,7 @@ def test_create_note_visible_in_get_notes(env: Environment, evidence: Captures) 
     Fault: consumer-stall
     """
     text = f"gonogo smoke {uuid.uuid4()}"
-    created = env.graphql.persisted(env.settings.operations.create_note, {"text": text})
+    created = env.graphql.persisted(env.settings.operations.create_note, {"text": text}, write=True)
     note_id = ((created.data or {}).get("createNote") or {}).get("id")
     t0 = time.monotonic()
     polls, seen = 0, False
@@ -95,7 +95,7 @@ def test_create_note_visible_in_get_notes(env: Environment, evidence: Captures) 
             "polls": polls,
         },
     )
-    assert note_id, says("CreateNote to return an id", short(str(created.body)), path)
+    assert note_id, says("CreateNote to return an id", created.describe(), path)
     evidence.measured(round(waited, 3), NOTE_VISIBLE_WITHIN_S, " s")
     evidence.step(f"note {note_id} visible={seen} after {waited:.3f} s ({polls} polls)")
     assert seen, says(

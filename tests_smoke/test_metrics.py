@@ -1,4 +1,9 @@
-"""Acceptance on /metrics across the run: scraped before the first check and again here."""
+"""Acceptance on /metrics across the run: scraped before the first check and again here.
+
+Each rule reads a signal where the env's `[metrics]` table says the deployment keeps
+it (gonogo.series), as Prometheus means it: a counter never incremented may be absent,
+and absent is 0; a gauge that is absent has no value.
+"""
 
 from __future__ import annotations
 
@@ -25,58 +30,75 @@ def _scrape(env: Environment, evidence: Captures) -> tuple[MetricsSnapshot, Path
 def test_audit_signer_failures_zero(
     env: Environment, evidence: Captures, metrics_window: MetricsWindow
 ) -> None:
-    """Rule: audit_signer_fail_total is 0.
+    """Rule: the audit signer failure counter is 0 (absent counts as 0: never incremented).
 
     Fault: audit-signer-fail
     """
     snapshot, path = _scrape(env, evidence)
-    value = snapshot.value("audit_signer_fail_total")
-    assert value == 0, says("audit_signer_fail_total == 0", repr(value), path)
+    reading = env.signals.read("audit_signer_failures", snapshot)
+    assert reading.value == 0, says(f"{reading.source} == 0", f"{reading.value:g}", path)
 
 
 def test_rate_limit_did_not_rise(
     env: Environment, evidence: Captures, metrics_window: MetricsWindow
 ) -> None:
-    """Rule: rate_limit_exceeded_total did not rise during the run.
+    """Rule: rate-limit refusals did not rise during the run (absent counts as 0).
 
     Fault: rate-limit=3
     """
     snapshot, path = _scrape(env, evidence)
-    before = metrics_window.start.value("rate_limit_exceeded_total")
-    after = snapshot.value("rate_limit_exceeded_total")
-    assert before is not None and after is not None, says(
-        "rate_limit_exceeded_total in both scrapes", f"{before} then {after}", path
-    )
-    assert after <= before, says(
-        "no rise in rate_limit_exceeded_total", f"{before:g} -> {after:g}", path
+    before = metrics_window.reading("rate_limited").value or 0.0  # a counter: absent is 0
+    after = env.signals.read("rate_limited", snapshot)
+    rose = (after.value or 0.0) - before
+    assert rose <= 0, says(
+        f"no rise in {after.source}", f"{before:g} -> {after.value or 0.0:g}", path
     )
 
 
 def test_stream_processed_increased(
     env: Environment, evidence: Captures, metrics_window: MetricsWindow
 ) -> None:
-    """Rule: stream_processed_total increased during the run (waiting up to 3 s for it).
+    """Rule: stream processed rose during the run (waiting up to 3 s for it); a counter
+    absent from both scrapes is not exported at all, which is a failure too.
 
     Fault: consumer-stall
     """
-    before = metrics_window.start.value("stream_processed_total")
+    before = metrics_window.reading("stream_processed")
+    started = bool(env.signals.mapping("stream_processed").promql) or _present(
+        metrics_window.start, env, "stream_processed"
+    )
     deadline = time.monotonic() + RISE_WAIT_S
     while True:
         snapshot = env.metrics.scrape()
-        after = snapshot.value("stream_processed_total")
-        if before is None or after is None or after > before or time.monotonic() > deadline:
+        after = env.signals.read("stream_processed", snapshot)
+        rose = (after.value or 0.0) > (before.value or 0.0)
+        if rose or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     path = evidence.save("metrics-end.prom", snapshot.text)
-    assert before is not None and after is not None and after > before, says(
-        f"stream_processed_total to increase within {RISE_WAIT_S:g} s", f"{before} -> {after}", path
+    exported = started or _present(snapshot, env, "stream_processed")
+    assert exported, says(
+        f"{after.source} to increase within {RISE_WAIT_S:g} s",
+        "not exported at all (absent from both scrapes)",
+        path,
     )
+    assert rose, says(
+        f"{after.source} to increase within {RISE_WAIT_S:g} s",
+        f"{before.value:g} -> {after.value:g}",
+        path,
+    )
+
+
+def _present(snapshot: MetricsSnapshot, env: Environment, signal: str) -> bool:
+    series = env.signals.mapping(signal).series
+    return series is not None and any(series.matches(s.name, s.labels) for s in snapshot.samples)
 
 
 def test_consumer_lag_within_baseline(
     env: Environment, evidence: Captures, metrics_window: MetricsWindow
 ) -> None:
-    """Rule: consumer_lag is within 1.5x the env's baseline ([baseline] consumer_lag).
+    """Rule: consumer lag is within 1.5x the env's baseline ([baseline] consumer_lag); a
+    gauge that is not exported fails, saying so.
 
     Fault: consumer-stall
     """
@@ -86,10 +108,9 @@ def test_consumer_lag_within_baseline(
             f"env '{env.name}' has no [baseline] consumer_lag to judge consumer_lag against"
         )
     snapshot, path = _scrape(env, evidence)
-    lag = snapshot.value("consumer_lag")
+    reading = env.signals.read("consumer_lag", snapshot)
     limit = LAG_FACTOR * baseline
-    if lag is not None:
-        evidence.measured(lag, limit)
-    assert lag is not None and lag <= limit, says(
-        f"consumer_lag <= {limit:g} ({LAG_FACTOR}x baseline {baseline:g})", repr(lag), path
-    )
+    expected = f"{reading.source} <= {limit:g} ({LAG_FACTOR}x baseline {baseline:g})"
+    assert reading.value is not None, says(expected, "not exported at all", path)
+    evidence.measured(reading.value, limit)
+    assert reading.value <= limit, says(expected, f"{reading.value:g}", path)

@@ -23,8 +23,17 @@ def cite(path: Path | None) -> str:
 
 
 def says(expected: str, got: str, capture: Path | None) -> str:
-    """The one form of a failure message: expected ...; got ...; capture: ..."""
-    return f"expected {expected}; got {got}; capture: {cite(capture)}"
+    """The one form of a failure message: expected ...; got ...; capture: ...
+
+    "got" is never empty: an empty body, or a value that prints as nothing, is said in
+    words, since a blank after "got" reads as a bug in the tool at 3 a.m.
+    """
+    shown = (
+        got
+        if got.strip(" :;'\"")
+        else f"nothing (an empty answer{': ' + repr(got) if got else ''})"
+    )
+    return f"expected {expected}; got {shown}; capture: {cite(capture)}"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

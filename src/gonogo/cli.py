@@ -6,6 +6,7 @@
                                         2 INCOMPLETE, 3 usage error)
     gonogo sandbox up [--fault F]       run the local environment in the foreground
     gonogo sandbox faults               list the faults it can inject
+    gonogo sandbox dialects             list the ways it can speak as another stack does
     gonogo watch --env NAME --for 60m   evaluate the rollback triggers every interval
                                         (exit 0 quiet, 5 a page trigger fired: roll back)
     gonogo rules --env NAME             the same triggers as Prometheus alerting rules
@@ -83,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="start with this fault; repeatable (see `gonogo sandbox faults`)",
     )
     up.add_argument(
+        "--dialect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="speak as another stack does; repeatable (see `gonogo sandbox dialects`)",
+    )
+    up.add_argument(
         "--for",
         dest="seconds",
         type=float,
@@ -91,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="stop by itself after this long (default: run until Ctrl-C)",
     )
     actions.add_parser("faults", help="list the faults the sandbox can inject")
+    actions.add_parser("dialects", help="list the ways the sandbox can speak as another stack")
 
     watch = sub.add_parser(
         "watch", help="evaluate the rollback triggers every interval (exit 5: rollback)"
@@ -124,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME[=VALUE]",
         help="sandbox envs only: start the local environment with this fault",
+    )
+    watch.add_argument(
+        "--dialect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="sandbox envs only: the local environment speaks as another stack does",
     )
 
     worker = sub.add_parser(
@@ -216,21 +232,29 @@ def _verdict(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from gonogo.sandbox import faults
+    from gonogo.sandbox import dialects, faults
 
     if args.action == "faults":
         print("faults (--fault NAME[=VALUE], or POST /api/admin/faults at run time):")
         for line in faults.describe():
             print(f"  {line}")
         return EXIT_OK
-    return _sandbox_up(faults.parse_all(args.fault), args.seconds)
+    if args.action == "dialects":
+        print("dialects (--dialect NAME; healthy either way, the env's settings follow):")
+        for line in dialects.describe():
+            print(f"  {line}")
+        return EXIT_OK
+    chosen = dialects.parse_all(args.dialect)
+    return _sandbox_up(faults.parse_all(args.fault), args.seconds, chosen)
 
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
+def _sandbox_up(
+    chosen: dict[str, str | None], seconds: float | None, dialects: list[str] | None = None
+) -> int:
     import signal
 
     from gonogo.config import EnvSettings
@@ -240,8 +264,8 @@ def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
     # SIGTERM ends the wait like Ctrl-C does, so every child is stopped on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with opened(local, faults=chosen) as env:
-            _serve(env.sandbox, chosen, seconds)
+        with opened(local, faults=chosen, dialects=dialects) as env:
+            _serve(env, chosen, seconds)
     except KeyboardInterrupt:
         pass
     finally:
@@ -249,12 +273,13 @@ def _sandbox_up(chosen: dict[str, str | None], seconds: float | None) -> int:
     return EXIT_OK
 
 
-def _serve(info: Any, chosen: dict[str, str | None], seconds: float | None) -> None:
+def _serve(env: Any, chosen: dict[str, str | None], seconds: float | None) -> None:
     """Say where everything is (tokens as files, never printed), then wait."""
     import time
 
     from gonogo.sandbox.tokens import ROLES
 
+    info = env.sandbox
     folder = Path(info.workdir)
     for role in ROLES:
         path = folder / f"token-{role}"
@@ -263,6 +288,10 @@ def _serve(info: Any, chosen: dict[str, str | None], seconds: float | None) -> N
     names = ", ".join(chosen) or "none"
     print(f"gonogo sandbox up in {info.startup_s['total']:.1f} s (faults: {names})")
     print(f"  gateway     {info.base_url}  (/healthz /readyz /api/ping /graphql /metrics)")
+    if info.dialects:
+        print(f"  dialects    {', '.join(info.dialects)}")
+    if info.metrics_url:
+        print(f"  metrics     {info.metrics_url}")
     print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
     topics = f"{info.ingest_topic}, {info.canary_topic}"
     print(f"  kafka       {info.kafka_bootstrap}  (topics {topics})")
@@ -301,6 +330,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     from gonogo.evidence import Bundle
     from gonogo.run import opened
+    from gonogo.sandbox import dialects as dialect_registry
     from gonogo.sandbox import faults as fault_registry
     from gonogo.watch import RealClock
     from gonogo.watchrun import WatchRun
@@ -312,6 +342,9 @@ def _watch(args: argparse.Namespace) -> int:
     chosen = fault_registry.parse_all(args.fault)
     if chosen and not settings.sandbox:
         raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
+    dialects = dialect_registry.parse_all(args.dialect)
+    if dialects and not settings.sandbox:
+        raise ConfigError(f"--dialect applies only to a sandbox env; {args.env} is not one")
     settings.register_secrets()
     bundle = Bundle.create(Path(args.evidence_dir), [args.env])
     signal.signal(signal.SIGTERM, _interrupt)
@@ -321,6 +354,7 @@ def _watch(args: argparse.Namespace) -> int:
             faults=chosen,
             logs=bundle.root / "sandbox" / args.env,
             on_request=bundle.request_log(args.env),
+            dialects=dialects,
         ) as env:
             kind = "production" if env.production else "non-production"
             print(f"gonogo watch target: {env.base_url} ({kind})")

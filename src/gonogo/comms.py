@@ -174,7 +174,7 @@ def post(
     REDACTOR.add(url)  # the URL is the credential (and so masked in requests.jsonl)
     client = HttpClient(url, timeout_s=timeout_s, on_request=on_request)
     try:
-        response = client.post("", json={"text": text})
+        response = client.post(url, json={"text": text})
     except Unreachable as exc:
         return f"webhook post failed: {REDACTOR.text(exc.reason)}"
     finally:

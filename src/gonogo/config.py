@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
 from gonogo.load.schema import Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR
+from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
 from gonogo.table import Table, VarName, check_var_name
 from gonogo.vocabulary import GATE_NAMES, PACK_GATES, TRIGGER_FOR_S
 
@@ -44,8 +45,59 @@ class Operations(Table):
 
 class GraphQLSettings(Table):
     # "id": {"id": ..., "variables": ...}; "apq": Apollo's extensions.persistedQuery,
-    # in which case the operation values above are the documents' sha256 hashes.
-    persisted: Literal["id", "apq"] = "id"
+    # in which case the operation values above are the documents' sha256 hashes;
+    # "documentId": GraphQL-over-HTTP persisted documents ({"documentId": ...}).
+    persisted: Literal["id", "apq", "documentId"] = "id"
+    # GET sends the operation in the query string (the GraphQL-over-HTTP spec allows it for
+    # queries; mutations always go by POST).
+    method: Literal["POST", "GET"] = "POST"
+
+
+class SignalSettings(Table):
+    """One signal's place: `series` (a PromQL selector: scraped, or queried) or `promql`."""
+
+    series: str | None = None
+    promql: str | None = None
+    # requests only: the label holding the status code (`code`; OpenTelemetry's
+    # http_response_status_code)
+    status_label: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SignalSettings:
+        if (self.series is None) == (self.promql is None):
+            raise ValueError('give one of series = "metric{label=...}" or promql = "EXPR"')
+        if self.series is not None:
+            parse_selector(self.series)
+        return self
+
+
+class MetricsSettings(Table):
+    """The deployment's metric names: a preset, and any signal mapped again."""
+
+    preset: Literal["gonogo", "traefik", "otel"] = "gonogo"
+    signals: dict[str, SignalSettings] = Field(default_factory=dict)
+
+    @field_validator("signals")
+    @classmethod
+    def _known(cls, value: dict[str, SignalSettings]) -> dict[str, SignalSettings]:
+        unknown = [k for k in value if k not in SIGNALS]
+        if unknown:
+            raise ValueError(
+                f"unknown signal(s) {', '.join(unknown)}; signals: {', '.join(SIGNALS)}"
+            )
+        return value
+
+    def mapping(self, signal: str) -> Mapping:
+        """Where `signal` is for this deployment: its own mapping, else the preset's."""
+        own = self.signals.get(signal)
+        preset = PRESETS[self.preset][signal]
+        if own is None:
+            return preset
+        label = own.status_label or preset.status_label
+        if own.promql is not None:
+            return Mapping(promql=own.promql, status_label=label)
+        assert own.series is not None
+        return Mapping(series=parse_selector(own.series), status_label=label)
 
 
 class GraphSettings(Table):
@@ -275,6 +327,9 @@ class EnvSettings(Table):
     api_path: str = "/api"
     graphql_path: str = "/graphql"
     metrics_path: str = "/metrics"
+    # Where /metrics is when not on base_url: an exporter's own port, like
+    # http://gateway.example.com:9464/metrics (no bearer token is sent to another origin).
+    metrics_url: str | None = None
     health_path: str = "/healthz"
     ready_path: str = "/readyz"
     token_env: VarName | None = None
@@ -291,6 +346,7 @@ class EnvSettings(Table):
     required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
     operations: Operations = Field(default_factory=Operations)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     graph: GraphSettings | None = None
     stream: StreamSettings | None = None
     cluster: ClusterSettings | None = None
@@ -332,6 +388,18 @@ class EnvSettings(Table):
         if re.match(r"^https?://[^/\s]*@", value):
             raise ValueError("must not carry credentials; use token_env for the bearer token")
         return value.rstrip("/")
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s@]+(/\S*)?$", value):
+            raise ValueError(
+                "must be an http:// or https:// URL without credentials, like "
+                "http://gateway.example.com:9464/metrics"
+            )
+        return value
 
     @field_validator("api_path", "graphql_path", "metrics_path", "health_path", "ready_path")
     @classmethod

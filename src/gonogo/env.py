@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from gonogo.clients.cluster import ClusterClient
 from gonogo.clients.database import DatabaseClient
@@ -27,6 +28,12 @@ from gonogo.clients.metrics import MetricsClient
 from gonogo.clients.stream import StreamClient
 from gonogo.config import EnvSettings
 from gonogo.release import Release
+from gonogo.signals import Signals
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 def filled(settings: EnvSettings, sandbox: Any = None) -> EnvSettings:
@@ -122,7 +129,10 @@ class Environment:
 
     @cached_property
     def graphql(self) -> GraphQLClient:
-        return GraphQLClient(self.http, self.settings.graphql_path, self.settings.graphql.persisted)
+        graphql = self.settings.graphql
+        return GraphQLClient(
+            self.http, self.settings.graphql_path, graphql.persisted, graphql.method
+        )
 
     @cached_property
     def graph(self) -> GraphClient:
@@ -192,12 +202,20 @@ class Environment:
 
             return self.client(prometheus.url, token)
 
+        metrics_url = self.settings.metrics_url
+        own_origin = metrics_url is not None and _origin(metrics_url) != _origin(self.base_url)
         return MetricsClient(
-            self.http,
-            self.settings.metrics_path,
+            # An exporter on another origin gets no bearer token: it is not the gateway's.
+            self.client(metrics_url) if metrics_url and own_origin else self.http,
+            metrics_url or self.settings.metrics_path,
             prometheus,
             promql_http if prometheus else None,
         )
+
+    @cached_property
+    def signals(self) -> Signals:
+        """The signals the packs and the watch read, where this deployment keeps them."""
+        return Signals(self.settings, self.metrics)
 
     def close(self) -> None:
         while self._closers:

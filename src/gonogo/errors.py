@@ -12,7 +12,8 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     │   ├── MissingSecret        the variable named by token_env / password_env is unset
     │   ├── ReleaseError         (release.py) a release file is missing or malformed
     │   ├── PlanError            (load/plan.py) a load plan or threshold cannot be judged
-    │   └── LoadRefused          (load/session.py) load aimed at production without consent
+    │   ├── LoadRefused          (load/session.py) load aimed at production without consent
+    │   └── UnmappedSignal       (signals.py) a [metrics] signal the deployment exports nowhere
     ├── NotConfigured            the env has no table for a component a check needs (a skip)
     ├── NotApplicable            the check cannot apply to this env (Neo4j-only on FalkorDB)
     ├── TargetError              the environment under test misbehaved

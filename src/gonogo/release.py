@@ -30,7 +30,12 @@ class Release:
     @classmethod
     def of(cls, env: str, release: str | None) -> Release:
         if not release:
-            raise NotConfigured(env, "release", "the release's own files (migrations, schema)")
+            raise NotConfigured(
+                env,
+                "release",
+                "the release's own files (migrations, schema)",
+                fix=f'set release = "DIR" under [environments.{env}] or pass --release=DIR',
+            )
         path = Path(release)
         if not path.is_dir():
             raise ReleaseError(

@@ -126,6 +126,7 @@ class Run:
     user_junit: str | None = None
     user_html: str | None = None
     faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    dialects: list[str] = dataclasses.field(default_factory=list)
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
     exceptions_file: Path | None = None
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
@@ -274,7 +275,11 @@ class Run:
             # Only here: a plain install (no sandbox extra) never imports the sandbox's stack.
             from gonogo.sandbox.stack import Stack
 
-            stack = Stack(faults=self.faults, logs=self.bundle.root / "sandbox" / settings.name)
+            stack = Stack(
+                faults=self.faults,
+                logs=self.bundle.root / "sandbox" / settings.name,
+                dialects=self.dialects,
+            )
             sandbox = SandboxRun(stack=stack)
             self.sandboxes[settings.name] = sandbox
             try:
@@ -284,6 +289,7 @@ class Run:
                 self.bundle.log(f"sandbox {settings.name} failed to start: {exc}")
                 continue
             faults = ", ".join(sorted(self.faults)) or "none"
+            faults += f"; dialects: {', '.join(self.dialects) or 'none'}"
             pids = ", ".join(f"{name}={pid}" for name, pid in sandbox.info.pids.items())
             self.bundle.log(
                 f"sandbox {settings.name} up in {sandbox.info.startup_s['total']:.2f} s at "
@@ -421,6 +427,7 @@ def opened(
     faults: dict[str, str | None] | None = None,
     logs: Path | None = None,
     on_request: RequestSink | None = None,
+    dialects: list[str] | None = None,
 ) -> Iterator[Environment]:
     """An env opened outside a pytest run (`gonogo watch`, `gonogo sandbox up`).
 
@@ -436,7 +443,7 @@ def opened(
             require(settings.name)
             from gonogo.sandbox.stack import Stack
 
-            stack = Stack(faults=faults or {}, logs=logs)
+            stack = Stack(faults=faults or {}, logs=logs, dialects=dialects)
             info = stack.start()
         env = Environment.open(settings, info, on_request)
         try:

@@ -18,6 +18,7 @@ this process. Nothing here imports pytest.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -97,7 +98,7 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
             time.sleep(wait)
         sent_at[i] = time.perf_counter()
         try:
-            result = env.graphql.persisted(op, {"text": f"{marker}{i}"})
+            result = env.graphql.persisted(op, {"text": f"{marker}{i}"}, write=True)
             if not result.ok:
                 send_failures.append(f"#{i}: {'; '.join(result.error_messages())}")
         except TargetError as exc:
@@ -240,7 +241,9 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
     op = env.settings.operations.create_note
 
     async def create(text: str) -> float:
-        result = await asyncio.to_thread(env.graphql.persisted, op, {"text": text})
+        result = await asyncio.to_thread(
+            functools.partial(env.graphql.persisted, op, {"text": text}, write=True)
+        )
         if not result.ok:
             raise TargetError(f"CreateNote failed: {'; '.join(result.error_messages())}")
         return time.perf_counter()

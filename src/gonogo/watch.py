@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gonogo.clients.metrics import MetricsSnapshot
-from gonogo.errors import GonogoError
+from gonogo.config import MetricsSettings
+from gonogo.errors import ConfigError, GonogoError
+from gonogo.series import Selector
 from gonogo.vocabulary import TRIGGER_FOR_S
 
 State = Literal["ok", "pending", "firing", "no-data"]
@@ -49,33 +51,24 @@ class RealClock:
 # -- signals: one number from the metrics, by PromQL or from two scrapes -------------------
 
 
-def _matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
-    return all(re.fullmatch(pattern, labels.get(k, "")) for k, pattern in selector.items())
-
-
-def _selector(selector: dict[str, str]) -> str:
-    inner = ",".join(f'{k}=~"{v}"' for k, v in sorted(selector.items()))
-    return "{" + inner + "}" if inner else ""
-
-
-def _total(snapshot: MetricsSnapshot, name: str, selector: dict[str, str]) -> float | None:
-    values = [s.value for s in snapshot.samples if s.name == name and _matches(s.labels, selector)]
+def _total(snapshot: MetricsSnapshot, series: Selector) -> float | None:
+    values = [s.value for s in snapshot.samples if series.matches(s.name, s.labels)]
     return sum(values) if values else None
 
 
-def _increase(
-    old: MetricsSnapshot, new: MetricsSnapshot, name: str, selector: dict[str, str]
-) -> float | None:
+def _increase(old: MetricsSnapshot, new: MetricsSnapshot, series: Selector) -> float | None:
     """How much matching counters rose between two scrapes.
 
-    A series the older scrape lacks started at zero since (counters are born at 0:
-    the first 500 of a run is an error, not a gap); an empty older scrape (the target
-    did not answer) gives no data.
+    A counter absent from a scrape that answered is 0, as Prometheus means it:
+    client libraries (prom-client, OpenTelemetry) export a labelled counter only
+    after its first increment, and a series the older scrape lacks started at zero
+    since (the first 500 of a run is an error, not a gap). An empty scrape (the
+    target did not answer) gives no data.
     """
-    b = _total(new, name, selector)
-    if b is None or not old.samples:
+    if not old.samples or not new.samples:
         return None
-    a = _total(old, name, selector) or 0.0
+    a = _total(old, series) or 0.0
+    b = _total(new, series) or 0.0
     return max(0.0, b - a)
 
 
@@ -98,7 +91,7 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
     return lower
 
 
-Series = tuple[str, dict[str, str]]  # a metric name and a label selector (regexes)
+Series = Selector  # a metric name and its label matchers (gonogo.series)
 
 
 @dataclass(frozen=True)
@@ -110,13 +103,13 @@ class Ratio:
 
     def promql(self, window: str) -> str:
         def rate(series: Series) -> str:
-            return f"sum(rate({series[0]}{_selector(series[1])}[{window}]))"
+            return f"sum(rate({series.promql()}[{window}]))"
 
         return f"{rate(self.numerator)} / ({' + '.join(rate(d) for d in self.denominators)})"
 
     def sampled(self, old: MetricsSnapshot, new: MetricsSnapshot) -> float | None:
         def increase(series: Series) -> float | None:
-            return _increase(old, new, *series)
+            return _increase(old, new, series)
 
         parts = [increase(d) for d in self.denominators]
         if all(p is None for p in parts) or sum(p or 0.0 for p in parts) == 0:
@@ -128,19 +121,24 @@ class Ratio:
 class Quantile:
     """histogram_quantile(q) of a histogram's increase over the window, in seconds."""
 
-    histogram: str
+    histogram: Selector  # the histogram's base name and matchers
     q: float
-    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def buckets(self) -> Selector:
+        return self.histogram.with_name(f"{self.histogram.name}_bucket")
 
     def promql(self, window: str) -> str:
-        inner = f"{self.histogram}_bucket{_selector(self.labels)}[{window}]"
+        inner = f"{self.buckets.promql()}[{window}]"
         return f"histogram_quantile({self.q:g}, sum by (le) (rate({inner})))"
 
     def sampled(self, old: MetricsSnapshot, new: MetricsSnapshot) -> float | None:
+        bucket_series = self.buckets
+
         def buckets(snapshot: MetricsSnapshot) -> dict[float, float]:
             out: dict[float, float] = {}
             for s in snapshot.samples:
-                if s.name == f"{self.histogram}_bucket" and _matches(s.labels, self.labels):
+                if bucket_series.matches(s.name, s.labels):
                     le = float(s.labels["le"])
                     out[le] = out.get(le, 0.0) + s.value
             return out
@@ -154,16 +152,13 @@ class Quantile:
 class Level:
     """The largest value of a gauge now (consumer lag)."""
 
-    gauge: str
-    labels: dict[str, str] = field(default_factory=dict)
+    gauge: Selector
 
     def promql(self, window: str) -> str:
-        return f"max(max_over_time({self.gauge}{_selector(self.labels)}[{window}]))"
+        return f"max(max_over_time({self.gauge.promql()}[{window}]))"
 
     def sampled(self, old: MetricsSnapshot, new: MetricsSnapshot) -> float | None:
-        values = [
-            s.value for s in new.samples if s.name == self.gauge and _matches(s.labels, self.labels)
-        ]
+        values = [s.value for s in new.samples if self.gauge.matches(s.name, s.labels)]
         return max(values) if values else None
 
 
@@ -171,14 +166,13 @@ class Level:
 class Increase:
     """How much a counter rose over the window (audit signer failures)."""
 
-    counter: str
-    labels: dict[str, str] = field(default_factory=dict)
+    counter: Selector
 
     def promql(self, window: str) -> str:
-        return f"sum(increase({self.counter}{_selector(self.labels)}[{window}]))"
+        return f"sum(increase({self.counter.promql()}[{window}]))"
 
     def sampled(self, old: MetricsSnapshot, new: MetricsSnapshot) -> float | None:
-        return _increase(old, new, self.counter, self.labels)
+        return _increase(old, new, self.counter)
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,12 +247,16 @@ def duration_text(seconds: float | None) -> str:
     return f"{s}s"
 
 
-API = {"route": "/api.*"}
-REQUESTS: Series = ("http_requests_total", {})
-SERVER_ERRORS: Series = ("http_requests_total", {"code": "5.."})
-ERRORS: Series = ("http_requests_total", {"code": "5..|429|408"})
-AUTH_FAILED: Series = ("auth_failure_total", {})
-AUTH_OK: Series = ("auth_success_total", {})
+def _series(metrics: MetricsSettings, signal: str) -> Selector:
+    """The watch computes shares and quantiles from series, in PromQL and off scrapes alike."""
+    mapping = metrics.mapping(signal)
+    if mapping.series is None:
+        raise ConfigError(
+            f"the watch reads [metrics] {signal} as a series (it computes shares and "
+            f"quantiles from it, with or without Prometheus); map it with "
+            f'series = "metric{{label=...}}" rather than promql'
+        )
+    return mapping.series
 
 
 def default_triggers(
@@ -266,11 +264,18 @@ def default_triggers(
     baseline_p95_ms: float | None,
     slo_error_budget: float,
     for_s: float = TRIGGER_FOR_S,
+    metrics: MetricsSettings | None = None,
 ) -> list[Trigger]:
-    """The cutover runbook's rollback triggers and the alert list's relative ones."""
-    share_5xx = Ratio(SERVER_ERRORS, (REQUESTS,))
-    share_errors = Ratio(ERRORS, (REQUESTS,))
-    api_p95 = Quantile("http_request_duration_seconds", 0.95, API)
+    """The cutover runbook's rollback triggers and the alert list's relative ones, on the
+    deployment's series ([metrics]; the local environment's names by default)."""
+    metrics = metrics or MetricsSettings()
+    requests = _series(metrics, "requests")
+    code = metrics.mapping("requests").status_label
+    share_5xx = Ratio(requests.and_label(code, "=~", "5.."), (requests,))
+    share_errors = Ratio(requests.and_label(code, "=~", "5..|429|408"), (requests,))
+    api_p95 = Quantile(_series(metrics, "latency"), 0.95)
+    auth_failed = _series(metrics, "auth_failures")
+    auth_ok = _series(metrics, "auth_successes")
     triggers = [
         Trigger("5xx-ratio", "5xx share", share_5xx, ">=", 0.002, "%", 100.0, for_s),
         Trigger(
@@ -287,7 +292,7 @@ def default_triggers(
         Trigger(
             "graph-p95",
             "graph p95 latency",
-            Quantile("graph_query_duration_seconds", 0.95),
+            Quantile(_series(metrics, "graph_latency"), 0.95),
             ">",
             2.0,
             " ms",
@@ -297,7 +302,7 @@ def default_triggers(
         Trigger(
             "auth-anomalies",
             "auth failure share",
-            Ratio(AUTH_FAILED, (AUTH_FAILED, AUTH_OK)),
+            Ratio(auth_failed, (auth_failed, auth_ok)),
             ">",
             0.002,
             "%",
@@ -307,7 +312,7 @@ def default_triggers(
         Trigger(
             "audit-signer",
             "audit signer failures",
-            Increase("audit_signer_fail_total"),
+            Increase(_series(metrics, "audit_signer_failures")),
             ">",
             0.0,
             "",
@@ -337,7 +342,7 @@ def default_triggers(
             Trigger(
                 "consumer-lag",
                 "consumer lag (messages)",
-                Level("consumer_lag"),
+                Level(_series(metrics, "consumer_lag")),
                 ">",
                 5 * baseline_lag,
                 "",
@@ -530,14 +535,13 @@ def triggers_for(settings: Any, probes: dict[str, Probe] | None = None) -> list[
     """
     import dataclasses
 
-    from gonogo.errors import ConfigError
-
     watch = settings.watch
     triggers = default_triggers(
         settings.baseline.consumer_lag,
         settings.baseline.api_p95_ms,
         1.0 - watch.slo_target,
         watch.for_s,
+        settings.metrics,
     )
     for name, probe in (probes or {}).items():
         triggers.append(Trigger(name, probe.what, probe, ">", 0.0, "", 1.0, 0.0, "page"))

@@ -80,6 +80,10 @@ class HttpClient:
         )
 
     def url(self, path: str) -> str:
+        """`path` on the base URL, or `path` itself when it is a whole URL (httpx would add a
+        slash to a base URL with an empty path: a webhook's exact URL must be sent as is)."""
+        if path.startswith(("http://", "https://")):
+            return path
         return f"{self.base_url}{path}"
 
     def request(

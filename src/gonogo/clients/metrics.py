@@ -30,18 +30,23 @@ class MetricsSnapshot:
     text: str
     taken_at: str
     samples: list[Sample] = field(default_factory=list)
+    # Metric families declared (a # TYPE line, or samples), as the parser names them
+    # (a counter's without _total): a declared counter with no sample has never moved.
+    families: set[str] = field(default_factory=set)
 
     @classmethod
     def parse(cls, text: str, source: str = "metrics") -> MetricsSnapshot:
         try:
+            families = list(text_string_to_metric_families(text))
             samples = [
                 Sample(s.name, dict(s.labels), float(s.value))
-                for family in text_string_to_metric_families(text)
+                for family in families
                 for s in family.samples
             ]
         except (ValueError, TypeError, IndexError) as exc:
             raise TargetError(f"{source} is not valid Prometheus text: {exc}") from None
-        return cls(text=text, taken_at=iso(utcnow()), samples=samples)
+        names = {f.name for f in families} | {s.name for s in samples}
+        return cls(text=text, taken_at=iso(utcnow()), samples=samples, families=names)
 
     def names(self) -> set[str]:
         return {s.name for s in self.samples}

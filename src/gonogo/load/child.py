@@ -313,6 +313,8 @@ class ShardRun:
                 "variables": request.variables,
                 "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
             }
+        if self.target.get("persisted") == "documentId":
+            return {"documentId": op, "variables": request.variables}
         return {"id": op, "variables": request.variables}
 
     def _cypher(self, name: str, s: LoadScenario, request: LoadRequest, intended: float) -> None:

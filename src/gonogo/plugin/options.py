@@ -43,6 +43,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(list them with `gonogo sandbox faults`)",
     )
     group.addoption(
+        "--dialect",
+        action="append",
+        dest="gonogo_dialects",
+        default=[],
+        metavar="NAME",
+        help="sandbox envs only: the local environment speaks as another stack does (healthy); "
+        "repeatable or comma-separated (list them with `gonogo sandbox dialects`)",
+    )
+    group.addoption(
         "--drill",
         action="append",
         dest="gonogo_drills",

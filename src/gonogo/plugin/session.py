@@ -148,6 +148,16 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
         from gonogo.sandbox.faults import parse_all
 
         state.faults = parse_all(fault_specs)
+    dialects = config.getoption("gonogo_dialects") or []
+    if dialects:
+        if not any(s.sandbox for s in state.envs):
+            raise ConfigError(
+                "--dialect applies only to the local sandbox env (like --env local); "
+                f"{', '.join(names)} is not a sandbox"
+            )
+        from gonogo.sandbox import dialects as dialect_registry
+
+        state.dialects = dialect_registry.parse_all(dialects)
 
 
 def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
@@ -215,6 +225,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             )
             if state.faults:
                 where += f", faults: {', '.join(sorted(state.faults))}"
+            if state.dialects:
+                where += f", dialects: {', '.join(state.dialects)}"
         elif run is not None and run.error:
             where = f"local sandbox FAILED to start: {run.error}"
         kind = "production" if settings.production else "non-production"

@@ -61,6 +61,8 @@ class StackInfo(BaseModel):
     workdir: str
     logs: str
     faults: dict[str, str | None] = {}
+    dialects: list[str] = []
+    metrics_url: str | None = None  # the metrics-port dialect's exporter
     pids: dict[str, int] = {}
     startup_s: dict[str, float] = {}
 
@@ -116,8 +118,33 @@ class StackInfo(BaseModel):
                 "faults": [
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
+                **self._dialect_settings(base),
             }
         )
+
+    def _dialect_settings(self, base: EnvSettings) -> dict[str, Any]:
+        """What a release manager writes for a deployment that speaks these dialects: the
+        proof that the checks read these settings, not the local environment's names."""
+        update: dict[str, Any] = {}
+        if self.metrics_url:
+            update["metrics_url"] = self.metrics_url
+        preset = next((d for d in ("traefik", "otel") if d in self.dialects), None)
+        if preset is not None:
+            update["metrics"] = base.metrics.model_copy(update={"preset": preset})
+        if "document-id" in self.dialects:
+            from gonogo.sandbox.app.gql import document_id
+
+            ops = base.operations
+            update["graphql"] = base.graphql.model_copy(
+                update={"persisted": "documentId", "method": "GET"}
+            )
+            update["operations"] = ops.model_copy(
+                update={
+                    key: document_id(getattr(ops, key))
+                    for key in ("health", "dashboard", "notes", "create_note")
+                }
+            )
+        return update
 
 
 def _create_topics(bootstrap: str) -> None:
@@ -142,10 +169,12 @@ class Stack:
         self,
         faults: dict[str, str | None] | None = None,
         logs: Path | None = None,
+        dialects: list[str] | None = None,
         workdir: Path | None = None,
         app_module: str = "gonogo.sandbox.app",
     ) -> None:
         self.faults = dict(faults or {})
+        self.dialects = list(dialects or [])
         self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gonogo-sandbox-"))
         self.logs = logs or (self.workdir / "logs")
@@ -202,6 +231,7 @@ class Stack:
         }
 
         port = free_port()
+        metrics_port = free_port() if "metrics-port" in self.dialects else None
         kubeconfig = cluster.write_cluster(
             self.workdir, release, f"http://127.0.0.1:{port}/k8s", self.faults
         )
@@ -212,6 +242,8 @@ class Stack:
             kafka_bootstrap=bootstrap,
             jwt_public_key=str(public),
             faults=self.faults,
+            dialects=self.dialects,
+            metrics_port=metrics_port,
             k8s_pods=str(self.workdir / "pods.json"),
         )
         config_path = self.workdir / "app.json"
@@ -243,7 +275,9 @@ class Stack:
             external_bolt = self._slow_graph(bolt_port, float(self.faults["graph-slow"] or 0))
 
         prometheus_url = None
-        prom = servers.start_prometheus(self.logs, self.workdir / "prometheus", port)
+        prom = servers.start_prometheus(
+            self.logs, self.workdir / "prometheus", metrics_port or port
+        )
         if prom is not None:
             self.children.append(prom.child)
             prometheus_url = f"http://127.0.0.1:{prom.port}"
@@ -264,6 +298,8 @@ class Stack:
             workdir=str(self.workdir),
             logs=str(self.logs),
             faults=self.faults,
+            dialects=self.dialects,
+            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
             pids={c.name: c.pid for c in self.children},
             startup_s={k: round(v, 3) for k, v in timings.items()},
         )

@@ -41,6 +41,13 @@ _REGISTERED_OPS = {print_ast(parse(doc).definitions[0]) for doc in REGISTRY.valu
 
 
 APQ: dict[str, str] = {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in REGISTRY.values()}
+# The document-id dialect: GraphQL-over-HTTP persisted documents, named by their hash.
+DOCUMENT_IDS: dict[str, str] = {f"sha256:{digest}": doc for digest, doc in APQ.items()}
+
+
+def document_id(operation_id: str) -> str:
+    """The document-id dialect's name for a registered operation."""
+    return f"sha256:{hashlib.sha256(REGISTRY[operation_id].encode()).hexdigest()}"
 
 
 @dataclass
@@ -184,9 +191,21 @@ class Refused(Exception):
         self.status = status
 
 
-def resolve_document(body: dict[str, Any], *, enforce_persisted: bool) -> tuple[str, str | None]:
-    """The document to run and its persisted id (None for ad-hoc)."""
-    op_id = body.get("id")
+def resolve_document(
+    body: dict[str, Any], *, enforce_persisted: bool, document_ids: bool = False
+) -> tuple[str, str | None]:
+    """The document to run and its persisted id (None for ad-hoc). With `document_ids`
+    (the document-id dialect) only {"documentId": "sha256:..."} names a persisted one."""
+    if document_ids:
+        doc_id = body.get("documentId")
+        if isinstance(doc_id, str):
+            doc = DOCUMENT_IDS.get(doc_id)
+            if doc is None:
+                raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown documentId {doc_id!r}")
+            return doc, doc_id
+        if body.get("query") is None:
+            raise Refused("BAD_REQUEST", 'send a persisted document: {"documentId": "sha256:..."}')
+    op_id = None if document_ids else body.get("id")
     if isinstance(op_id, str):
         doc = REGISTRY.get(op_id)
         if doc is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import json
 import random
 import threading
@@ -68,6 +69,9 @@ class AppConfig(BaseModel):
     kafka_bootstrap: str
     jwt_public_key: str  # path
     faults: dict[str, str | None] = {}
+    # gonogo.sandbox.dialects: how this gateway speaks (healthy either way).
+    dialects: list[str] = []
+    metrics_port: int | None = None  # the metrics-port dialect's exporter
     # Recorded Kubernetes API answers (a PodList) served under /k8s: no API server runs here.
     k8s_pods: str | None = None
 
@@ -80,22 +84,51 @@ class FaultChange(BaseModel):
     reset: bool = False
 
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0)
+# The traefik and otel dialects' request series, as those stacks name them.
+TRAEFIK_SERVICE = "intelgraph-gateway@kubernetes"
+
+
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    dialects: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.requests = Counter(
-            "http_requests", "Requests by route and code", ["route", "code"], registry=r
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "Request latency by route",
-            ["route"],
-            registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0),
-        )
+        if "traefik" in self.dialects:
+            self.traefik_requests = Counter(
+                "traefik_service_requests",
+                "How many HTTP requests processed on a service, by code",
+                ["code", "method", "protocol", "service"],
+                registry=r,
+            )
+            self.traefik_latency = Histogram(
+                "traefik_service_request_duration_seconds",
+                "How long it took to process the request on a service",
+                ["code", "method", "protocol", "service"],
+                registry=r,
+                buckets=LATENCY_BUCKETS,
+            )
+        elif "otel" in self.dialects:
+            self.otel_latency = Histogram(
+                "http_server_request_duration_seconds",
+                "Duration of HTTP server requests",
+                ["http_request_method", "http_response_status_code", "http_route"],
+                registry=r,
+                buckets=LATENCY_BUCKETS,
+            )
+        else:
+            self.requests = Counter(
+                "http_requests", "Requests by route and code", ["route", "code"], registry=r
+            )
+            self.latency = Histogram(
+                "http_request_duration_seconds",
+                "Request latency by route",
+                ["route"],
+                registry=r,
+                buckets=LATENCY_BUCKETS,
+            )
         self.graph_latency = Histogram(
             "graph_query_duration_seconds",
             "Graph (Bolt) query latency",
@@ -117,9 +150,49 @@ class Metrics:
         self.auth_fail = Counter(
             "auth_failure", "Requests refused at authentication", ["reason"], registry=r
         )
-        # Present from the start, so a scrape always lists them.
-        for reason in ("missing", "expired", "bad-signature", "invalid"):
-            self.auth_fail.labels(reason=reason)
+        if "prom-client" not in self.dialects:
+            # Present from the start, so a scrape always lists them.
+            for reason in ("missing", "expired", "bad-signature", "invalid"):
+                self.auth_fail.labels(reason=reason)
+
+    def request(self, route: str, method: str, code: int, seconds: float) -> None:
+        """One answered request, in the series this gateway's dialect names."""
+        if "traefik" in self.dialects:
+            labels = {"code": str(code), "method": method, "protocol": "http"}
+            labels["service"] = TRAEFIK_SERVICE
+            self.traefik_requests.labels(**labels).inc()
+            self.traefik_latency.labels(**labels).observe(seconds)
+        elif "otel" in self.dialects:
+            self.otel_latency.labels(
+                http_request_method=method, http_response_status_code=str(code), http_route=route
+            ).observe(seconds)
+        else:
+            self.requests.labels(route=route, code=str(code)).inc()
+            self.latency.labels(route=route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text exposition; prom-client's leaves out counters never incremented (and has
+        no _created series), which is what an absent counter means to Prometheus: zero."""
+        text = generate_latest(self.registry)
+        if "prom-client" not in self.dialects:
+            return text
+        counters = {
+            m.name for m in self.registry.collect() if m.type == "counter"
+        }  # names without _total
+        kept = []
+        for line in text.decode().splitlines():
+            words = line.split(" ", 3)
+            comment = line.startswith("#")
+            name = (words[2] if comment and len(words) > 2 else words[0]).split("{", 1)[0]
+            if name.endswith("_created"):
+                continue  # prom-client has no _created series, not even declared
+            if comment or not name:
+                kept.append(line)
+            elif name.removesuffix("_total") in counters and float(line.rsplit(" ", 1)[1]) == 0:
+                continue
+            else:
+                kept.append(line)
+        return ("\n".join(kept) + "\n").encode()
 
 
 class State:
@@ -127,7 +200,7 @@ class State:
         self.config = config
         self.faults: dict[str, str | None] = dict(config.faults)
         self.write_frozen = False
-        self.metrics = Metrics()
+        self.metrics = Metrics(dialects=list(config.dialects))
         self.audit = AuditChain()
         self.policy = load_policy()
         self.public_key = Path(config.jwt_public_key).read_bytes()
@@ -308,6 +381,28 @@ class State:
                 self.publish({"kind": "heartbeat", "ts": time.time()})
 
 
+def _exporter(metrics: Metrics, port: int) -> http.server.ThreadingHTTPServer:
+    """The metrics-port dialect: /metrics on an exporter port of its own, as prom-client's
+    and OpenTelemetry's Prometheus exporters often serve it (no token asked)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path.split("?", 1)[0] == "/metrics"
+            body = metrics.exposition() if found else b"not found\n"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST if found else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True).start()
+    return server
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -330,10 +425,14 @@ def create_app(config: AppConfig) -> FastAPI:
         ]
         for t in threads:
             t.start()
+        exporter = _exporter(state.metrics, config.metrics_port) if config.metrics_port else None
         try:
             yield
         finally:
             state.stop.set()
+            if exporter is not None:
+                exporter.shutdown()
+                exporter.server_close()
             for t in threads:
                 t.join(timeout=3)
             state.producer.flush(2)
@@ -391,8 +490,8 @@ def create_app(config: AppConfig) -> FastAPI:
             response = await call_next(request)
         route_obj = request.scope.get("route")
         route = getattr(route_obj, "path", "unmatched")
-        state.metrics.requests.labels(route=route, code=str(response.status_code)).inc()
-        state.metrics.latency.labels(route=route).observe(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        state.metrics.request(route, request.method, response.status_code, seconds)
         return response
 
     def _rate_limited(request: Request) -> bool:
@@ -582,9 +681,22 @@ def create_app(config: AppConfig) -> FastAPI:
         record(claims["sub"], "create-note", {"id": note_id})
         return {"id": note_id, "text": text, "createdAt": created}
 
+    @app.get("/graphql")
+    async def graphql_get(request: Request) -> JSONResponse:
+        """GraphQL-over-HTTP's GET (the document-id dialect): queries only, never a mutation."""
+        if "document-id" not in config.dialects:
+            return JSONResponse({"errors": [{"message": "use POST"}]}, status_code=405)
+        body: dict[str, Any] = dict(request.query_params)
+        for key in ("variables", "extensions"):
+            if key in body:
+                try:
+                    body[key] = json.loads(body[key])
+                except ValueError:
+                    return JSONResponse({"errors": [{"message": f"{key} is not JSON"}]}, 400)
+        return await run_graphql(request, body, get=True)
+
     @app.post("/graphql")
     async def graphql(request: Request) -> JSONResponse:
-        claims = principal(request)
         try:
             body = await request.json()
         except ValueError:
@@ -593,11 +705,19 @@ def create_app(config: AppConfig) -> FastAPI:
             return JSONResponse(
                 {"errors": [{"message": "body must be a JSON object"}]}, status_code=400
             )
+        return await run_graphql(request, body, get=False)
+
+    async def run_graphql(request: Request, body: dict[str, Any], *, get: bool) -> JSONResponse:
+        claims = principal(request)
         variables = body.get("variables") or {}
         try:
             document, _op = gql.resolve_document(
-                body, enforce_persisted=not state.on("persisted-off")
+                body,
+                enforce_persisted=not state.on("persisted-off"),
+                document_ids="document-id" in config.dialects,
             )
+            if get and document.lstrip().startswith("mutation"):
+                raise gql.Refused("BAD_REQUEST", "a mutation cannot be sent by GET; use POST")
             spent = gql.cost(document, variables)
             if spent > gql.MAX_COST and not state.on("cost-guard-off"):
                 raise gql.Refused(
@@ -658,9 +778,9 @@ def create_app(config: AppConfig) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/graphql/ws", subscriptions))
 
     @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(
-            generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-        )
+    async def metrics() -> Response:
+        if state.config.metrics_port is not None:  # the metrics-port dialect: not here
+            return PlainTextResponse("not found: metrics are on their own port\n", 404)
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -1,0 +1,95 @@
+"""Dialects: the local environment speaking as other stacks do, healthy or faulted.
+
+With every dialect on, the env's settings are the ones a release manager writes
+for such a deployment (gonogo.sandbox.stack fills them in), so a green run
+proves the checks read those settings; each fault whose check reads what a
+dialect changes must still turn that check red.
+
+Its own module: the healthy run takes the machine alone, which a module that
+holds a shared `stack` fixture would wait on forever.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.packs import assert_red_with_a_message, outcomes, run_pack
+
+DIALECTS = "prom-client,metrics-port,traefik,document-id"
+# Faults whose smoke checks read what a dialect changes: metric names and absence, the
+# metrics endpoint, persisted documents sent as documentId by GET.
+DIALECT_FAULTS = {
+    "audit-signer-fail": ["test_audit_signer_failures_zero"],
+    "rate-limit=3": ["test_rate_limit_did_not_rise"],
+    "consumer-stall": ["test_stream_processed_increased", "test_consumer_lag_within_baseline"],
+    "error-rate=1": ["test_graphql_persisted_health"],
+    "field-renamed": ["test_dashboard_types"],
+    "persisted-off": ["test_persisted_queries_are_enforced"],
+}
+
+
+def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
+    done, _ = run_pack(
+        tmp_path, "smoke or slo or security or dataops", "--dialect", DIALECTS, "-n", "2",
+        alone=True, folders=("tests_smoke", "tests_slo", "tests_security", "tests_dataops"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]
+    verdict = json.loads(next((tmp_path / "evidence").glob("local/*/verdict.json")).read_text())
+    assert verdict["decision"] == "GO", done.stdout[-3000:]
+    steps = next((tmp_path / "evidence").glob("local/*/steps.log")).read_text()
+    assert f"dialects: {DIALECTS.replace(',', ', ')}" in steps
+
+
+def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
+    done, manifest = run_pack(tmp_path, "smoke", "--dialect", "otel,prom-client")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert {t["outcome"] for t in manifest["tests"]} <= {"passed", "deselected"}
+
+
+@pytest.mark.parametrize("fault", sorted(DIALECT_FAULTS))
+def test_with_every_dialect_each_fault_turns_its_check_red(tmp_path: Path, fault: str) -> None:
+    done, manifest = run_pack(tmp_path, "smoke", "--dialect", DIALECTS, "--fault", fault)
+    results = outcomes(manifest)
+    for check in DIALECT_FAULTS[fault]:
+        assert_red_with_a_message(results[check], check, fault)
+    assert done.returncode == 1
+
+
+def test_dialect_refusals_are_one_line() -> None:
+    import subprocess
+    import sys
+
+    from tests.packs import REPO
+
+    def usage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "smoke", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 4, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        return done.stderr.strip()
+
+    assert usage("--env", "local", "--dialect", "prom-clinet") == (
+        "ERROR: unknown dialect 'prom-clinet'; did you mean 'prom-client'? dialects: prom-client, "
+        "metrics-port, traefik, otel, document-id (list them with `gonogo sandbox dialects`)"
+    )
+    assert usage("--env", "local", "--dialect", "traefik,otel") == (
+        "ERROR: dialects traefik and otel both rename the request series; choose one"
+    )
+    assert usage("--env", "green", "--dialect", "traefik") == (
+        "ERROR: --dialect applies only to the local sandbox env (like --env local); "
+        "green is not a sandbox"
+    )
+
+
+def test_gonogo_sandbox_dialects_lists_them(capsys: pytest.CaptureFixture[str]) -> None:
+    from gonogo.cli import main
+
+    assert main(["sandbox", "dialects"]) == 0
+    out = capsys.readouterr().out
+    assert "prom-client   counters are exported only after their first increment" in out
+    assert "document-id" in out
