@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from gonogo import abac
 from gonogo.checks import body, says
 from gonogo.env import Environment
-from gonogo.errors import NotConfigured
+from gonogo.errors import ConfigError, NotConfigured
 from gonogo.evidence import Captures
 
 
@@ -70,35 +70,78 @@ def _role_tokens(env: Environment) -> dict[str, str]:
 
 
 def test_abac_matrix_matches_the_policy(env: Environment, evidence: Captures) -> None:
-    """Rule: for every role x resource of the ABAC policy file, the gateway answers what the
-    file says (200 permit, 403 deny), and the same on a repeated call.
+    """Rule: for every role x resource the gateway answers what its own policy decides (200
+    permit, 403 deny), the same on a repeated call: the policy is an OPA/Rego folder asked at
+    [security.abac] query, or gonogo's JSON file (abac_policy); [security.abac] cases are
+    checked too.
 
     Fault: abac-fail-open
     """
+    table = env.settings.security.abac
     policy_file = env.settings.security.abac_policy
-    if policy_file is None:
-        raise NotConfigured(env.name, "security", "the ABAC matrix", "set [security] abac_policy")
-    policy = abac.load(Path(policy_file))
+    if table.rego is None and policy_file is None and not table.cases:
+        raise NotConfigured(
+            env.name,
+            "security",
+            "the ABAC matrix",
+            "set [security.abac] rego and resources (OPA), or [security] abac_policy, or "
+            "[security.abac] cases",
+        )
+    tokens = _role_tokens(env)
+    wanted, source = _decisions(env, tokens)
+    for case in table.cases:
+        if case.role not in tokens:
+            raise ConfigError(
+                f"env '{env.name}': [security.abac] cases name role '{case.role}', which has no "
+                f"token; add it to [security] role_tokens (roles: {', '.join(sorted(tokens))})"
+            )
+        wanted.append((case.role, case.method, case.path, case.status))
     matrix: dict[str, dict[str, Any]] = {}
     wrong = []
-    for role, token in _role_tokens(env).items():
-        claims = jwt.decode(token, options={"verify_signature": False})
-        headers = {"Authorization": f"Bearer {token}"}
-        for resource in sorted(policy["resources"]):
-            want = 200 if abac.decide(policy, resource, claims) else 403
-            got = [
-                env.http.get(
-                    f"{env.settings.api_path}/secure/{resource}", auth=False, headers=headers
-                ).status_code
-                for _ in range(2)
-            ]
-            matrix.setdefault(role, {})[resource] = {"expected": want, "got": got}
-            if got != [want, want]:
-                wrong.append(f"{role} x {resource}: expected {want}, got {got}")
-    path = evidence.save("security_abac_matrix.json", {"policy": policy_file, "matrix": matrix})
-    assert not wrong, says(
-        f"every decision as {Path(policy_file).name} says, twice", "; ".join(wrong[:5]), path
-    )
+    for role, method, request_path, want in wanted:
+        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        got = [
+            env.http.request(method, request_path, auth=False, headers=headers).status_code
+            for _ in range(2)
+        ]
+        matrix.setdefault(role, {})[f"{method} {request_path}"] = {"expected": want, "got": got}
+        if got != [want, want]:
+            wrong.append(f"{role} x {method} {request_path}: expected {want}, got {got}")
+    path = evidence.save("security_abac_matrix.json", {"policy": source, "matrix": matrix})
+    assert not wrong, says(f"every decision as {source} says, twice", "; ".join(wrong[:5]), path)
+
+
+def _decisions(env: Environment, tokens: dict[str, str]) -> tuple[list[Any], str]:
+    """(role, method, path, expected status) from the deployment's policy, and its name."""
+    table = env.settings.security.abac
+    api = env.settings.api_path
+    out: list[Any] = []
+    if table.rego is not None:
+        policy = abac.RegoPolicy(Path(table.rego), table.query)
+        undefined = 0
+        for role, token in tokens.items():
+            claims = jwt.decode(token, options={"verify_signature": False})
+            for resource in table.resources:
+                request_path = table.path.format(resource=resource)
+                allowed = policy.allows(abac.rego_input(claims, resource, "GET", request_path))
+                undefined += allowed is None
+                out.append((role, "GET", request_path, 200 if allowed else 403))
+        if out and undefined == len(out):
+            raise ConfigError(
+                f"env '{env.name}': Rego query {table.query} is undefined for every input in "
+                f"{table.rego}; check [security.abac] query against the policy's package and rule"
+            )
+        return out, f"{table.query} in {Path(table.rego).name}/"
+    if env.settings.security.abac_policy is not None:
+        policy_file = env.settings.security.abac_policy
+        rules = abac.load(Path(policy_file))
+        for role, token in tokens.items():
+            claims = jwt.decode(token, options={"verify_signature": False})
+            for resource in sorted(rules["resources"]):
+                want = 200 if abac.decide(rules, resource, claims) else 403
+                out.append((role, "GET", f"{api}/secure/{resource}", want))
+        return out, Path(policy_file).name
+    return out, "[security.abac] cases"
 
 
 def _forged(claims: dict[str, Any]) -> str:

@@ -283,6 +283,51 @@ class GrafanaSettings(Table):
     _v = field_validator("token_env")(check_var_name)
 
 
+class AbacCase(Table):
+    """One decision stated outright: this role's token on this request gets this status."""
+
+    role: str
+    path: str
+    method: str = "GET"
+    status: int = Field(ge=100, le=599)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/' (a path on base_url)")
+        return value
+
+
+class AbacSettings(Table):
+    """The gateway's own ABAC policy, as the source of truth for what each role gets."""
+
+    # A folder of .rego files (OPA's policy), evaluated with regopy at `query` for the input
+    # {"claims": the token's claims, "resource", "action": the method, "path"}.
+    rego: str | None = None
+    query: str = "data.intelgraph.authz.allow"
+    # The resources to ask the policy and the gateway about, at `path`.
+    resources: list[str] = Field(default_factory=list)
+    path: str = "/api/secure/{resource}"
+    # Decisions stated outright, checked whatever the policy source.
+    cases: list[AbacCase] = Field(default_factory=list)
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if not value.startswith("/") or "{resource}" not in value:
+            raise ValueError("must be a path with {resource} in it, like /api/secure/{resource}")
+        return value
+
+    @model_validator(mode="after")
+    def _resources(self) -> AbacSettings:
+        if self.rego is not None and not self.resources:
+            raise ValueError(
+                'rego needs resources = ["...", ...]: the resources to ask the policy about'
+            )
+        return self
+
+
 class SecuritySettings(Table):
     """Who must have signed the release, and how the gateway's guards are exercised."""
 
@@ -296,8 +341,10 @@ class SecuritySettings(Table):
     registry: str | None = None
     # Folder of .rego policies (default: policies/ in the project).
     policies: str | None = None
-    # The ABAC policy file the gateway enforces, and a token per role to exercise it.
+    # The ABAC policy file the gateway enforces (gonogo's JSON format), and a token per role
+    # to exercise it; or [security.abac] for an OPA/Rego policy and explicit cases.
     abac_policy: str | None = None
+    abac: AbacSettings = Field(default_factory=AbacSettings)
     role_tokens: dict[str, VarName] = Field(default_factory=dict)
     # An expired (but otherwise valid) token, to prove expiry is enforced.
     expired_token_env: VarName | None = None
@@ -562,6 +609,12 @@ def load_env_file(path: Path) -> EnvFile:
                 value = security.get(key)
                 if isinstance(value, str) and not Path(value).is_absolute():
                     security = {**security, key: str(path.parent / value)}
+            abac_table = security.get("abac")
+            if isinstance(abac_table, dict):
+                rego_dir = abac_table.get("rego")
+                if isinstance(rego_dir, str) and not Path(rego_dir).is_absolute():
+                    abac_table = {**abac_table, "rego": str(path.parent / rego_dir)}
+                    security = {**security, "abac": abac_table}
             table = {**table, "security": security}
         comms = table.get("comms")
         templates = comms.get("templates") if isinstance(comms, dict) else None

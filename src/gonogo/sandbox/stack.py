@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from gonogo.config import (
+    AbacSettings,
     ClusterSettings,
     DatabaseSettings,
     EnvSettings,
@@ -34,7 +35,7 @@ from gonogo.errors import SandboxError
 from gonogo.processes import Child, free_port, last_line, spawn
 from gonogo.sandbox import cluster, database, release_copy, servers
 from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC, AppConfig
-from gonogo.sandbox.app.security import POLICY_FILE
+from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURCES
 from gonogo.sandbox.tokens import make_keys, mint
 
 APP_READY_TIMEOUT_S = 30.0
@@ -105,7 +106,15 @@ class StackInfo(BaseModel):
                 ),
                 "security": base.security.model_copy(
                     update={
-                        "abac_policy": base.security.abac_policy or str(POLICY_FILE),
+                        # The gateway's own Rego policy, unless the env file names a policy.
+                        "abac": base.security.abac
+                        if base.security.abac_policy or base.security.abac.rego
+                        else AbacSettings(
+                            rego=str(AUTHZ_POLICY),
+                            query=AUTHZ_QUERY,
+                            resources=AUTHZ_RESOURCES,
+                            cases=base.security.abac.cases,
+                        ),
                         "cosign_public_key": base.security.cosign_public_key
                         or str(Path(self.release_dir) / "cosign.pub"),
                     }

@@ -21,7 +21,7 @@ from typing import Any
 from gonogo.errors import ConfigError
 
 
-def _rego_error(path: Path, source: str, error: Exception) -> ConfigError:
+def compile_error(path: Path, source: str, error: Exception) -> ConfigError:
     """regopy's s-expression error as one line: file:line: message."""
     text = str(error)
     message = re.search(r"errormsg \d+:([^)\n]*)", text)
@@ -44,7 +44,7 @@ def evaluate(policies: Path, package: str, data: Any) -> list[Any]:
         try:
             rego.add_module(path.name, source)
         except Exception as exc:  # RegoError; rego-cpp also prints a banner to stdout
-            raise _rego_error(path, source, exc) from None
+            raise compile_error(path, source, exc) from None
     rego.set_input(data)
     try:
         output = rego.query(f"data.gonogo.{package}.deny")

@@ -45,11 +45,17 @@ from strawberry.asgi import GraphQL as StrawberryASGI
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from gonogo.abac import decide
+from gonogo.abac import RegoPolicy, rego_input
 from gonogo.errors import ConfigError
 from gonogo.sandbox import faults as fault_registry
 from gonogo.sandbox.app import gql
-from gonogo.sandbox.app.security import AuditChain, AuthFailed, load_policy, verify
+from gonogo.sandbox.app.security import (
+    AUTHZ_POLICY,
+    AUTHZ_QUERY,
+    AuditChain,
+    AuthFailed,
+    verify,
+)
 from gonogo.sandbox.tokens import AUDIENCE, ISSUER, jwk
 
 INGEST_TOPIC = "intelgraph.ingest"
@@ -202,7 +208,7 @@ class State:
         self.write_frozen = False
         self.metrics = Metrics(dialects=list(config.dialects))
         self.audit = AuditChain()
-        self.policy = load_policy()
+        self.authz = RegoPolicy(AUTHZ_POLICY, AUTHZ_QUERY)
         self.public_key = Path(config.jwt_public_key).read_bytes()
         self.graph = neo4j.GraphDatabase.driver(
             config.bolt_uri,
@@ -463,10 +469,10 @@ def create_app(config: AppConfig) -> FastAPI:
         state.metrics.auth_ok.inc()
         return claims
 
-    def permit(claims: dict[str, Any], resource: str) -> None:
+    def permit(claims: dict[str, Any], resource: str, path: str = "") -> None:
         if state.on("abac-fail-open"):
             return
-        if not decide(state.policy, resource, claims):
+        if state.authz.allows(rego_input(claims, resource, "GET", path)) is not True:
             raise HTTPException(403, f"forbidden: policy denies {resource}")
 
     @app.middleware("http")
@@ -574,7 +580,7 @@ def create_app(config: AppConfig) -> FastAPI:
     @app.get("/api/secure/{resource}")
     async def secure(resource: str, request: Request) -> dict[str, Any]:
         claims = principal(request)
-        permit(claims, resource)
+        permit(claims, resource, request.url.path)
         return {"resource": resource, "decision": "permit", "sub": claims["sub"]}
 
     @app.get("/k8s/api/v1/namespaces/{namespace}/pods")
@@ -649,7 +655,8 @@ def create_app(config: AppConfig) -> FastAPI:
             raise GraphQLError(
                 "WriteFrozen: writes are frozen by an operator", extensions={"code": "WRITE_FROZEN"}
             )
-        if not (state.on("abac-fail-open") or decide(state.policy, "notes:write", claims)):
+        write = rego_input(claims, "notes:write", "POST", "/graphql")
+        if not (state.on("abac-fail-open") or state.authz.allows(write) is True):
             raise GraphQLError(
                 "Forbidden: policy denies notes:write", extensions={"code": "FORBIDDEN"}
             )

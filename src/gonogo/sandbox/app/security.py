@@ -15,7 +15,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+# The same policy in gonogo's JSON format (an env may name it as abac_policy instead).
 POLICY_FILE = Path(__file__).parent / "abac.json"
+# The gateway's own policy, as OPA holds it: what it enforces, and what the pack asks.
+AUTHZ_POLICY = Path(__file__).parent / "policy"
+AUTHZ_QUERY = "data.intelgraph.authz.allow"
+AUTHZ_RESOURCES = ["allowed", "denied", "notes:write", "admin"]
 
 
 class AuthFailed(Exception):
@@ -43,11 +48,6 @@ def verify(token: str | None, public_key_pem: bytes, issuer: str, audience: str)
     except jwt.PyJWTError:
         raise AuthFailed("invalid") from None
     return claims
-
-
-def load_policy(path: Path = POLICY_FILE) -> dict[str, Any]:
-    policy: dict[str, Any] = json.loads(path.read_text())
-    return policy
 
 
 @dataclass
