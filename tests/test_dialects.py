@@ -18,7 +18,7 @@ import pytest
 
 from tests.packs import assert_red_with_a_message, outcomes, run_pack
 
-DIALECTS = "prom-client,metrics-port,traefik,document-id"
+DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk"
 # Faults whose smoke checks read what a dialect changes: metric names and absence, the
 # metrics endpoint, persisted documents sent as documentId by GET.
 DIALECT_FAULTS = {
@@ -41,6 +41,15 @@ def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
     assert verdict["decision"] == "GO", done.stdout[-3000:]
     steps = next((tmp_path / "evidence").glob("local/*/steps.log")).read_text()
     assert f"dialects: {DIALECTS.replace(',', ', ')}" in steps
+
+
+def test_the_audit_layout_dialect_still_catches_the_signer_failing(tmp_path: Path) -> None:
+    done, manifest = run_pack(
+        tmp_path, "security", "--dialect", DIALECTS, "--fault", "audit-signer-fail", "-k", "audit"
+    )
+    result = outcomes(manifest)["test_audit_chain_verifies"]
+    assert_red_with_a_message(result, "test_audit_chain_verifies", "audit-signer-fail")
+    assert "unsigned" in result["message"] and done.returncode == 1
 
 
 def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
@@ -75,7 +84,8 @@ def test_dialect_refusals_are_one_line() -> None:
 
     assert usage("--env", "local", "--dialect", "prom-clinet") == (
         "ERROR: unknown dialect 'prom-clinet'; did you mean 'prom-client'? dialects: prom-client, "
-        "metrics-port, traefik, otel, document-id (list them with `gonogo sandbox dialects`)"
+        "metrics-port, traefik, otel, document-id, audit-jwk (list them with "
+        "`gonogo sandbox dialects`)"
     )
     assert usage("--env", "local", "--dialect", "traefik,otel") == (
         "ERROR: dialects traefik and otel both rename the request series; choose one"

@@ -328,6 +328,22 @@ class AbacSettings(Table):
         return self
 
 
+class AuditSettings(Table):
+    """Where the audit log is and how its entries are laid out (gonogo.audit)."""
+
+    path: str | None = None  # default: {api_path}/audit
+    entries: str = "entries"
+    key: str = "public_key"  # the log's field holding the Ed25519 public key
+    key_format: Literal["raw-base64", "pem", "jwk"] = "raw-base64"
+    hash: str = "hash"
+    previous: str = "prev"
+    signature: str = "sig"
+    sequence: str | None = "seq"  # only to name entries in messages
+    genesis: str = "0" * 64  # the first entry's previous hash
+    # What is signed: the hash's bytes, its hex text, or the entry's canonical JSON.
+    signed: Literal["digest", "digest-text", "entry"] = "digest"
+
+
 class SecuritySettings(Table):
     """Who must have signed the release, and how the gateway's guards are exercised."""
 
@@ -345,6 +361,7 @@ class SecuritySettings(Table):
     # to exercise it; or [security.abac] for an OPA/Rego policy and explicit cases.
     abac_policy: str | None = None
     abac: AbacSettings = Field(default_factory=AbacSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     role_tokens: dict[str, VarName] = Field(default_factory=dict)
     # An expired (but otherwise valid) token, to prove expiry is enforced.
     expired_token_env: VarName | None = None

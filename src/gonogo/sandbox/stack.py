@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from gonogo.config import (
     AbacSettings,
+    AuditSettings,
     ClusterSettings,
     DatabaseSettings,
     EnvSettings,
@@ -85,6 +86,21 @@ class StackInfo(BaseModel):
             db = {**base.database.model_dump(), **db}
         if "replica-down" in self.faults:
             db["replicas"] = max(1, int(str(db.get("replicas", 0))))
+        security = base.security.model_copy(
+            update={
+                # The gateway's own Rego policy, unless the env file names a policy.
+                "abac": base.security.abac
+                if base.security.abac_policy or base.security.abac.rego
+                else AbacSettings(
+                    rego=str(AUTHZ_POLICY),
+                    query=AUTHZ_QUERY,
+                    resources=AUTHZ_RESOURCES,
+                    cases=base.security.abac.cases,
+                ),
+                "cosign_public_key": base.security.cosign_public_key
+                or str(Path(self.release_dir) / "cosign.pub"),
+            }
+        )
         return base.model_copy(
             update={
                 "base_url": self.base_url,
@@ -104,21 +120,7 @@ class StackInfo(BaseModel):
                 "cluster": ClusterSettings(
                     namespace=cluster.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
                 ),
-                "security": base.security.model_copy(
-                    update={
-                        # The gateway's own Rego policy, unless the env file names a policy.
-                        "abac": base.security.abac
-                        if base.security.abac_policy or base.security.abac.rego
-                        else AbacSettings(
-                            rego=str(AUTHZ_POLICY),
-                            query=AUTHZ_QUERY,
-                            resources=AUTHZ_RESOURCES,
-                            cases=base.security.abac.cases,
-                        ),
-                        "cosign_public_key": base.security.cosign_public_key
-                        or str(Path(self.release_dir) / "cosign.pub"),
-                    }
-                ),
+                "security": security,
                 # --release (or the env file) wins: a real release checked against the sandbox.
                 "release": base.release or self.release_dir,
                 "prometheus": PrometheusSettings(url=self.prometheus_url)
@@ -127,11 +129,11 @@ class StackInfo(BaseModel):
                 "faults": [
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
-                **self._dialect_settings(base),
+                **self._dialect_settings(base, security),
             }
         )
 
-    def _dialect_settings(self, base: EnvSettings) -> dict[str, Any]:
+    def _dialect_settings(self, base: EnvSettings, filled_security: Any) -> dict[str, Any]:
         """What a release manager writes for a deployment that speaks these dialects: the
         proof that the checks read these settings, not the local environment's names."""
         update: dict[str, Any] = {}
@@ -140,6 +142,18 @@ class StackInfo(BaseModel):
         preset = next((d for d in ("traefik", "otel") if d in self.dialects), None)
         if preset is not None:
             update["metrics"] = base.metrics.model_copy(update={"preset": preset})
+        if "audit-jwk" in self.dialects:
+            update["security"] = filled_security.model_copy(
+                update={
+                    "audit": AuditSettings(
+                        key="publicKeyJwk",
+                        key_format="jwk",
+                        previous="prevHash",
+                        signature="signature",
+                        signed="digest-text",
+                    )
+                }
+            )
         if "document-id" in self.dialects:
             from gonogo.sandbox.app.gql import document_id
 

@@ -207,7 +207,7 @@ class State:
         self.faults: dict[str, str | None] = dict(config.faults)
         self.write_frozen = False
         self.metrics = Metrics(dialects=list(config.dialects))
-        self.audit = AuditChain()
+        self.audit = AuditChain(jwk="audit-jwk" in config.dialects)
         self.authz = RegoPolicy(AUTHZ_POLICY, AUTHZ_QUERY)
         self.public_key = Path(config.jwt_public_key).read_bytes()
         self.graph = neo4j.GraphDatabase.driver(
@@ -597,7 +597,7 @@ def create_app(config: AppConfig) -> FastAPI:
     @app.get("/api/audit")
     async def audit(request: Request) -> dict[str, Any]:
         principal(request)
-        return {"public_key": state.audit.public_key, "entries": list(state.audit.entries)}
+        return state.audit.log()
 
     def record(actor: str, action: str, detail: dict[str, Any]) -> None:
         if not state.audit.append(actor, action, detail, sign=not state.on("audit-signer-fail")):

@@ -52,33 +52,58 @@ def verify(token: str | None, public_key_pem: bytes, issuer: str, audience: str)
 
 @dataclass
 class AuditChain:
-    """Append-only entries, each hashing its predecessor and signed with ed25519."""
+    """Append-only entries, each hashing its predecessor and signed with ed25519.
+
+    `jwk` (the audit-jwk dialect) lays entries out as another gateway might: `time`,
+    `prevHash`, `signature` over the hash's text, and the key as a JWK (`publicKeyJwk`).
+    """
 
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     entries: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    jwk: bool = False
 
     @property
     def public_key(self) -> str:
         raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return base64.b64encode(raw).decode()
 
+    @property
+    def public_key_jwk(self) -> dict[str, str]:
+        raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        x = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return {"kty": "OKP", "crv": "Ed25519", "x": x}
+
+    def log(self) -> dict[str, Any]:
+        """The log as GET /api/audit serves it."""
+        if self.jwk:
+            return {"publicKeyJwk": self.public_key_jwk, "entries": list(self.entries)}
+        return {"public_key": self.public_key, "entries": list(self.entries)}
+
     def append(self, actor: str, action: str, detail: dict[str, Any], *, sign: bool) -> bool:
+        stamp, previous, signature_field = (
+            ("time", "prevHash", "signature")
+            if self.jwk
+            else (
+                "ts",
+                "prev",
+                "sig",
+            )
+        )
         with self.lock:
             prev = self.entries[-1]["hash"] if self.entries else "0" * 64
             body = {
                 "seq": len(self.entries) + 1,
-                "ts": round(time.time(), 3),
+                stamp: round(time.time(), 3),
                 "actor": actor,
                 "action": action,
                 "detail": detail,
-                "prev": prev,
+                previous: prev,
             }
             digest = hashlib.sha256(
                 (prev + json.dumps(body, sort_keys=True, separators=(",", ":"))).encode()
             ).hexdigest()
-            signature = (
-                base64.b64encode(self.key.sign(bytes.fromhex(digest))).decode() if sign else None
-            )
-            self.entries.append({**body, "hash": digest, "sig": signature})
+            signed = digest.encode() if self.jwk else bytes.fromhex(digest)
+            signature = base64.b64encode(self.key.sign(signed)).decode() if sign else None
+            self.entries.append({**body, "hash": digest, signature_field: signature})
             return signature is not None
