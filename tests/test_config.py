@@ -24,8 +24,8 @@ def test_shipped_file_defines_the_five_envs() -> None:
     assert envs.get("local").sandbox and not envs.get("local").production
     green = envs.get("green")
     assert green.production and green.token_env == "GONOGO_GREEN_TOKEN"
-    assert green.operations.health == "op:healthQuery:v1"
-    assert green.operations.create_note == "op:CreateNote:v1"
+    assert green.operations.health.id == "op:healthQuery:v1"
+    assert green.operations.create_note.id == "op:CreateNote:v1"
     assert green.graph is not None and green.graph.password_env == "GONOGO_GREEN_NEO4J_PASSWORD"
     assert green.stream is not None and green.cluster is not None and green.prometheus is not None
 

@@ -37,13 +37,14 @@ def test_cost_guard_refuses_an_abusive_query(env: Environment, evidence: Capture
 
     Fault: cost-guard-off
     """
-    result = env.graphql.persisted(env.settings.operations.notes, {"limit": 100000})
+    notes = env.settings.operations.notes
+    result = env.graphql.persisted(notes, {notes.var("limit"): 100000})
     path = evidence.save("security_cost_guard.json", result.as_capture())
     codes = [str((e.get("extensions") or {}).get("code")) for e in result.errors or []]
-    refused = bool(result.errors) and (result.data is None or result.data.get("notes") is None)
+    refused = bool(result.errors) and (result.data is None or result.data.get(notes.field) is None)
     assert refused, says(
         "GetNotes(limit: 100000) refused by the cost guard",
-        f"HTTP {result.status}, {len((result.data or {}).get('notes') or [])} notes, "
+        f"HTTP {result.status}, {len((result.data or {}).get(notes.field) or [])} notes, "
         f"error codes {codes or 'none'}",
         path,
     )

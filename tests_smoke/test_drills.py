@@ -32,15 +32,17 @@ def test_write_freeze_drill(env: Environment, evidence: Captures) -> None:
     code = _freeze(env, True)
     try:
         assert code == 200, says("200 from enabling the write freeze", str(code), None)
-        frozen = env.graphql.persisted(create, {"text": f"drill {uuid.uuid4()}"}, write=True)
+        note = {create.var("text"): f"drill {uuid.uuid4()}"}
+        frozen = env.graphql.persisted(create, note, write=True)
         path = evidence.save("drill_frozen.json", frozen.as_capture())
-        assert frozen.errors and not (frozen.data or {}).get("createNote"), says(
+        assert frozen.errors and not (frozen.data or {}).get(create.field), says(
             "CreateNote refused while writes are frozen", short(str(frozen.body)), path
         )
     finally:
         lifted = _freeze(env, False)
         evidence.step(f"write freeze lifted: HTTP {lifted}")
-    after = env.graphql.persisted(create, {"text": f"drill {uuid.uuid4()}"}, write=True)
+    note = {create.var("text"): f"drill {uuid.uuid4()}"}
+    after = env.graphql.persisted(create, note, write=True)
     path = evidence.save("drill_after.json", after.as_capture())
     assert lifted == 200 and after.ok, says(
         "the freeze lifted (200) and CreateNote working again",

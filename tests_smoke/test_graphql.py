@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from gonogo.checks import says, short
+from gonogo import shape
+from gonogo.checks import says
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
@@ -13,18 +14,23 @@ NOTE_VISIBLE_WITHIN_S = 1.0
 
 
 def test_graphql_persisted_health(env: Environment, evidence: Captures) -> None:
-    """Rule: the persisted health operation answers 200 with data.health.ok == true and no errors.
+    """Rule: the persisted health operation answers 200 with no errors, its root field shaped
+    as [operations.health] expect says, and its `ok` (when expected) true.
 
     Fault: error-rate=1
     """
-    result = env.graphql.persisted(env.settings.operations.health)
+    op = env.settings.operations.health
+    result = env.graphql.persisted(op)
     path = evidence.save("gql_persisted.json", result.as_capture())
     assert result.status == 200, says(
-        "200 from the persisted health query", str(result.status), path
+        "200 from the persisted health query", result.describe(), path
     )
     assert not result.errors, says("no errors", result.describe(), path)
-    ok = (result.data or {}).get("health", {}).get("ok")
-    assert ok is True, says("data.health.ok == true", repr(ok), path)
+    value = (result.data or {}).get(op.field)
+    wrong = shape.mismatches(value, op.expect, f"data.{op.field}")
+    assert not wrong, says(f"data.{op.field} as {{ {op.expect} }}", "; ".join(wrong[:5]), path)
+    if isinstance(value, dict) and "ok" in value:
+        assert value["ok"] is True, says(f"data.{op.field}.ok == true", repr(value["ok"]), path)
 
 
 def test_persisted_queries_are_enforced(env: Environment, evidence: Captures) -> None:
@@ -43,29 +49,17 @@ def test_persisted_queries_are_enforced(env: Environment, evidence: Captures) ->
 
 
 def test_dashboard_types(env: Environment, evidence: Captures) -> None:
-    """Rule: GetUserDashboard answers 200 with widgets {id type} and alerts {level}, all strings.
+    """Rule: GetUserDashboard answers 200 with its root field shaped as [operations.dashboard]
+    expect says (by default widgets {id type} and alerts {level}, every field present).
 
     Fault: field-renamed
     """
-    result = env.graphql.persisted(env.settings.operations.dashboard)
+    op = env.settings.operations.dashboard
+    result = env.graphql.persisted(op)
     path = evidence.save("gql_dashboard.json", result.as_capture())
-    assert result.ok, says(
-        "200 with data and no errors",
-        result.describe(),
-        path,
-    )
-    dashboard = (result.data or {}).get("dashboard") or {}
-    widgets, alerts = dashboard.get("widgets"), dashboard.get("alerts")
-    assert isinstance(widgets, list) and isinstance(alerts, list), says(
-        "dashboard.widgets and dashboard.alerts as lists", short(str(dashboard)), path
-    )
-    wrong = [
-        w for w in widgets if not (isinstance(w.get("id"), str) and isinstance(w.get("type"), str))
-    ]
-    wrong += [a for a in alerts if not isinstance(a.get("level"), str)]
-    assert not wrong, says(
-        "string id/type on widgets and string level on alerts", short(str(wrong)), path
-    )
+    assert result.ok, says("200 with data and no errors", result.describe(), path)
+    wrong = shape.mismatches((result.data or {}).get(op.field), op.expect, f"data.{op.field}")
+    assert not wrong, says(f"data.{op.field} as {{ {op.expect} }}", "; ".join(wrong[:5]), path)
 
 
 def test_create_note_visible_in_get_notes(env: Environment, evidence: Captures) -> None:
@@ -74,14 +68,16 @@ def test_create_note_visible_in_get_notes(env: Environment, evidence: Captures) 
     Fault: consumer-stall
     """
     text = f"gonogo smoke {uuid.uuid4()}"
-    created = env.graphql.persisted(env.settings.operations.create_note, {"text": text}, write=True)
-    note_id = ((created.data or {}).get("createNote") or {}).get("id")
+    create, notes_op = env.settings.operations.create_note, env.settings.operations.notes
+    created = env.graphql.persisted(create, {create.var("text"): text}, write=True)
+    note_id = ((created.data or {}).get(create.field) or {}).get("id")
     t0 = time.monotonic()
     polls, seen = 0, False
     while not seen and time.monotonic() - t0 < NOTE_VISIBLE_WITHIN_S:
         polls += 1
-        notes = env.graphql.persisted(env.settings.operations.notes, {"limit": 50})
-        seen = any(n.get("id") == note_id for n in ((notes.data or {}).get("notes") or []))
+        notes = env.graphql.persisted(notes_op, {notes_op.var("limit"): 50})
+        listed = (notes.data or {}).get(notes_op.field) or []
+        seen = any(isinstance(n, dict) and n.get("id") == note_id for n in listed)
         if not seen:
             time.sleep(0.05)
     waited = time.monotonic() - t0

@@ -26,6 +26,7 @@ from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnv
 from gonogo.load.schema import Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR
 from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
+from gonogo.shape import selection
 from gonogo.table import Table, VarName, check_var_name
 from gonogo.vocabulary import GATE_NAMES, PACK_GATES, TRIGGER_FOR_S
 
@@ -34,13 +35,63 @@ DEFAULT_ENV_FILE = "environments.toml"
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-class Operations(Table):
-    """Persisted GraphQL operation ids, as registered on the gateway."""
+class Operation(Table):
+    """One persisted operation as the deployment names it, and what its answer must hold."""
 
-    health: str = "op:healthQuery:v1"
-    dashboard: str = "op:GetUserDashboard:v1"
-    notes: str = "op:GetNotes:v1"
-    create_note: str = "op:CreateNote:v1"
+    id: str  # the persisted id, APQ hash or documentId, per [graphql] persisted
+    field: str  # the root field of `data` that answers it
+    # The shape the root field's value must have, as a GraphQL selection (gonogo.shape).
+    expect: str = ""
+    # gonogo's name for a variable -> the deployment's ({limit = "first"}, {text = "body"}).
+    variables: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("expect")
+    @classmethod
+    def _selection(cls, value: str) -> str:
+        if value.strip():
+            selection(value)
+        return value
+
+    def var(self, name: str) -> str:
+        return self.variables.get(name, name)
+
+
+# The local environment's operations (its defaults); a plain string in the file is an id.
+DEFAULT_OPERATIONS: dict[str, dict[str, Any]] = {
+    "health": {"id": "op:healthQuery:v1", "field": "health", "expect": "ok"},
+    "dashboard": {
+        "id": "op:GetUserDashboard:v1",
+        "field": "dashboard",
+        "expect": "widgets { id type } alerts { level }",
+    },
+    "notes": {"id": "op:GetNotes:v1", "field": "notes", "expect": "id text createdAt"},
+    "create_note": {"id": "op:CreateNote:v1", "field": "createNote", "expect": "id"},
+}
+
+
+class Operations(Table):
+    """The four persisted operations the packs send, each `id = "..."` or a table."""
+
+    health: Operation
+    dashboard: Operation
+    notes: Operation
+    create_note: Operation
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, default in DEFAULT_OPERATIONS.items():
+            given = out.get(key)
+            if isinstance(given, str):
+                out[key] = {**default, "id": given}
+            elif isinstance(given, dict):
+                out[key] = {**default, **given}
+            elif given is None:
+                out[key] = default
+        return out
 
 
 class GraphQLSettings(Table):
@@ -408,7 +459,7 @@ class EnvSettings(Table):
     faults: list[str] = Field(default_factory=list)
     # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
     required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
-    operations: Operations = Field(default_factory=Operations)
+    operations: Operations = Field(default_factory=lambda: Operations.model_validate({}))
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     graph: GraphSettings | None = None

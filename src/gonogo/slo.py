@@ -98,7 +98,7 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
             time.sleep(wait)
         sent_at[i] = time.perf_counter()
         try:
-            result = env.graphql.persisted(op, {"text": f"{marker}{i}"}, write=True)
+            result = env.graphql.persisted(op, {op.var("text"): f"{marker}{i}"}, write=True)
             if not result.ok:
                 send_failures.append(f"#{i}: {'; '.join(result.error_messages())}")
         except TargetError as exc:
@@ -242,7 +242,7 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
 
     async def create(text: str) -> float:
         result = await asyncio.to_thread(
-            functools.partial(env.graphql.persisted, op, {"text": text}, write=True)
+            functools.partial(env.graphql.persisted, op, {op.var("text"): text}, write=True)
         )
         if not result.ok:
             raise TargetError(f"CreateNote failed: {'; '.join(result.error_messages())}")

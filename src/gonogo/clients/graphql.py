@@ -95,7 +95,7 @@ class GraphQLClient:
 
     def persisted(
         self,
-        operation: str,
+        operation: Any,
         variables: dict[str, Any] | None = None,
         *,
         auth: bool = True,
@@ -104,8 +104,10 @@ class GraphQLClient:
         """Run a persisted operation by its id, APQ hash or documentId (the env's `persisted`).
 
         With `method = "GET"` queries go in the query string, as GraphQL-over-HTTP allows;
-        a `write` (a mutation) always goes by POST, which the spec requires.
+        a `write` (a mutation) always goes by POST, which the spec requires. `operation` is
+        an id, or a gonogo.config.Operation (its id is sent).
         """
+        operation = str(getattr(operation, "id", operation))
         payload: dict[str, Any]
         if self.mode == "apq":
             digest = operation.removeprefix("sha256:")

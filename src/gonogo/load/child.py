@@ -305,8 +305,9 @@ class ShardRun:
                     response.failure(f"GraphQL errors: {str(errors)[:200]}")
 
     def _graphql_body(self, request: LoadRequest) -> dict[str, Any]:
-        operations: dict[str, str] = self.target.get("operations", {})
-        op = operations.get(str(request.operation), str(request.operation))
+        operations: dict[str, Any] = self.target.get("operations", {})
+        named = operations.get(str(request.operation))  # an [operations] key, or an id
+        op = str(named["id"]) if isinstance(named, dict) else str(request.operation)
         if self.target.get("persisted") == "apq":
             digest = op.removeprefix("sha256:")
             return {

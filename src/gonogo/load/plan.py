@@ -398,7 +398,7 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
             {
                 "gateway": scenario(50, "2m", [{"name": "ping", "path": f"{api}/ping"}]),
                 "gql": scenario(
-                    20, "2m", [{"name": "health", "kind": "graphql", "operation": ops.health}]
+                    20, "2m", [{"name": "health", "kind": "graphql", "operation": ops.health.id}]
                 ),
             },
             [
@@ -418,8 +418,8 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
                         {
                             "name": "notes",
                             "kind": "graphql",
-                            "operation": ops.notes,
-                            "variables": {"limit": 5},
+                            "operation": ops.notes.id,
+                            "variables": {ops.notes.var("limit"): 5},
                         }
                     ],
                     tags={"kind": "read"},
@@ -431,8 +431,8 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
                         {
                             "name": "create-note",
                             "kind": "graphql",
-                            "operation": ops.create_note,
-                            "variables": {"text": "gonogo load probe"},
+                            "operation": ops.create_note.id,
+                            "variables": {ops.create_note.var("text"): "gonogo load probe"},
                         }
                     ],
                     tags={"kind": "write"},

@@ -163,7 +163,9 @@ class StackInfo(BaseModel):
             )
             update["operations"] = ops.model_copy(
                 update={
-                    key: document_id(getattr(ops, key))
+                    key: getattr(ops, key).model_copy(
+                        update={"id": document_id(getattr(ops, key).id)}
+                    )
                     for key in ("health", "dashboard", "notes", "create_note")
                 }
             )
