@@ -142,7 +142,8 @@ class Environment:
             if table.password_env
             else ""
         )
-        client = GraphClient(table, password, self.settings.timeout_s, self.name)
+        http = self.client(table.uri) if table.uri.startswith(("http://", "https://")) else None
+        client = GraphClient(table, password, self.settings.timeout_s, self.name, http)
         self._closers.append(client.close)
         return client
 

@@ -1,12 +1,16 @@
-"""The graph over Bolt, with the official neo4j driver (Neo4j, or FalkorDB locally).
+"""The graph over Bolt, with the official neo4j driver (Neo4j, or FalkorDB locally), or over
+Neo4j's HTTP transaction API when [graph] uri is http(s):// (the seed's own probe).
 
 Queries run in auto-commit sessions with the env's timeout on connecting,
 on acquiring a connection and on the transaction, and return plain dicts
-with the elapsed time, which is what a check saves as evidence.
+with the elapsed time, which is what a check saves as evidence. Over HTTP a
+query is one POST to /db/{database}/tx/commit through the env's HttpClient, and
+Neo4j's `errors` array (sent with a 200, as its documentation says) is read.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +18,10 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
+from gonogo.clients.http import HttpClient
 from gonogo.config import GraphSettings
 from gonogo.errors import ConfigError, TargetError, Unreachable
+from gonogo.redact import REDACTOR
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,25 @@ class QueryResult:
 
 
 class GraphClient:
-    def __init__(self, settings: GraphSettings, password: str, timeout_s: float, env: str) -> None:
+    def __init__(
+        self,
+        settings: GraphSettings,
+        password: str,
+        timeout_s: float,
+        env: str,
+        http: HttpClient | None = None,
+    ) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
         self.env = env
         self._password = password
         self._driver: neo4j.Driver | None = None
+        # Neo4j's HTTP API when the uri is http(s)://: the client for it (no bearer token).
+        self._http = http
+
+    @property
+    def over_http(self) -> bool:
+        return self.settings.uri.startswith(("http://", "https://"))
 
     @property
     def driver(self) -> neo4j.Driver:
@@ -53,7 +72,51 @@ class GraphClient:
         """Connect once (a check's setup), so a wrong URI or a down graph is an error up front."""
         self.query("RETURN 1 AS ok")
 
+    def _run_http(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self._http is not None
+        database = self.settings.database or "neo4j"
+        credentials = f"{self.settings.user}:{self._password}".encode()
+        basic = f"Basic {base64.b64encode(credentials).decode()}"
+        REDACTOR.add(basic.removeprefix("Basic "))
+        response = self._http.post(
+            f"/db/{database}/tx/commit",
+            json={"statements": [{"statement": cypher, "parameters": params}]},
+            auth=False,
+            headers={"Authorization": basic, "Accept": "application/json;charset=UTF-8"},
+        )
+        where = self._http.url(f"/db/{database}/tx/commit")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        refused = any(
+            isinstance(e, dict) and "Security.Unauthorized" in str(e.get("code"))
+            for e in errors or []
+        )
+        if response.status_code == 401 or refused:
+            raise ConfigError(
+                f"env '{self.env}': the graph at {where} refused user '{self.settings.user}' "
+                f"(HTTP {response.status_code}); check [graph] user and password_env"
+            )
+        if errors:
+            first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+            code = first.get("code", "Neo.DatabaseError.General.UnknownError")
+            message = " ".join(str(first.get("message", "")).split())
+            raise TargetError(f"graph at {where} rejected the query: {code}: {message}")
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if response.status_code not in (200, 201) or not isinstance(results, list) or not results:
+            shown = response.text.strip()[:200] or "an empty body"
+            raise TargetError(
+                f"graph at {where} answered HTTP {response.status_code} without results: {shown}"
+            )
+        columns = results[0].get("columns") or []
+        rows = results[0].get("data") or []
+        return [dict(zip(columns, row.get("row") or [], strict=False)) for row in rows]
+
     def _run(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.over_http:
+            return self._run_http(cypher, params)
         # One retry, only for a failed handshake on a new connection: FalkorDB's
         # Bolt listener drops the first handshake after another client's GOODBYE.
         for attempt in (1, 2):

@@ -447,7 +447,8 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
             ],
         ),
     }
-    if settings.graph is not None or settings.sandbox:
+    graph_over_bolt = settings.graph is not None and not _over_http(settings.graph.uri)
+    if graph_over_bolt or settings.sandbox:
         plans["graph"] = (
             {
                 "cypher": scenario(
@@ -465,6 +466,10 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
             ],
         )
     return plans
+
+
+def _over_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
 
 
 def plan_names(settings: EnvSettings) -> list[str]:
@@ -489,6 +494,14 @@ def build_plan(
         base_scenarios, base_thresholds = table["scenarios"], thresholds_of(table["thresholds"])
     else:
         builtin = _builtin_tables(settings)
+        if name == "graph" and settings.graph is not None and _over_http(settings.graph.uri):
+            raise NotConfigured(
+                settings.name,
+                "graph",
+                "the graph load plan (Cypher canary)",
+                "it runs over Bolt; [graph] uri is Neo4j's HTTP API: declare a plan of your own "
+                "with a bolt:// or neo4j:// graph, or leave it skipped",
+            )
         if name == "graph" and name not in builtin:
             raise NotConfigured(settings.name, "graph", "the graph load plan (Cypher canary)")
         if name not in builtin:
