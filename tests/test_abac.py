@@ -113,3 +113,20 @@ def test_a_rego_query_undefined_everywhere_is_one_line(tmp_path: Path) -> None:
         f"env 'abac': Rego query data.intelgraph.authz.alow is undefined for every input in "
         f"{AUTHZ_POLICY}; check [security.abac] query against the policy's package and rule"
     )
+
+
+def test_the_smoke_abac_spot_check_reads_the_envs_paths(tmp_path: Path) -> None:
+    """[smoke] denied_path is what the spot check asks: pointed at a resource the token may
+    use, the check is red naming that path (so a deployment's own path is what is read)."""
+    path = tmp_path / "envs.toml"
+    path.write_text(
+        (REPO / "environments.toml").read_text()
+        + "\n[environments.paths]\nsandbox = true\nproduction = false\n"
+        '[environments.paths.smoke]\ndenied_path = "/secure/notes:write"\n'
+    )
+    _, manifest = run_pack(
+        tmp_path, "smoke", f"--env-file={path}", "-k", "abac_allowed", env="paths"
+    )
+    result = outcomes(manifest)["test_abac_allowed_and_denied"]
+    assert result["outcome"] == "failed"
+    assert "expected 403 from /api/secure/notes:write; got 200" in result["message"]

@@ -8,12 +8,12 @@ from gonogo.evidence import Captures
 
 
 def test_gateway_spot_latency(env: Environment, evidence: Captures) -> None:
-    """Rule: N pings to /api/ping (env [smoke] pings, default 10) all answer 200, and their
-    p95 is within the env's API p95 budget ([slo] api_p95_ms, default 150 ms).
+    """Rule: N pings to /api/ping ([smoke] pings, default 10; ping_path) all answer 200, and
+    their p95 is within the env's API p95 budget ([slo] api_p95_ms, default 150 ms).
 
     Fault: latency=/api/ping:300
     """
-    path = f"{env.settings.api_path}/ping"
+    path = f"{env.settings.api_path}{env.settings.smoke.ping_path}"
     rows = []
     for n in range(env.settings.smoke.pings):
         r = env.http.get(path)
@@ -34,20 +34,19 @@ def test_gateway_spot_latency(env: Environment, evidence: Captures) -> None:
 
 
 def test_abac_allowed_and_denied(env: Environment, evidence: Captures) -> None:
-    """Rule: with the same token, /api/secure/allowed answers 200 and /api/secure/denied 403.
+    """Rule: with the same token, /api/secure/allowed answers 200 and /api/secure/denied 403
+    ([smoke] allowed_path and denied_path).
 
     Fault: abac-fail-open
     """
-    allowed = env.http.get(f"{env.settings.api_path}/secure/allowed")
-    denied = env.http.get(f"{env.settings.api_path}/secure/denied")
+    api, smoke = env.settings.api_path, env.settings.smoke
+    allowed_path, denied_path = f"{api}{smoke.allowed_path}", f"{api}{smoke.denied_path}"
+    allowed = env.http.get(allowed_path)
+    denied = env.http.get(denied_path)
     a = evidence.save("abac_allowed.code", f"{allowed.status_code}\n")
     d = evidence.save("abac_denied.code", f"{denied.status_code}\n")
-    assert allowed.status_code == 200, says(
-        "200 from /api/secure/allowed", str(allowed.status_code), a
-    )
-    assert denied.status_code == 403, says(
-        "403 from /api/secure/denied", str(denied.status_code), d
-    )
+    assert allowed.status_code == 200, says(f"200 from {allowed_path}", str(allowed.status_code), a)
+    assert denied.status_code == 403, says(f"403 from {denied_path}", str(denied.status_code), d)
 
 
 def test_abac_no_token_is_refused(env: Environment, evidence: Captures) -> None:
@@ -55,6 +54,6 @@ def test_abac_no_token_is_refused(env: Environment, evidence: Captures) -> None:
 
     Fault: auth-optional
     """
-    r = env.http.get(f"{env.settings.api_path}/secure/allowed", auth=False)
+    r = env.http.get(f"{env.settings.api_path}{env.settings.smoke.allowed_path}", auth=False)
     path = evidence.save("abac_notoken.code", f"{r.status_code}\n")
     assert r.status_code == 401, says("401 for a request with no token", str(r.status_code), path)

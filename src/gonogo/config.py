@@ -431,6 +431,18 @@ class CommsSettings(Table):
 
 class SmokeSettings(Table):
     pings: int = Field(default=10, ge=1, le=1000)
+    # Paths on api_path: the ping the spot latency (and the canary) sends, and one resource
+    # the smoke token may use and one it may not (the ABAC spot check).
+    ping_path: str = "/ping"
+    allowed_path: str = "/secure/allowed"
+    denied_path: str = "/secure/denied"
+
+    @field_validator("ping_path", "allowed_path", "denied_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/' (a path on api_path)")
+        return value
 
 
 class EnvSettings(Table):

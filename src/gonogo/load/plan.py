@@ -396,7 +396,9 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
         # The k6 canary it replaces: gateway 50 req/s and gql 20 req/s for 2 minutes.
         "canary": (
             {
-                "gateway": scenario(50, "2m", [{"name": "ping", "path": f"{api}/ping"}]),
+                "gateway": scenario(
+                    50, "2m", [{"name": "ping", "path": f"{api}{settings.smoke.ping_path}"}]
+                ),
                 "gql": scenario(
                     20, "2m", [{"name": "health", "kind": "graphql", "operation": ops.health.id}]
                 ),
