@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,7 +140,8 @@ def test_a_duplicate_id_is_invalid() -> None:
         "| PE-1 | test_a | sre | why | low | 2026-11-20 | 2026-11-25 |",
         "| PE-1 | test_a | sre | why | low | 2026-11-21 | 2026-11-25 |",
     )
-    assert a.valid and b.problems == ["ID PE-1 is used twice"]
+    # Both are void: a first row that still waived would let a duplicate hide a bypass.
+    assert a.problems == b.problems == ["ID PE-1 is used 2 times; every row using it is void"]
 
 
 # -- through the plugin -------------------------------------------------------------
@@ -357,3 +360,126 @@ def test_plugin_records_not_applicable_as_n_a_with_its_reason(
     assert outcomes == ["n/a", "n/a"]
     junit = (only_bundle(project.path) / "junit.xml").read_text()
     assert junit.count("<skipped") == 2 and "not applicable: the graph is FalkorDB" in junit
+
+
+# -- the bypasses a hostile or careless row tried (issue: no input turns a failure into GO) --
+
+KNOWN = (
+    "tests_smoke/test_health.py::test_readyz[local]",
+    "tests_smoke/test_health.py::test_healthz[local]",
+    "tests_smoke/test_stream.py::test_kafka_canary[local]",
+)
+
+
+def row_problems(line: str, text: str | None = None) -> list[list[str]]:
+    parsed = parse_exceptions(text if text is not None else rows(line), "docs/policy-exceptions.md")
+    return [r.problems for r in validate(parsed, KNOWN, TODAY)]
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("| PE-1 | test_readyz | sre | why | low | 2099-01-01 | 2099-01-07 |", "Created 2099-01-01 is after the run's date"),
+        ("| PE-1 | * | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        ("| PE-1 | test_* | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        ("| PE-1 | tests_*/* | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        ("| PE-1 | test_readyz | - | why | low | 2026-11-20 | 2026-11-25 |", "Owner '-' says nothing"),
+        ("| PE-1 | test_readyz | sre | - | low | 2026-11-20 | 2026-11-25 |", "Rationale '-' says nothing"),
+        ("| PE-1 | test_readyz | sre | why | low | 20261120 | 2026-11-25 |", "Created '20261120' is not a date (YYYY-MM-DD)"),
+        ("| PE-1 | test_readyz | sre | why | low | 2026-11-20 | 2026-W48-3 |", "Expiry '2026-W48-3' is not a date (YYYY-MM-DD)"),
+        ("| PE-1 | test_readyz[t] | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches no known check"),
+    ],
+)  # fmt: skip
+def test_a_row_that_would_bypass_the_rules_is_void(line: str, says: str) -> None:
+    (problems,) = row_problems(line)
+    assert any(says in p for p in problems), problems
+
+
+def test_rows_a_reviewer_cannot_see_waive_nothing() -> None:
+    head = "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
+    visible = "| PE-1 | test_healthz | sre | why | low | 2026-11-20 | 2026-11-25 |\n"
+    hidden = "| PE-2 | test_readyz | sre | why | low | 2026-11-20 | 2026-11-25 |\n"
+    for wrapped in (f"<!--\n{hidden}-->\n", f"```\n{hidden}```\n", f"<!-- {hidden.strip()} -->\n"):
+        parsed = validate(
+            parse_exceptions(head + visible + wrapped, "docs/policy-exceptions.md"), KNOWN, TODAY
+        )
+        waiving = [r.id for r in parsed if r.valid]
+        assert waiving == ["PE-1"], wrapped
+        assert any("not rendered" in " ".join(r.problems) for r in parsed), wrapped
+
+
+def test_an_escaped_pipe_stays_in_its_cell_and_short_separators_are_read() -> None:
+    text = (
+        "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|--|--|--|--|--|--|--|\n"
+        "| PE-1 | test_readyz | sre | a \\| b | low | 2026-11-20 | 2026-11-25 |\n"
+    )
+    (row,) = validate(parse_exceptions(text, "x.md"), KNOWN, TODAY)
+    assert row.valid and row.rationale == "a | b" and row.covers(KNOWN[0])
+
+
+def test_a_run_in_which_no_check_ran_is_never_go() -> None:
+    v = judge([t("a", "deselected")], [], [], "now")
+    assert v.decision == "INCOMPLETE" and v.exit_code == 2
+    assert {"check": "(every check)", "why": "no check ran"} in v.not_run
+
+
+def test_required_gates_cannot_be_empty(tmp_path: Path) -> None:
+    from gonogo.config import load_env_file
+    from gonogo.errors import EnvFileError
+
+    path = tmp_path / "envs.toml"
+    path.write_text('[environments.x]\nbase_url = "http://127.0.0.1:9"\nrequired_gates = []\n')
+    with pytest.raises(EnvFileError, match="required_gates: must name at least one gate"):
+        load_env_file(path)
+
+
+def test_cli_verdict_damaged_or_contradicted_bundles_exit_3(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0, 1 and 2 are verdicts: nothing else may exit with them, least of all a GO bundle
+    whose files were damaged or a NO-GO whose results were edited to passed."""
+    project.runpytest("--env", "green").assert_outcomes(passed=2, failed=1)
+    bundle = only_bundle(project.path)
+    assert gonogo(["verdict", str(bundle)]) == 1
+    capsys.readouterr()
+
+    def damaged(change: Any) -> str:
+        copy = bundle.parent / f"copy-{len(list(bundle.parent.iterdir()))}"
+        shutil.copytree(bundle, copy)
+        change(copy)
+        assert gonogo(["verdict", str(copy)]) == 3
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+        return err
+
+    def flip(copy: Path) -> None:
+        manifest = json.loads((copy / "bundle.json").read_text())
+        for test in manifest["tests"]:
+            if test["outcome"] == "failed":
+                test["outcome"] = "passed"
+        (copy / "bundle.json").write_text(json.dumps(manifest))
+
+    assert "the run recorded NO-GO, but its recorded results judge GO" in damaged(flip)
+    assert "verdict.json is not the verdict a run writes" in damaged(
+        lambda c: (c / "verdict.json").write_text("{not json")
+    )
+
+    def bad_tests(copy: Path) -> None:
+        manifest = json.loads((copy / "bundle.json").read_text())
+        manifest["tests"] = {"x": 1}
+        (copy / "bundle.json").write_text(json.dumps(manifest))
+
+    assert "'tests' is not a list of results" in damaged(bad_tests)
+    assert gonogo(["verdict", str(bundle), "--exceptions-file", str(bundle)]) == 3
+    assert "is a folder" in capsys.readouterr().err
+    assert gonogo(["verdict", str(bundle), "--bogus"]) == 3
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_missing_exceptions_file_is_refused_in_one_line(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--env", "green", "--exceptions-file=nowhere.md")
+    assert result.ret == 4
+    assert [line for line in result.stderr.lines if line.strip()][-1] == (
+        "ERROR: --exceptions-file=nowhere.md does not exist; pass the policy exceptions "
+        "table's path (like --exceptions-file=docs/policy-exceptions.md)"
+    )

@@ -26,7 +26,7 @@ from typing import Any
 
 from gonogo import __version__
 from gonogo.config import load_env_file, resolve_env_file
-from gonogo.errors import ConfigError, GonogoError
+from gonogo.errors import BundleError, ConfigError, GonogoError
 from gonogo.evidence import verify_bundle
 from gonogo.vocabulary import PACK_GATES, parse_duration
 
@@ -191,7 +191,20 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_BAD
 
 
+EXIT_VERDICT_USAGE = 3  # gonogo verdict: 0, 1 and 2 are verdicts; every other outcome is 3
+
+
 def _verdict(args: argparse.Namespace) -> int:
+    """Exit 0/1/2 only for a verdict; a damaged bundle, a bad option or a recomputed verdict
+    that contradicts the recorded one is 3, with one line (never the NO-GO code)."""
+    try:
+        return _judge_bundle(args)
+    except GonogoError as exc:
+        print(f"gonogo: {exc}", file=sys.stderr)
+        return EXIT_VERDICT_USAGE
+
+
+def _judge_bundle(args: argparse.Namespace) -> int:
     import datetime as dt
     import json
 
@@ -199,22 +212,39 @@ def _verdict(args: argparse.Namespace) -> int:
     from gonogo.verdict import judge, load_exceptions
 
     root = Path(args.bundle)
-    try:
-        manifest = load_manifest(root)
-    except GonogoError as exc:
-        print(f"gonogo: {exc}", file=sys.stderr)
-        return 3
-    tests = manifest.get("tests") or []
-    finished = str(manifest.get("run", {}).get("finished") or "")
+    manifest = load_manifest(root)
+    tests = manifest.get("tests")
+    run = manifest.get("run")
+    if not isinstance(tests, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("nodeid"), str) and "outcome" in t for t in tests
+    ):
+        raise BundleError(
+            f"{root}/bundle.json: 'tests' is not a list of results with nodeid and outcome; "
+            "the bundle is damaged (gonogo verify-bundle says what changed)"
+        )
+    finished = str(run.get("finished") or "") if isinstance(run, dict) else ""
     try:
         run_day = dt.datetime.fromisoformat(finished.replace("Z", "+00:00")).date()
     except ValueError:
-        print(f"gonogo: {root}/bundle.json has no valid run.finished time", file=sys.stderr)
-        return 3
+        raise BundleError(f"{root}/bundle.json has no valid run.finished time") from None
     table = Path(args.exceptions_file) if args.exceptions_file else root / "policy-exceptions.md"
+    if args.exceptions_file and not table.is_file():
+        what = "is a folder" if table.is_dir() else "does not exist"
+        raise ConfigError(f"--exceptions-file {table} {what}; pass the exceptions table's path")
     exceptions = load_exceptions(table, [t["nodeid"] for t in tests], run_day)
     required = manifest.get("required_gates") or list(PACK_GATES)
+    if not isinstance(required, list) or not all(isinstance(g, str) for g in required):
+        raise BundleError(f"{root}/bundle.json: 'required_gates' is not a list of gate names")
     verdict = judge(tests, required, exceptions, finished)
+    recorded = None
+    if args.exceptions_file is None and (root / "verdict.json").exists():
+        try:
+            recorded = json.loads((root / "verdict.json").read_text()).get("decision")
+        except (OSError, ValueError, AttributeError):
+            raise BundleError(
+                f"{root}/verdict.json is not the verdict a run writes (unreadable JSON); "
+                "the bundle is damaged (gonogo verify-bundle says what changed)"
+            ) from None
     print(verdict.summary())
     for item in verdict.not_run[:20]:
         print(f"  not run: {item['check']} ({item['why']})")
@@ -224,10 +254,11 @@ def _verdict(args: argparse.Namespace) -> int:
         print(
             f"  invalid exception {row['id'] or '?'} ({row['link']}): {'; '.join(row['problems'])}"
         )
-    if args.exceptions_file is None and (root / "verdict.json").exists():
-        recorded = json.loads((root / "verdict.json").read_text()).get("decision")
-        if recorded != verdict.decision:
-            print(f"  note: the run recorded {recorded}", file=sys.stderr)
+    if recorded is not None and recorded != verdict.decision:
+        raise BundleError(
+            f"the run recorded {recorded}, but its recorded results judge {verdict.decision}: "
+            f"the bundle changed after the run (gonogo verify-bundle {root})"
+        )
     return verdict.exit_code
 
 
@@ -380,7 +411,13 @@ def _load_worker(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        code = EXIT_VERDICT_USAGE if args.command == "verdict" else EXIT_USAGE
+        unknown = " ".join(extra)
+        print(f"gonogo: unrecognized arguments: {unknown} (see gonogo --help)", file=sys.stderr)
+        return code
     handlers = {
         "envs": _envs,
         "verify-bundle": _verify,

@@ -503,6 +503,12 @@ class EnvSettings(Table):
             raise ValueError(
                 f"unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}"
             )
+        if not value:
+            # With none required, a run that checked nothing would be GO.
+            raise ValueError(
+                f"must name at least one gate (a GO needs something checked); gates: "
+                f"{', '.join(GATE_NAMES)}"
+            )
         return value
 
     @field_validator("base_url")

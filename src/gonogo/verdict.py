@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,19 +79,40 @@ class PolicyException:
 
 
 def covers(pattern: str, nodeid: str) -> bool:
-    """A row's Check matches a node id exactly, by glob, or by the check's bare name."""
+    """A row's Check matches a node id exactly, by glob (`*` and `?` only: brackets are the
+    node id's own, `test_readyz[green]`, never a character class), or by the bare name."""
     bare = nodeid.split("::")[-1]
+    glob = pattern.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]")
     return (
         pattern == nodeid
-        or fnmatch.fnmatchcase(nodeid, pattern)
+        or fnmatch.fnmatchcase(nodeid, glob)
         or pattern == bare.split("[")[0]
-        or fnmatch.fnmatchcase(bare, pattern)
+        or fnmatch.fnmatchcase(bare, glob)
     )
 
 
 def parse_exceptions(text: str, file: str) -> list[PolicyException]:
-    """Every row of the first table whose header is the exception columns."""
-    return [
+    """Every rendered row of the first table whose header is the exception columns, then
+    every table row hidden in a comment or a code fence, as an invalid one (so it is said)."""
+    hidden = [
+        PolicyException(
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            file,
+            number,
+            [
+                "not rendered (inside an HTML comment or a code fence): reviewers cannot see it, "
+                "so it waives nothing"
+            ],
+        )
+        for number in markdown.hidden(text)
+    ]
+    return hidden + [
         PolicyException(
             row["id"],
             row["check"],
@@ -106,9 +128,17 @@ def parse_exceptions(text: str, file: str) -> list[PolicyException]:
     ]
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Cells that say nothing: a row needs a real owner and a real reason.
+PLACEHOLDERS = {"-", "--", chr(0x2014), chr(0x2013), "n/a", "na", "tbd", "todo", "none", "?", "..."}
+
+
 def _date(value: str) -> dt.date | None:
+    """YYYY-MM-DD only: Python also reads 20261125 and 2026-W48-3, which the rule does not."""
+    if not _ISO_DATE.match(value.strip()):
+        return None
     try:
-        return dt.date.fromisoformat(value)
+        return dt.date.fromisoformat(value.strip())
     except ValueError:
         return None
 
@@ -118,13 +148,17 @@ def validate(
 ) -> list[PolicyException]:
     """Fill each row's `problems`; returns the rows (valid ones have none)."""
     known = list(known_checks)
-    seen: set[str] = set()
+    ids = Counter(row.id for row in rows)
     for row in rows:
+        if row.problems and row.problems[0].startswith("not rendered"):
+            continue  # a hidden row keeps its one reason
         values = asdict(row).values()
         problems = [
             f"{name} is empty"
-            for name, value in zip(COLUMNS, values, strict=False)
             if not str(value).strip()
+            else f"{name} {str(value).strip()!r} says nothing (give a real {name.lower()})"
+            for name, value in zip(COLUMNS, values, strict=False)
+            if not str(value).strip() or str(value).strip().lower() in PLACEHOLDERS
         ]
         created, expiry = _date(row.created), _date(row.expiry)
         if row.created and created is None:
@@ -141,15 +175,23 @@ def validate(
                 )
             if expiry < today:
                 problems.append(f"expired on {expiry.isoformat()}")
-        if (
-            row.check
-            and not VULNERABILITY_ID.match(row.check)
-            and not any(covers(row.check, nodeid) for nodeid in known)
-        ):
-            problems.append(f"Check {row.check!r} matches no known check")
-        if row.id in seen:
-            problems.append(f"ID {row.id} is used twice")
-        seen.add(row.id)
+        if created and created > today:
+            problems.append(
+                f"Created {created.isoformat()} is after the run's date {today.isoformat()} "
+                f"(a waiver starts when it is written, for at most {MAX_EXCEPTION_DAYS} days)"
+            )
+        if row.check and not VULNERABILITY_ID.match(row.check):
+            matched = [nodeid for nodeid in known if covers(row.check, nodeid)]
+            files = {nodeid.split("::")[0] for nodeid in matched}
+            if not matched:
+                problems.append(f"Check {row.check!r} matches no known check")
+            elif len(files) > 1:
+                problems.append(
+                    f"Check {row.check!r} matches checks in {len(files)} files; a waiver covers "
+                    "the checks of one file at most: name the check"
+                )
+        if row.id and ids[row.id] > 1:
+            problems.append(f"ID {row.id} is used {ids[row.id]} times; every row using it is void")
         row.problems = problems
     return list(rows)
 
@@ -258,6 +300,9 @@ def judge(
         gates.setdefault(gate, []).append(entry)
     # A required gate with no checks at all cannot be judged (deselected ones are in not_run).
     empty = [g for g in required_gates if not gates.get(g)]
+    # A run in which no check ran is nothing to go on, whatever was required.
+    if not any(str(t.get("outcome")) in RAN_OK | FAILED for t in tests):
+        not_run.append({"check": "(every check)", "why": "no check ran"})
     decision: Decision
     if failing:
         decision = "NO-GO"

@@ -137,6 +137,12 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
             require(settings.name)
     option = config.getoption("gonogo_exceptions_file")
     state.exceptions_file = Path(option).resolve() if option else config.rootpath / EXCEPTIONS_FILE
+    if option and not state.exceptions_file.is_file():
+        what = "is a folder" if state.exceptions_file.is_dir() else "does not exist"
+        raise ConfigError(
+            f"--exceptions-file={option} {what}; pass the policy exceptions table's path "
+            f"(like --exceptions-file={EXCEPTIONS_FILE})"
+        )
     state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
     fault_specs = config.getoption("gonogo_faults") or []
     if fault_specs:
