@@ -176,3 +176,28 @@ def test_release_is_relative_to_the_env_file(tmp_path: Path) -> None:
         '[environments.green]\nbase_url = "https://g.example.com"\nrelease = "releases/2.4.0"\n',
     )
     assert load_env_file(path).get("green").release == str(tmp_path / "releases" / "2.4.0")
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('base_url = "https://green.example.com/?access_token=sk-live-0123456789"', "environments.x.base_url: must not carry a query string"),
+        ('[environments.x.prometheus]\nurl = "https://admin:hunter22@prom.example.com"', "environments.x.prometheus.url: must not carry credentials"),
+        ('[environments.x.grafana]\nurl = "https://grafana.example.com/?auth=abcdef"', "environments.x.grafana.url: must not carry a query string"),
+        ('[environments.x.security]\nregistry = "https://u:p@ghcr.example.com"', "environments.x.security.registry: must not carry credentials"),
+        ('[environments.x.security]\nrole_tokens = {admin = "sk-live-0123456789-abcdef"}', "environments.x.security.role_tokens: Value error, must be the NAME of an environment variable"),
+        ('[environments.x.stream]\nbootstrap = "k:9093"\nclient = {"sasl.password" = "hunter2hunter2"}', "'sasl.password' holds a secret in the file"),
+        ('[environments.x.stream]\nbootstrap = "k:9093"\nclient = {"ssl.key.password" = "hunter2hunter2"}', "'ssl.key.password' holds a secret in the file"),
+    ],
+)  # fmt: skip
+def test_secrets_in_nested_tables_and_urls_are_refused(
+    tmp_path: Path, table: str, says: str
+) -> None:
+    path = tmp_path / "envs.toml"
+    base = "" if table.startswith("base_url") else 'base_url = "https://green.example.com"\n'
+    path.write_text(f"[environments.x]\n{base}{table}\n")
+    with pytest.raises(EnvFileError) as caught:
+        load_env_file(path)
+    message = str(caught.value)
+    assert says.replace("Value error, ", "") in message, message
+    assert "sk-live" not in message and "hunter2" not in message and "\n" not in message

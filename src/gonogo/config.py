@@ -168,6 +168,18 @@ class StreamSettings(Table):
     canary_topic: str = "intelgraph.canary"
     # Non-secret librdkafka properties (security.protocol, sasl.mechanism, ...).
     client: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("client")
+    @classmethod
+    def _no_secret_properties(cls, value: dict[str, str]) -> dict[str, str]:
+        secret = [k for k in value if re.search(r"password|secret|token|\.pem$|credential", k)]
+        if secret:
+            raise ValueError(
+                f"'{secret[0]}' holds a secret in the file; the SASL password comes from "
+                "sasl_password_env, and other secrets must not be written here"
+            )
+        return value
+
     sasl_username: str | None = None
     sasl_password_env: VarName | None = None
     # The app's consumer groups, whose lag the data-ops pack judges against the baseline.
@@ -227,11 +239,29 @@ class ClusterSettings(Table):
     kubeconfig: str | None = None
 
 
+def plain_url(value: str | None) -> str | None:
+    """An http(s) URL with no credentials in it (user:password@, or a query string, which is
+    where access tokens end up): those belong in a *_env variable, never in the file."""
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an http:// or https:// URL, like https://host.example.com")
+    if re.match(r"^https?://[^/\s]*@", value):
+        raise ValueError("must not carry credentials; put the token in a *_env variable")
+    if "?" in value or "#" in value:
+        raise ValueError(
+            "must not carry a query string (access tokens end up there); "
+            "put the token in a *_env variable"
+        )
+    return value
+
+
 class PrometheusSettings(Table):
     url: str
     token_env: VarName | None = None
 
     _v = field_validator("token_env")(check_var_name)
+    _u = field_validator("url")(plain_url)
 
 
 class BaselineSettings(Table):
@@ -332,6 +362,7 @@ class GrafanaSettings(Table):
     panels: list[GrafanaPanel] = Field(default_factory=list)
 
     _v = field_validator("token_env")(check_var_name)
+    _u = field_validator("url")(plain_url)
 
 
 class AbacCase(Table):
@@ -418,6 +449,14 @@ class SecuritySettings(Table):
     expired_token_env: VarName | None = None
 
     _v = field_validator("expired_token_env")(check_var_name)
+    _u = field_validator("registry")(plain_url)
+
+    @field_validator("role_tokens")
+    @classmethod
+    def _role_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        for variable in value.values():
+            check_var_name(variable)  # never the token itself
+        return value
 
 
 class CommsSettings(Table):
@@ -520,19 +559,13 @@ class EnvSettings(Table):
             raise ValueError("must be an http:// or https:// URL, like https://green.example.com")
         if re.match(r"^https?://[^/\s]*@", value):
             raise ValueError("must not carry credentials; use token_env for the bearer token")
+        if "?" in value or "#" in value:
+            raise ValueError(
+                "must not carry a query string (access tokens end up there); use token_env"
+            )
         return value.rstrip("/")
 
-    @field_validator("metrics_url")
-    @classmethod
-    def _metrics_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s@]+(/\S*)?$", value):
-            raise ValueError(
-                "must be an http:// or https:// URL without credentials, like "
-                "http://gateway.example.com:9464/metrics"
-            )
-        return value
+    _m = field_validator("metrics_url")(plain_url)
 
     @field_validator("api_path", "graphql_path", "metrics_path", "health_path", "ready_path")
     @classmethod
