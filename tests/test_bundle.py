@@ -228,3 +228,53 @@ def test_planted_token_reaches_no_load_file(
     assert PLANTED not in result.stdout.str() + result.stderr.str()
     assert _scan(pytester.path) == []
     assert verify_bundle(bundle).ok
+
+
+def test_verify_bundle_trusts_no_link_or_special_file(
+    sealed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture swapped for a link to an outside file with the same bytes, a linked folder
+    and a FIFO: none is a file the bundle sealed, whatever its content."""
+    import os
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    capture = sealed / "captures" / "healthz.json"
+    (outside / "healthz.json").write_bytes(capture.read_bytes())
+    capture.unlink()
+    capture.symlink_to(outside / "healthz.json")
+    (sealed / "captures" / "more").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(sealed / "captures" / "pipe")
+    assert gonogo(["verify-bundle", str(sealed)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "unsafe: captures/healthz.json (a bundle holds regular files, not links)",
+        "unsafe: captures/more (a bundle holds regular files, not links)",
+        "unsafe: captures/pipe (a bundle holds regular files, not links)",
+    ]
+    assert "bundle NOT intact: 3 problem(s)" in err
+
+
+def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gonogo import report
+    from gonogo.run import Run
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("GONOGO_REPORT_PNG", "1")
+    monkeypatch.setattr(report, "screenshot", interrupted)
+    from gonogo.config import EnvSettings
+
+    green = EnvSettings(name="green", base_url="https://green.example.com", production=False)
+    run = Run(envs=[green], bundle=Bundle.create(tmp_path, ["green"]))
+    (run.bundle.root / "report.html").write_text("<html></html>")  # type: ignore[union-attr]
+    with pytest.raises(KeyboardInterrupt):
+        run.finish(tmp_path, [], 2)
+    root = run.bundle.root  # type: ignore[union-attr]
+    assert verify_bundle(root).ok and (root / "verdict.json").is_file()
+    steps = (root / "steps.log").read_text()
+    assert "interrupted (Ctrl-C) while writing report.png; sealing the bundle anyway" in steps
+    assert "attestation.intoto.json not written: the run was interrupted" in steps

@@ -186,8 +186,7 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_OK
     for line in result.lines():
         print(line)
-    problems = len(result.missing) + len(result.added) + len(result.changed)
-    print(f"bundle NOT intact: {problems} problem(s) in {args.bundle}", file=sys.stderr)
+    print(f"bundle NOT intact: {result.problems} problem(s) in {args.bundle}", file=sys.stderr)
     return EXIT_BAD
 
 

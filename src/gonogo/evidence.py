@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,17 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
+def _unsafe(root: Path) -> list[str]:
+    """Every link (to a file or a folder) and every non-regular file under root, unfollowed."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            if path.is_symlink() or not (path.is_dir() or stat.S_ISREG(path.lstat().st_mode)):
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
 def _scrub(path: Path) -> None:
     data = path.read_bytes()
     cleaned = REDACTOR.data(data)
@@ -205,13 +217,21 @@ class Verification:
     missing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    # Links and special files: a link can point outside the bundle (a "capture" that is
+    # really /etc/passwd, or a folder elsewhere), so none is trusted, listed or not.
+    unsafe: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.added or self.changed)
+        return not (self.missing or self.added or self.changed or self.unsafe)
+
+    @property
+    def problems(self) -> int:
+        return len(self.missing) + len(self.added) + len(self.changed) + len(self.unsafe)
 
     def lines(self) -> list[str]:
-        out = [f"missing: {p} (listed in {MANIFEST}, not on disk)" for p in self.missing]
+        out = [f"unsafe: {p} (a bundle holds regular files, not links)" for p in self.unsafe]
+        out += [f"missing: {p} (listed in {MANIFEST}, not on disk)" for p in self.missing]
         out += [f"added: {p} (on disk, not listed in {MANIFEST})" for p in self.added]
         out += [f"changed: {p} (sha256 or size differs from {MANIFEST})" for p in self.changed]
         return out
@@ -246,11 +266,17 @@ def verify_bundle(root: Path) -> Verification:
     document = load_manifest(root)
     result = Verification(root=root)
     listed = {f["path"]: f for f in document["files"]}
-    on_disk = {p.relative_to(root).as_posix(): p for p in _files(root)}
+    result.unsafe = _unsafe(root)
+    on_disk = {
+        p.relative_to(root).as_posix(): p
+        for p in _files(root)
+        if p.relative_to(root).as_posix() not in result.unsafe
+    }
     for rel, entry in sorted(listed.items()):
         path = on_disk.get(rel)
         if path is None:
-            result.missing.append(rel)
+            if rel not in result.unsafe:
+                result.missing.append(rel)
             continue
         result.checked += 1
         if path.stat().st_size != entry["size"] or sha256_file(path) != entry["sha256"]:

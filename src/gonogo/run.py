@@ -316,12 +316,27 @@ class Run:
         _copy_in(bundle, self.user_junit, "junit.xml")
         _copy_in(bundle, self.user_html, "report.html")
         bundle.log(f"run finished: exit status {exitstatus}")
-        self._write_verdict()
-        self._write_comms()
-        self._render_report()
-        self._write_attestation(rootdir)
+        # Ctrl-C during a writer (report.png can take seconds) must not cost the seal: the
+        # writers left are skipped and said so, the bundle is sealed, then the interrupt goes on.
+        interrupted = False
+        for name, write in (
+            ("verdict.json", self._write_verdict),
+            ("comms/", self._write_comms),
+            ("report.png", self._render_report),
+            (ATTESTATION_FILE, lambda: self._write_attestation(rootdir)),
+        ):
+            if interrupted:
+                bundle.log(f"{name} not written: the run was interrupted")
+                continue
+            try:
+                write()
+            except KeyboardInterrupt:
+                interrupted = True
+                bundle.log(f"interrupted (Ctrl-C) while writing {name}; sealing the bundle anyway")
         bundle.seal(self.meta(rootdir, args, exitstatus))
         self.sealed = bundle.root
+        if interrupted:
+            raise KeyboardInterrupt
         return bundle.root
 
     def _write_verdict(self) -> None:
