@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from gonogo.config import EnvSettings
 from gonogo.env import Environment
 from gonogo.errors import ConfigError, NotConfigured, TargetError
 from gonogo.load.plan import build_plan
+from tests.conftest import serving
 
 PASSWORD = "neo4j-http-secret-0001"
 COUNT = {"results": [{"columns": ["c"], "data": [{"row": [42], "meta": [None]}]}], "errors": []}
@@ -73,15 +72,8 @@ class _Neo4j(BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def neo4j_http() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Neo4j)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def neo4j_http() -> contextlib.AbstractContextManager[str]:
+    return serving(_Neo4j)
 
 
 def env_for(uri: str, monkeypatch: pytest.MonkeyPatch, password: str = PASSWORD) -> Environment:

@@ -239,19 +239,22 @@ class ClusterSettings(Table):
     kubeconfig: str | None = None
 
 
-def plain_url(value: str | None) -> str | None:
+def plain_url(
+    value: str | None,
+    example: str = "https://host.example.com",
+    where: str = "a *_env variable",
+) -> str | None:
     """An http(s) URL with no credentials in it (user:password@, or a query string, which is
     where access tokens end up): those belong in a *_env variable, never in the file."""
     if value is None:
         return None
     if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must be an http:// or https:// URL, like https://host.example.com")
+        raise ValueError(f"must be an http:// or https:// URL, like {example}")
     if re.match(r"^https?://[^/\s]*@", value):
-        raise ValueError("must not carry credentials; put the token in a *_env variable")
+        raise ValueError(f"must not carry credentials; put the token in {where}")
     if "?" in value or "#" in value:
         raise ValueError(
-            "must not carry a query string (access tokens end up there); "
-            "put the token in a *_env variable"
+            f"must not carry a query string (access tokens end up there); put the token in {where}"
         )
     return value
 
@@ -553,17 +556,8 @@ class EnvSettings(Table):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL, like https://green.example.com")
-        if re.match(r"^https?://[^/\s]*@", value):
-            raise ValueError("must not carry credentials; use token_env for the bearer token")
-        if "?" in value or "#" in value:
-            raise ValueError(
-                "must not carry a query string (access tokens end up there); use token_env"
-            )
-        return value.rstrip("/")
+        checked = plain_url(value, example="https://green.example.com", where="token_env")
+        return checked.rstrip("/") if checked is not None else None
 
     _m = field_validator("metrics_url")(plain_url)
 

@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
-    """The env file's tables for --env, --release, the exceptions table and --fault."""
+    """The env file's tables for --env, --release, the exceptions table, --fault, --dialect."""
     state.env_file = env_file(config)
     state.envs = [state.env_file.get(name) for name in names]
     release = config.getoption("gonogo_release")
@@ -144,26 +144,26 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
             f"(like --exceptions-file={EXCEPTIONS_FILE})"
         )
     state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
-    fault_specs = config.getoption("gonogo_faults") or []
-    if fault_specs:
-        if not any(s.sandbox for s in state.envs):
-            raise ConfigError(
-                "--fault applies only to the local sandbox env (like --env local); "
-                f"{', '.join(names)} is not a sandbox"
-            )
+    faults = _sandbox_only("--fault", config.getoption("gonogo_faults") or [], state, names)
+    if faults:
         from gonogo.sandbox.faults import parse_all
 
-        state.faults = parse_all(fault_specs)
-    dialects = config.getoption("gonogo_dialects") or []
+        state.faults = parse_all(faults)
+    dialects = _sandbox_only("--dialect", config.getoption("gonogo_dialects") or [], state, names)
     if dialects:
-        if not any(s.sandbox for s in state.envs):
-            raise ConfigError(
-                "--dialect applies only to the local sandbox env (like --env local); "
-                f"{', '.join(names)} is not a sandbox"
-            )
         from gonogo.sandbox import dialects as dialect_registry
 
         state.dialects = dialect_registry.parse_all(dialects)
+
+
+def _sandbox_only(flag: str, values: list[str], state: Run, names: list[str]) -> list[str]:
+    """--fault and --dialect change the local environment, so they need one in the run."""
+    if values and not any(s.sandbox for s in state.envs):
+        raise ConfigError(
+            f"{flag} applies only to the local sandbox env (like --env local); "
+            f"{', '.join(names)} is not a sandbox"
+        )
+    return values
 
 
 def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
