@@ -64,9 +64,7 @@ def test_stream_processed_increased(
     Fault: consumer-stall
     """
     before = metrics_window.reading("stream_processed")
-    started = bool(env.signals.mapping("stream_processed").promql) or _present(
-        metrics_window.start, env, "stream_processed"
-    )
+    started = env.signals.exported("stream_processed", metrics_window.start)
     deadline = time.monotonic() + RISE_WAIT_S
     while True:
         snapshot = env.metrics.scrape()
@@ -76,7 +74,7 @@ def test_stream_processed_increased(
             break
         time.sleep(0.2)
     path = evidence.save("metrics-end.prom", snapshot.text)
-    exported = started or _present(snapshot, env, "stream_processed")
+    exported = started or env.signals.exported("stream_processed", snapshot)
     assert exported, says(
         f"{after.source} to increase within {RISE_WAIT_S:g} s",
         "not exported at all (absent from both scrapes)",
@@ -87,11 +85,6 @@ def test_stream_processed_increased(
         f"{before.value:g} -> {after.value:g}",
         path,
     )
-
-
-def _present(snapshot: MetricsSnapshot, env: Environment, signal: str) -> bool:
-    series = env.signals.mapping(signal).series
-    return series is not None and any(series.matches(s.name, s.labels) for s in snapshot.samples)
 
 
 def test_consumer_lag_within_baseline(

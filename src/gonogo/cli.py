@@ -208,7 +208,7 @@ def _judge_bundle(args: argparse.Namespace) -> int:
     import json
 
     from gonogo.evidence import load_manifest
-    from gonogo.verdict import judge, load_exceptions
+    from gonogo.verdict import given_table, judge, load_exceptions
 
     root = Path(args.bundle)
     manifest = load_manifest(root)
@@ -226,10 +226,9 @@ def _judge_bundle(args: argparse.Namespace) -> int:
         run_day = dt.datetime.fromisoformat(finished.replace("Z", "+00:00")).date()
     except ValueError:
         raise BundleError(f"{root}/bundle.json has no valid run.finished time") from None
-    table = Path(args.exceptions_file) if args.exceptions_file else root / "policy-exceptions.md"
-    if args.exceptions_file and not table.is_file():
-        what = "is a folder" if table.is_dir() else "does not exist"
-        raise ConfigError(f"--exceptions-file {table} {what}; pass the exceptions table's path")
+    # The bundle's copy of the table as the run judged with it, unless another is given.
+    copy = root / "policy-exceptions.md"
+    table = given_table(args.exceptions_file) if args.exceptions_file else copy
     exceptions = load_exceptions(table, [t["nodeid"] for t in tests], run_day)
     required = manifest.get("required_gates") or list(PACK_GATES)
     if not isinstance(required, list) or not all(isinstance(g, str) for g in required):

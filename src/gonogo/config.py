@@ -162,6 +162,11 @@ class GraphSettings(Table):
 
     _v = field_validator("password_env")(check_var_name)
 
+    @property
+    def over_http(self) -> bool:
+        """Neo4j's HTTP transaction API (http(s)://), not Bolt (bolt://, neo4j://)."""
+        return self.uri.startswith(("http://", "https://"))
+
 
 class StreamSettings(Table):
     bootstrap: str

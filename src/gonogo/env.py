@@ -142,7 +142,7 @@ class Environment:
             if table.password_env
             else ""
         )
-        http = self.client(table.uri) if table.uri.startswith(("http://", "https://")) else None
+        http = self.client(table.uri) if table.over_http else None
         client = GraphClient(table, password, self.settings.timeout_s, self.name, http)
         self._closers.append(client.close)
         return client

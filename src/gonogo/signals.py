@@ -75,6 +75,12 @@ class Signals:
             return Reading(signal, 0.0, self.source(signal))
         return Reading(signal, None, self.source(signal))
 
+    def exported(self, signal: str, snapshot: MetricsSnapshot) -> bool:
+        """Whether the scrape has a sample of the signal's series (a PromQL mapping is asked of
+        Prometheus, not of the scrape, so it counts as exported)."""
+        series = self.mapping(signal).series
+        return series is None or bool(_matching(snapshot, series))
+
     def _declared(self, signal: str, series: Selector, snapshot: MetricsSnapshot) -> None:
         family = _family(series.name)
         if family in snapshot.families or series.name in snapshot.families:

@@ -196,6 +196,19 @@ def validate(
     return list(rows)
 
 
+def given_table(option: str) -> Path:
+    """--exceptions-file's table: a file that exists, or one line saying what it is instead
+    (a missing table named on purpose must not read as "no exceptions")."""
+    path = Path(option).resolve()
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"--exceptions-file={option} {what}; pass the policy exceptions table's path "
+            f"(like --exceptions-file={EXCEPTIONS_FILE})"
+        )
+    return path
+
+
 def load_exceptions(
     path: Path, known_checks: Iterable[str], today: dt.date
 ) -> list[PolicyException]:

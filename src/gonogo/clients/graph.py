@@ -53,10 +53,6 @@ class GraphClient:
         self._http = http
 
     @property
-    def over_http(self) -> bool:
-        return self.settings.uri.startswith(("http://", "https://"))
-
-    @property
     def driver(self) -> neo4j.Driver:
         if self._driver is None:
             self._driver = neo4j.GraphDatabase.driver(
@@ -115,7 +111,7 @@ class GraphClient:
         return [dict(zip(columns, row.get("row") or [], strict=False)) for row in rows]
 
     def _run(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.over_http:
+        if self.settings.over_http:
             return self._run_http(cypher, params)
         # One retry, only for a failed handshake on a new connection: FalkorDB's
         # Bolt listener drops the first handshake after another client's GOODBYE.

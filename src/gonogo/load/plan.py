@@ -449,7 +449,7 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
             ],
         ),
     }
-    graph_over_bolt = settings.graph is not None and not _over_http(settings.graph.uri)
+    graph_over_bolt = settings.graph is not None and not settings.graph.over_http
     if graph_over_bolt or settings.sandbox:
         plans["graph"] = (
             {
@@ -468,10 +468,6 @@ def _builtin_tables(settings: EnvSettings) -> dict[str, tuple[dict[str, Any], li
             ],
         )
     return plans
-
-
-def _over_http(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
 
 
 def plan_names(settings: EnvSettings) -> list[str]:
@@ -496,7 +492,7 @@ def build_plan(
         base_scenarios, base_thresholds = table["scenarios"], thresholds_of(table["thresholds"])
     else:
         builtin = _builtin_tables(settings)
-        if name == "graph" and settings.graph is not None and _over_http(settings.graph.uri):
+        if name == "graph" and settings.graph is not None and settings.graph.over_http:
             raise NotConfigured(
                 settings.name,
                 "graph",

@@ -30,7 +30,7 @@ from gonogo.plugin.state import (
     WORKER_SANDBOX_KEY,
 )
 from gonogo.run import Run, SandboxRun
-from gonogo.verdict import EXCEPTIONS_FILE, load_exceptions
+from gonogo.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.vocabulary import DRILLS, GATES, PACKS
 
 
@@ -136,13 +136,7 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
 
             require(settings.name)
     option = config.getoption("gonogo_exceptions_file")
-    state.exceptions_file = Path(option).resolve() if option else config.rootpath / EXCEPTIONS_FILE
-    if option and not state.exceptions_file.is_file():
-        what = "is a folder" if state.exceptions_file.is_dir() else "does not exist"
-        raise ConfigError(
-            f"--exceptions-file={option} {what}; pass the policy exceptions table's path "
-            f"(like --exceptions-file={EXCEPTIONS_FILE})"
-        )
+    state.exceptions_file = given_table(option) if option else config.rootpath / EXCEPTIONS_FILE
     state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
     faults = _sandbox_only("--fault", config.getoption("gonogo_faults") or [], state, names)
     if faults:

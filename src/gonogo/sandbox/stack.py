@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from gonogo.config import (
+    DEFAULT_OPERATIONS,
     AbacSettings,
     AuditSettings,
     ClusterSettings,
@@ -30,6 +31,7 @@ from gonogo.config import (
     EnvSettings,
     GraphSettings,
     PrometheusSettings,
+    SecuritySettings,
     StreamSettings,
 )
 from gonogo.errors import SandboxError
@@ -133,7 +135,9 @@ class StackInfo(BaseModel):
             }
         )
 
-    def _dialect_settings(self, base: EnvSettings, filled_security: Any) -> dict[str, Any]:
+    def _dialect_settings(
+        self, base: EnvSettings, filled_security: SecuritySettings
+    ) -> dict[str, Any]:
         """What a release manager writes for a deployment that speaks these dialects: the
         proof that the checks read these settings, not the local environment's names."""
         update: dict[str, Any] = {}
@@ -166,7 +170,7 @@ class StackInfo(BaseModel):
                     key: getattr(ops, key).model_copy(
                         update={"id": document_id(getattr(ops, key).id)}
                     )
-                    for key in ("health", "dashboard", "notes", "create_note")
+                    for key in DEFAULT_OPERATIONS
                 }
             )
         return update
