@@ -476,6 +476,16 @@ class CommsSettings(Table):
     _v = field_validator("webhook_env")(check_var_name)
 
 
+# What a response body may weigh when the env does not say ([limits] max_body_mb): far
+# above any health answer, exposition or GraphQL reply a check reads, far below trouble.
+DEFAULT_MAX_BODY_MB = 8.0
+
+
+class LimitsSettings(Table):
+    # A response over this fails the check that needed it ("truncated at N MB").
+    max_body_mb: float = Field(default=DEFAULT_MAX_BODY_MB, gt=0, le=1024)
+
+
 class SmokeSettings(Table):
     pings: int = Field(default=10, ge=1, le=1000)
     # Paths on api_path: the ping the spot latency (and the canary) sends, and one resource
@@ -509,6 +519,7 @@ class EnvSettings(Table):
     token_env: VarName | None = None
     # Only the opt-in drills (e.g. write-freeze) act as an admin.
     admin_token_env: VarName | None = None
+    # The deadline of each request, whole (connect, send, headers and body), not per read.
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     # true, false, or the path of a CA bundle to trust.
     verify_tls: bool | str = True
@@ -533,6 +544,7 @@ class EnvSettings(Table):
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     load: LoadSettings = Field(default_factory=LoadSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)

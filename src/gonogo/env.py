@@ -119,6 +119,7 @@ class Environment:
             token=token,
             verify=self.settings.verify_tls,
             on_request=self.on_request,
+            max_body_mb=self.settings.limits.max_body_mb,
         )
         self._closers.append(client.close)
         return client

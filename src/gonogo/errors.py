@@ -18,6 +18,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     ├── NotApplicable            the check cannot apply to this env (Neo4j-only on FalkorDB)
     ├── TargetError              the environment under test misbehaved
     │   ├── Unreachable          a connection or a timeout, with the URL and the limit
+    │   ├── TooLarge             a response body over [limits] max_body_mb
     │   └── SignatureError       (supplychain/signatures.py) a signature did not verify
     ├── LoadError                (load/engine.py) the load run itself failed
     ├── SandboxError             the local reference environment could not start
@@ -112,6 +113,20 @@ class Unreachable(TargetError):
         super().__init__(
             f"cannot reach {url} within {timeout_s:g} s ({reason}); "
             "check that the env's address is right and the service is up"
+        )
+
+
+class TooLarge(TargetError):
+    """A body over the cap: the check that needed it fails, and nothing huge is kept."""
+
+    def __init__(self, url: str, status: int, max_body_mb: float) -> None:
+        self.url = url
+        self.status = status
+        self.recorded = f"body truncated at {max_body_mb:g} MB ([limits] max_body_mb)"
+        super().__init__(
+            f"{url} answered {status} with a body over {max_body_mb:g} MB; read no further "
+            f"(truncated at {max_body_mb:g} MB); if that size is expected, raise "
+            "[limits] max_body_mb in the env file"
         )
 
 

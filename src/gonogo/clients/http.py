@@ -1,24 +1,122 @@
-"""HTTP to the gateway: httpx with bearer auth, a timeout on every call, and timing.
+"""HTTP to the gateway: httpx with bearer auth, a deadline on every call, and timing.
 
 Each request is recorded (method, URL, status, milliseconds, the test that
 made it) through the `on_request` callback, which the plugin points at the
 evidence bundle. The `transport` argument is the one seam for tests, as in
 httpx itself; the project's own tests use real local servers instead.
+
+Two limits hold for every request, because a gateway that misbehaves must
+give a finding, not a run with no verdict:
+
+- `timeout_s` is a deadline for the whole exchange (connect, send, headers,
+  body). httpx's timeouts are per socket operation, so a server that sends a
+  byte every second would never time out; here each socket operation gets
+  what is left of the deadline (a network backend wrapped around httpcore's).
+- The body is read up to `max_body_bytes` and no further: a 50 MB /healthz
+  is a failure (`TooLarge`), recorded in requests.jsonl as "truncated at N
+  MB", never a 50 MB capture or a 1 GB process.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ssl
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from gonogo import __version__
-from gonogo.errors import Unreachable
+from gonogo.config import DEFAULT_MAX_BODY_MB
+from gonogo.errors import TooLarge, Unreachable
 from gonogo.evidence import CURRENT_TEST, iso, utcnow
+
+_MB = 1024 * 1024
+
+# The monotonic time by which the request in progress on this thread must be done.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "gonogo_http_deadline", default=None
+)
+
+
+def _left(timeout: float | None) -> float | None:
+    """A socket operation's timeout: httpx's own, cut to what is left of the deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, _left(timeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport on a connection pool whose every socket operation keeps the
+    request's deadline. httpx builds its pool without a `network_backend` argument, so the
+    pool is rebuilt here with one (httpx keeps it as `_pool`, as it has since 0.18)."""
+
+    def __init__(self, verify: bool | ssl.SSLContext = True) -> None:
+        super().__init__(verify=verify)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            network_backend=_DeadlineBackend(),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,16 +163,17 @@ class HttpClient:
         verify: bool | str = True,
         on_request: RequestSink | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_body_mb: float = DEFAULT_MAX_BODY_MB,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.max_body_mb = max_body_mb
         self._on_request = on_request
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
             auth=BearerAuth(token) if token else None,
-            verify=tls_verify(verify),
-            transport=transport,
+            transport=transport or DeadlineTransport(tls_verify(verify)),
             follow_redirects=False,
             headers={"User-Agent": f"gonogo/{__version__}"},
         )
@@ -99,16 +198,40 @@ class HttpClient:
         started = utcnow()
         t0 = time.perf_counter()
         extra: dict[str, Any] = {} if auth else {"auth": None}
+        deadline = _DEADLINE.set(time.monotonic() + self.timeout_s)
         try:
-            response = self._client.request(method, path, headers=headers, **kwargs, **extra)
+            with self._client.stream(method, path, headers=headers, **kwargs, **extra) as streamed:
+                content = self._capped(streamed)
+            response = _whole(streamed, content)
         except httpx.TimeoutException as exc:
             self._record(method, path, None, t0, started, f"timeout: {type(exc).__name__}")
-            raise Unreachable(self.url(path), self.timeout_s, "timed out") from exc
+            why = "timed out before the whole answer came; timeout_s bounds the whole request"
+            raise Unreachable(self.url(path), self.timeout_s, why) from exc
         except httpx.TransportError as exc:
             self._record(method, path, None, t0, started, f"{type(exc).__name__}: {exc}")
             raise Unreachable(self.url(path), self.timeout_s, exc) from exc
+        except TooLarge as exc:
+            self._record(method, path, exc.status, t0, started, exc.recorded)
+            raise
+        finally:
+            _DEADLINE.reset(deadline)
         self._record(method, path, response.status_code, t0, started, None)
         return response
+
+    def _capped(self, response: httpx.Response) -> bytes:
+        """The decoded body, up to the cap (so a compressed bomb is capped too)."""
+        limit = int(self.max_body_mb * _MB)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:  # no need to read what was announced
+            raise TooLarge(str(response.url), response.status_code, self.max_body_mb)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(str(response.url), response.status_code, self.max_body_mb)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
@@ -142,6 +265,21 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _whole(streamed: httpx.Response, content: bytes) -> httpx.Response:
+    """A plain response holding the body already read: the checks use `.text`, `.json()` and
+    `.elapsed` as on any httpx response. The body is decoded, so the encoding header goes."""
+    headers = [(k, v) for k, v in streamed.headers.raw if k.lower() != b"content-encoding"]
+    whole = httpx.Response(
+        streamed.status_code,
+        headers=headers,
+        content=content,
+        request=streamed.request,
+        extensions=streamed.extensions,
+    )
+    whole.elapsed = streamed.elapsed  # set by httpx when the stream closed
+    return whole
 
 
 def elapsed_ms(response: httpx.Response) -> float:
