@@ -8,10 +8,13 @@ of known latency are measured by benchmarks/load_accuracy.py.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import subprocess
 import sys
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -21,6 +24,7 @@ from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thres
 from gonogo.load.schedule import arrivals
 from gonogo.load.schema import LoadScenario
 from gonogo.load.stats import Store, judge
+from tests.conftest import serving
 from tests.packs import REPO
 
 
@@ -257,6 +261,68 @@ def test_production_is_refused_under_xdist_too(tmp_path: Path) -> None:
     assert "gonogo load: refused: load plan 'canary'" in done.stdout
     assert "env 'x' is production: gonogo sends no load to it unless --allow-load" in done.stdout
     assert not list((tmp_path / "ev").glob("x/*/captures/load/canary/summary.json"))
+
+
+class Counting(BaseHTTPRequestHandler):
+    """Counts every request (a WebSocket upgrade included) and answers 200 {}."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        Counting.seen.append(f"{self.command} {self.path}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-m", "slo"),
+        ("-m", "slo", "-n", "2"),
+        ("-m", "slo and not load"),  # what the refusal suggests
+    ],
+    ids=["one-process", "xdist", "as-suggested"],
+)
+def test_probes_send_nothing_to_production_without_consent(
+    tmp_path: Path, closed_port: int, args: tuple[str, ...]
+) -> None:
+    """The stream end-to-end probe (CreateNote writes) and the subscription fan-out (100
+    WebSocket clients) are load too: a counting gateway sees none of their requests."""
+    Counting.seen = []
+    with serving(Counting) as url:
+        env_file = tmp_path / "envs.toml"
+        env_file.write_text(
+            f'[environments.x]\nbase_url = "{url}"\nproduction = true\ntimeout_s = 2\n'
+            'token_env = "GONOGO_X_TOKEN"\n[environments.x.stream]\n'
+            f'bootstrap = "127.0.0.1:{closed_port}"\ningest_topic = "intelgraph.ingest"\n'
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests_slo/test_end_to_end.py", *args, "--env", "x",
+             f"--env-file={env_file}", f"--evidence-dir={tmp_path / 'ev'}", "-p",
+             "no:cacheprovider"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "GONOGO_X_TOKEN": "x-token-0001", "COLUMNS": "200"},
+        )  # fmt: skip
+    assert Counting.seen == [], Counting.seen
+    refusal = (
+        "sends load or writes beyond the smoke's single requests to env 'x', which is "
+        "production; add --allow-load if that is really intended, or deselect it "
+        "(-m 'slo and not load')"
+    )
+    if args == ("-m", "slo"):
+        assert done.returncode == 4 and refusal in done.stderr, done.stderr
+    elif "-n" in args:
+        assert done.returncode == 1 and done.stdout.count(refusal) == 2, done.stdout[-3000:]
+    else:
+        assert done.returncode == 5, done.stdout[-2000:]  # both deselected: nothing ran
 
 
 def test_load_workers_takes_a_count(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """End to end: the ingest stream and the subscription push, measured with one clock.
 
-Both hold the env's load slot: they run alone, not beside a load plan's traffic.
+Both hold the env's load slot: they run alone, not beside a load plan's traffic. Both
+send more than the smoke's single requests (numbered CreateNote writes; a hundred
+WebSocket clients), so both are marked `load`: a production env needs --allow-load, and
+`-m 'slo and not load'` leaves them out with the plans.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from gonogo.evidence import Captures
 
 
 @pytest.mark.gate("slo")
+@pytest.mark.load
 @pytest.mark.usefixtures("load_slot")
 def test_stream_end_to_end(env: Environment, evidence: Captures) -> None:
     """Rule: [slo] stream_messages numbered notes sent through the ingest path (CreateNote)
@@ -46,6 +50,7 @@ def test_stream_end_to_end(env: Environment, evidence: Captures) -> None:
 
 
 @pytest.mark.gate("slo")
+@pytest.mark.load
 @pytest.mark.usefixtures("load_slot")
 def test_subscriptions_fan_out(env: Environment, evidence: Captures) -> None:
     """Rule: [slo] subscription_clients (100) clients subscribed over graphql-transport-ws

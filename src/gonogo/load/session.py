@@ -47,6 +47,15 @@ def refuse_production(settings: EnvSettings, allow: bool) -> None:
         )
 
 
+def probe_refusal(env: str, check: str) -> str:
+    """Why a probe that sends load (not a plan) is refused on production, and what to do."""
+    return (
+        f"{check} sends load or writes beyond the smoke's single requests to env '{env}', "
+        "which is production; add --allow-load if that is really intended, or deselect "
+        "it (-m 'slo and not load')"
+    )
+
+
 def target_of(settings: EnvSettings) -> dict[str, Any]:
     """What the children need to reach the env; names of secrets travel, never values."""
     assert settings.base_url is not None

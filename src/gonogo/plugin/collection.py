@@ -94,7 +94,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         validate(state.exceptions, nodeids, utcnow().date())
         _note_deselected(state)
         if not state.is_worker and not hasattr(session.config, "workerinput") and session.items:
-            load.announce(session.config, [i.nodeid for i in session.items], can_stop=True)
+            load.announce(
+                session.config,
+                [i.nodeid for i in session.items],
+                can_stop=True,
+                probes=load.probes(session.items),
+            )
         return
     needing = [
         item.nodeid for item in session.items if ENV_PARAM in getattr(item, "fixturenames", ())

@@ -8,7 +8,7 @@ raises pytest's usage errors and writes to the terminal.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +69,41 @@ def parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) -
     )
 
 
-def announce(config: pytest.Config, nodeids: list[str], *, can_stop: bool) -> None:
+def probes(items: list[pytest.Item]) -> list[tuple[str, str]]:
+    """(env, check) of each item marked `load` without a plan: a probe that sends load."""
+    found = []
+    for item in items:
+        marker = item.get_closest_marker("load")
+        callspec = getattr(item, "callspec", None)
+        if marker is not None and not marker.args and callspec is not None:
+            env = callspec.params.get(ENV_PARAM)
+            if isinstance(env, str):
+                found.append((env, item.name))
+    return found
+
+
+def announce(
+    config: pytest.Config,
+    nodeids: list[str],
+    *,
+    can_stop: bool,
+    probes: Sequence[tuple[str, str]] = (),
+) -> None:
     """Before any load: refuse production without --allow-load; print every target.
 
     Under xdist the items are already on their workers; there each refused item
-    errors with the same line (the `load_result` fixture), and no load is sent.
+    errors with the same line (the `load_result` and `load_slot` fixtures), and no load
+    is sent. In one process, a refused plan or probe stops the run before anything runs.
     """
     state = config.stash[STATE]
     if state.load_announced:
         return
     state.load_announced = True
     allow = bool(config.getoption("gonogo_allow_load"))
+    if can_stop and not allow:
+        for env, check in probes:
+            if state.settings(env).production:
+                raise pytest.UsageError(session.probe_refusal(env, check))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     for (env, plan), count in sorted(session.plans_in(state.envs, nodeids).items()):
         settings = state.settings(env)
@@ -139,7 +163,15 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def load_slot(env: Environment, request: pytest.FixtureRequest) -> Iterator[None]:
     """Hold the env's load lock for this check: no load plan (or other probe holding it)
-    runs against the env meanwhile, whichever xdist worker it is on."""
+    runs against the env meanwhile, whichever xdist worker it is on. A probe marked `load`
+    is refused on a production env without --allow-load, before it sends anything."""
+    marker = request.node.get_closest_marker("load")
+    if (
+        marker is not None
+        and env.settings.production
+        and not request.config.getoption("gonogo_allow_load")
+    ):
+        raise session.LoadRefused(session.probe_refusal(env.name, request.node.name))
     state = request.config.stash[STATE]
     if state.bundle is None:
         yield

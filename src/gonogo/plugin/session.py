@@ -73,8 +73,10 @@ def _markers(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "load(plan, thresholds=None, scenarios=None): judge the `threshold` items of this "
-        "load plan (the env's [load.plans], else a built-in: canary, api, graph)",
+        "load(plan=None, thresholds=None, scenarios=None): the check sends load or writes "
+        "beyond the smoke's single requests (a production env needs --allow-load); with a "
+        "plan, judge its `threshold` items (the env's [load.plans], else a built-in: canary, "
+        "api, graph)",
     )
 
 
