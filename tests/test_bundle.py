@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gonogo.cli import main as gonogo
+from gonogo.config import EnvSettings
 from gonogo.evidence import Bundle, verify_bundle
 from gonogo.redact import MASK, Redactor
 from tests.conftest import PLANTED, only_bundle
@@ -125,10 +127,29 @@ def test_cli_usage_error_is_one_line() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_short_secret_is_masked_where_it_stands_alone_and_warned_of(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = Redactor()
+    r.add("k3y")
+    assert r.text("k3y, k3y1 xk3y (k3y) k3y") == f"{MASK}, k3y1 xk3y ({MASK}) {MASK}"
+    assert r.contains_secret("token=k3y") and not r.contains_secret("k3yboard")
+    monkeypatch.setenv("GONOGO_SHORT_TOKEN", "k3y")
+    settings = EnvSettings(name="short", base_url="https://short.example.com",
+                           token_env="GONOGO_SHORT_TOKEN")  # fmt: skip
+    assert settings.register_secrets() == [
+        "gonogo: warning: env 'short': GONOGO_SHORT_TOKEN holds only 3 character(s); it is "
+        "masked only where it stands alone in the evidence (a real token or password is at "
+        "least 6); set a real secret"
+    ]
+    monkeypatch.setenv("GONOGO_SHORT_TOKEN", "long-enough-token")
+    assert settings.register_secrets() == []
+
+
 def test_redactor_masks_values_and_shapes() -> None:
     r = Redactor()
     r.add("s3cr3t-value!")
-    r.add("abc")  # too short to mask safely; ignored
+    r.add("abc")  # too short to mask inside words: masked only where it stands alone
     text = (
         "token s3cr3t-value! and s3cr3t-value%21 and Authorization: Bearer xyz.abc-123 "
         "and eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig and https://u:pw12345@host/x abc"
@@ -140,7 +161,7 @@ def test_redactor_masks_values_and_shapes() -> None:
         and "eyJ" not in out
         and "pw12345" not in out
     )
-    assert out.endswith(" abc") and out.count(MASK) == 5
+    assert out.endswith(f" {MASK}") and out.count(MASK) == 6
     assert r.obj({"password": "anything", "nested": ["s3cr3t-value!"]}) == {
         "password": MASK,
         "nested": [MASK],
@@ -190,6 +211,24 @@ def test_planted_token_appears_nowhere(
         MASK in (bundle / "junit.xml").read_text() and MASK in (bundle / "report.html").read_text()
     )
     assert verify_bundle(bundle).ok
+
+
+def test_a_short_token_is_warned_of_at_the_start_and_masked(
+    pytester: pytest.Pytester, make_envs, monkeypatch
+) -> None:
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "Zq9")
+    make_envs("green")
+    pytester.makepyfile(SECRETS)
+    result = pytester.runpytest_subprocess("--env", "green", "-rA", "-vv")
+    result.assert_outcomes(failed=1)
+    warning = "gonogo: warning: env 'green': GONOGO_GREEN_TOKEN holds only 3 character(s)"
+    assert result.stderr.str().startswith(warning)
+    bundle = only_bundle(pytester.path)
+    assert warning in (bundle / "steps.log").read_text()
+    alone = re.compile(rb"(?<![A-Za-z0-9])Zq9(?![A-Za-z0-9])")
+    leaked = [p for p in pytester.path.rglob("*") if p.is_file() and alone.search(p.read_bytes())]
+    assert leaked == []
+    assert json.loads((bundle / "captures" / "whoami.json").read_text())["echo"] == MASK
 
 
 LOAD_CHECK = """

@@ -376,8 +376,12 @@ def _watch(args: argparse.Namespace) -> int:
     dialects = dialect_registry.parse_all(args.dialect)
     if dialects and not settings.sandbox:
         raise ConfigError(f"--dialect applies only to a sandbox env; {args.env} is not one")
-    settings.register_secrets()
+    warnings = settings.register_secrets()
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     bundle = Bundle.create(Path(args.evidence_dir), [args.env])
+    for warning in warnings:
+        bundle.log(warning)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with opened(

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
 from gonogo.load.schema import Duration, LoadPlanTable, check_duration
-from gonogo.redact import REDACTOR
+from gonogo.redact import REDACTOR, short_secret_warning
 from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
 from gonogo.shape import selection
 from gonogo.table import Table, VarName, check_var_name
@@ -609,9 +609,17 @@ class EnvSettings(Table):
         names += [self.security.expired_token_env, *self.security.role_tokens.values()]
         return [n for n in names if n]
 
-    def register_secrets(self) -> None:
-        """Register whatever secrets are set now, so they are masked from the first line."""
-        REDACTOR.add_all(os.environ.get(name) for name in self.secret_variables())
+    def register_secrets(self) -> list[str]:
+        """Register whatever secrets are set now, so they are masked from the first line;
+        the warnings for any too short to mask safely, to be said at the run's start."""
+        warnings = []
+        for name in self.secret_variables():
+            value = os.environ.get(name, "")
+            REDACTOR.add(value)
+            warning = short_secret_warning(self.name, name, value)
+            if warning is not None:
+                warnings.append(warning)
+        return warnings
 
     def read_secret(self, variable: str | None, purpose: str, key: str) -> str:
         if not variable:

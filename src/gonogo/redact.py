@@ -23,7 +23,9 @@ from typing import Any
 
 MASK = "[REDACTED]"
 
-# Shorter values would mask ordinary words; no real token or password is this short.
+# Shorter values would mask ordinary words wherever they occur inside others; no real token
+# or password is this short. A shorter one is still masked, but only where it stands alone
+# (not inside a longer word), and the run warns at its start (`short_secret_warning`).
 MIN_SECRET_LENGTH = 6
 
 _SHAPES: list[tuple[re.Pattern[str], str]] = [
@@ -48,10 +50,23 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._ordered: list[str] = []
+        self._short: set[str] = set()
+        self._short_pattern: re.Pattern[str] | None = None
 
     def add(self, value: str | None) -> None:
-        """Register a secret value; too-short values are ignored (see MIN_SECRET_LENGTH)."""
-        if not value or len(value) < MIN_SECRET_LENGTH:
+        """Register a secret value (a short one is masked only where it stands alone)."""
+        if not value:
+            return
+        if len(value) < MIN_SECRET_LENGTH:
+            with self._lock:
+                if value not in self._short:
+                    self._short.add(value)
+                    alternatives = "|".join(
+                        re.escape(v) for v in sorted(self._short, key=len, reverse=True)
+                    )
+                    self._short_pattern = re.compile(
+                        rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])"
+                    )
             return
         forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
         with self._lock:
@@ -75,6 +90,8 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern, replacement in _SHAPES:
             text = pattern.sub(replacement, text)
+        if self._short_pattern is not None:  # after the shapes, which see whole credentials
+            text = self._short_pattern.sub(MASK, text)
         return text
 
     def data(self, data: bytes) -> bytes:
@@ -100,7 +117,20 @@ class Redactor:
         return value
 
     def contains_secret(self, text: str) -> bool:
+        if self._short_pattern is not None and self._short_pattern.search(text):
+            return True
         return any(value in text for value in self._ordered)
+
+
+def short_secret_warning(env: str, variable: str, value: str) -> str | None:
+    """The warning for a secret too short to mask safely, naming the variable, never the value."""
+    if not value or len(value) >= MIN_SECRET_LENGTH:
+        return None
+    return (
+        f"gonogo: warning: env '{env}': {variable} holds only {len(value)} character(s); it is "
+        "masked only where it stands alone in the evidence (a real token or password is "
+        f"at least {MIN_SECRET_LENGTH}); set a real secret"
+    )
 
 
 REDACTOR = Redactor()

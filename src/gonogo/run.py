@@ -135,6 +135,8 @@ class Run:
     verdict: Verdict | None = None
     # --announce KIND: post that message to the env's webhook at the end of the run.
     announce: str | None = None
+    # Said at the start and kept in steps.log (a secret too short to mask safely).
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def env_names(self) -> list[str]:

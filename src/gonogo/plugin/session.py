@@ -9,6 +9,7 @@ sandboxes' descriptions, and opens nothing of its own.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,9 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
         state.envs = [s.model_copy(update={"release": resolved}) for s in state.envs]
     state.announce = config.getoption("gonogo_announce")
     for settings in state.envs:
-        settings.register_secrets()
+        for warning in settings.register_secrets():
+            sys.stderr.write(warning + "\n")
+            state.warnings.append(warning)
         if settings.sandbox:
             from gonogo.sandbox import require
 
@@ -191,6 +194,8 @@ def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
         f"gonogo {__version__} run started: env(s) {', '.join(names)}; "
         f"env file {state.env_file.path if state.env_file else '?'}"
     )
+    for warning in state.warnings:
+        state.bundle.log(warning)
 
 
 @pytest.hookimpl(optionalhook=True)
