@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from gonogo.cli import main as gonogo
 from gonogo.config import EnvSettings
 from gonogo.evidence import Bundle, verify_bundle
 from gonogo.redact import MASK, Redactor
+from gonogo.verdict import ATTESTATION_FILE
 from tests.conftest import PLANTED, only_bundle
 
 MANY = """
@@ -297,8 +299,11 @@ def test_verify_bundle_trusts_no_link_or_special_file(
 def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gonogo import report
     from gonogo.run import Run
+
+    # Through sys.modules: pytester's in-process runs may have dropped gonogo.report, and
+    # run.py imports it from there (the package attribute can be a stale module).
+    report = importlib.import_module("gonogo.report")
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -317,3 +322,73 @@ def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
     steps = (root / "steps.log").read_text()
     assert "interrupted (Ctrl-C) while writing report.png; sealing the bundle anyway" in steps
     assert "attestation.intoto.json not written: the run was interrupted" in steps
+
+
+def test_an_internal_error_while_the_end_is_written_still_seals_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gonogo.config import EnvSettings
+    from gonogo.run import Run
+
+    comms = importlib.import_module("gonogo.comms")  # as above: the module run.py will use
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in a writer")
+
+    monkeypatch.setattr(comms, "write_all", broken)
+    green = EnvSettings(name="green", base_url="https://green.example.com", production=False)
+    run = Run(envs=[green], bundle=Bundle.create(tmp_path, ["green"]))
+    with pytest.raises(RuntimeError, match="a bug in a writer"):
+        run.finish(tmp_path, [], 1)
+    root = run.bundle.root  # type: ignore[union-attr]
+    assert verify_bundle(root).ok
+    assert (root / "verdict.json").is_file() and (root / ATTESTATION_FILE).is_file()
+    steps = (root / "steps.log").read_text()
+    assert (
+        "comms/ not written: internal error RuntimeError: a bug in a writer; sealing the "
+        "bundle anyway (please report this)" in steps
+    )
+
+
+CRASHING_HOOK = """
+import pytest
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and "test_first" in report.nodeid:
+        raise RuntimeError("a plugin's bug")
+"""
+
+TWO_CHECKS = """
+import pytest
+
+@pytest.mark.smoke
+def test_first(env):
+    pass
+
+@pytest.mark.smoke
+def test_second(env):
+    pass
+"""
+
+
+def test_a_run_that_crashes_is_sealed_and_never_go(
+    pytester: pytest.Pytester, make_envs, monkeypatch
+) -> None:
+    """test_second never runs: what passed before the crash is not a GO."""
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-0001")
+    make_envs("green")
+    (pytester.path / "environments.toml").write_text(
+        (pytester.path / "environments.toml").read_text() + 'required_gates = ["smoke"]\n'
+    )
+    pytester.makeconftest(CRASHING_HOOK)
+    pytester.makepyfile(TWO_CHECKS)
+    result = pytester.runpytest_subprocess("--env", "green")
+    assert "INTERNALERROR" in result.stdout.str() + result.stderr.str()
+    bundle = only_bundle(pytester.path)
+    assert verify_bundle(bundle).ok
+    verdict = json.loads((bundle / "verdict.json").read_text())
+    assert verdict["decision"] == "INCOMPLETE"
+    assert {"check": "(the rest of the run)", "why": "the run ended with an internal error"} in (
+        verdict["not_run"]
+    )
+    assert gonogo(["verdict", str(bundle)]) == 2

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gonogo.cli import main as gonogo
-from gonogo.verdict import HOW_TO_WAIVE, judge, parse_exceptions, validate
+from gonogo.verdict import ENDED_EARLY, HOW_TO_WAIVE, judge, parse_exceptions, validate
 from tests.conftest import only_bundle
 
 TODAY = dt.date(2026, 11, 23)
@@ -483,3 +483,13 @@ def test_a_missing_exceptions_file_is_refused_in_one_line(project: pytest.Pytest
         "ERROR: --exceptions-file=nowhere.md does not exist; pass the policy exceptions "
         "table's path (like --exceptions-file=docs/policy-exceptions.md)"
     )
+
+
+@pytest.mark.parametrize("status", [2, 3], ids=["interrupted", "internal-error"])
+def test_a_run_that_stopped_early_is_never_go(status: int) -> None:
+    passed = [{"nodeid": "tests_smoke/test_a.py::test_a[g]", "outcome": "passed",
+               "markers": ["smoke"]}]  # fmt: skip
+    assert judge(passed, ["smoke"], [], "2026-11-26T00:00:00Z").decision == "GO"
+    verdict = judge(passed, ["smoke"], [], "2026-11-26T00:00:00Z", status)
+    assert verdict.decision == "INCOMPLETE"
+    assert verdict.not_run[-1]["why"] == ENDED_EARLY[status]

@@ -233,7 +233,10 @@ def _judge_bundle(args: argparse.Namespace) -> int:
     required = manifest.get("required_gates") or list(PACK_GATES)
     if not isinstance(required, list) or not all(isinstance(g, str) for g in required):
         raise BundleError(f"{root}/bundle.json: 'required_gates' is not a list of gate names")
-    verdict = judge(tests, required, exceptions, finished)
+    status = run.get("exit_status") if isinstance(run, dict) else None
+    verdict = judge(
+        tests, required, exceptions, finished, status if isinstance(status, int) else None
+    )
     recorded = None
     if args.exceptions_file is None and (root / "verdict.json").exists():
         try:

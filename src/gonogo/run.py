@@ -256,12 +256,16 @@ class Run:
             )
         path.unlink()
 
-    def judge(self) -> Verdict:
+    def judge(self, exit_status: int | None = None) -> Verdict:
         # Validate the rows against every check this run recorded: under xdist the
         # controller never collects, so rows checked at configure knew no checks yet.
         validate(self.exceptions, list(self.results), utcnow().date())
         self.verdict = judge(
-            list(self.results.values()), self.required_gates, self.exceptions, iso(utcnow())
+            list(self.results.values()),
+            self.required_gates,
+            self.exceptions,
+            iso(utcnow()),
+            exit_status,
         )
         return self.verdict
 
@@ -309,19 +313,22 @@ class Run:
     # -- the end ------------------------------------------------------------------
 
     def finish(self, rootdir: Path, args: list[str], exitstatus: int) -> Path:
-        """Write everything the run leaves, then seal the bundle. Returns its folder."""
+        """Write everything the run leaves, then seal the bundle. Returns its folder.
+
+        The seal happens on every way out. Ctrl-C during a writer (report.png can take
+        seconds) skips the writers left, and an internal error in one (a bug of gonogo's)
+        skips that one: each is said in steps.log, the bundle is sealed, then the interrupt
+        or the error goes on. A bundle without verdict.json is INCOMPLETE to `gonogo verdict`.
+        """
         bundle = self.bundle
         assert bundle is not None
-        if self.verdict is None:
-            self.judge()
-        self.stop_sandboxes()  # before sealing: their logs are part of the bundle
-        _copy_in(bundle, self.user_junit, "junit.xml")
-        _copy_in(bundle, self.user_html, "report.html")
         bundle.log(f"run finished: exit status {exitstatus}")
-        # Ctrl-C during a writer (report.png can take seconds) must not cost the seal: the
-        # writers left are skipped and said so, the bundle is sealed, then the interrupt goes on.
         interrupted = False
+        failure: Exception | None = None
         for name, write in (
+            ("the verdict", lambda: self.verdict or self.judge(exitstatus)),
+            ("sandbox logs", self.stop_sandboxes),  # before sealing: their logs are evidence
+            ("junit.xml and report.html", self._copy_user_reports),
             ("verdict.json", self._write_verdict),
             ("comms/", self._write_comms),
             ("report.png", self._render_report),
@@ -335,15 +342,29 @@ class Run:
             except KeyboardInterrupt:
                 interrupted = True
                 bundle.log(f"interrupted (Ctrl-C) while writing {name}; sealing the bundle anyway")
+            except Exception as exc:
+                failure = failure or exc
+                bundle.log(
+                    f"{name} not written: internal error {type(exc).__name__}: {exc}; "
+                    "sealing the bundle anyway (please report this)"
+                )
         bundle.seal(self.meta(rootdir, args, exitstatus))
         self.sealed = bundle.root
         if interrupted:
             raise KeyboardInterrupt
+        if failure is not None:
+            raise failure
         return bundle.root
+
+    def _copy_user_reports(self) -> None:
+        assert self.bundle is not None
+        _copy_in(self.bundle, self.user_junit, "junit.xml")
+        _copy_in(self.bundle, self.user_html, "report.html")
 
     def _write_verdict(self) -> None:
         assert self.bundle is not None
-        assert self.verdict is not None
+        if self.verdict is None:
+            raise RuntimeError("no verdict was judged")
         root = self.bundle.root
         (root / "verdict.json").write_text(json.dumps(self.verdict.as_dict(), indent=2) + "\n")
         if self.exceptions_file is not None and self.exceptions_file.is_file():

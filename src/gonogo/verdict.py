@@ -42,6 +42,9 @@ Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
 
 EXIT_CODES: dict[Decision, int] = {"GO": 0, "GO-WITH-EXCEPTIONS": 0, "NO-GO": 1, "INCOMPLETE": 2}
 MAX_EXCEPTION_DAYS = 7
+# pytest's exit statuses for a run that stopped before its checks were done: whatever had
+# passed by then, the rest never ran, so such a run is never GO.
+ENDED_EARLY = {2: "the run was interrupted", 3: "the run ended with an internal error"}
 EXCEPTIONS_FILE = "docs/policy-exceptions.md"
 COLUMNS = ("ID", "Check", "Owner", "Rationale", "Risk", "Created", "Expiry")
 # A Check that is a vulnerability id waives that finding in the vulnerability gate (the
@@ -279,8 +282,10 @@ def judge(
     required_gates: Sequence[str],
     exceptions: Sequence[PolicyException],
     judged_at: str,
+    exit_status: int | None = None,
 ) -> Verdict:
-    """Decide from recorded results: each test is a bundle.json `tests` entry."""
+    """Decide from recorded results: each test is a bundle.json `tests` entry, and
+    `exit_status` the run's (bundle.json `run.exit_status`)."""
     gates: dict[str, list[dict[str, Any]]] = {}
     failing, waived, not_run = [], [], []
     valid = [e for e in exceptions if e.valid]
@@ -316,6 +321,8 @@ def judge(
     # A run in which no check ran is nothing to go on, whatever was required.
     if not any(str(t.get("outcome")) in RAN_OK | FAILED for t in tests):
         not_run.append({"check": "(every check)", "why": "no check ran"})
+    if exit_status in ENDED_EARLY:
+        not_run.append({"check": "(the rest of the run)", "why": ENDED_EARLY[exit_status]})
     decision: Decision
     if failing:
         decision = "NO-GO"

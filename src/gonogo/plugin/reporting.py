@@ -162,8 +162,11 @@ class Controller:
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
         # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
-        self.state.fold_deselected()
-        self.state.judge()
+        try:
+            self.state.fold_deselected()
+            self.state.judge(int(exitstatus))
+        except Exception:  # judged again in finish(), which logs the error and seals
+            self.state.verdict = None
         # After them: JUnit and HTML are written by then.
         result = yield
         self.state.finish(
