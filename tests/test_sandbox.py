@@ -539,8 +539,8 @@ def test_a_component_that_fails_names_itself_and_its_log_and_nothing_is_left() -
     assert leftovers == []
 
 
-def test_stop_leaves_no_process_and_no_data() -> None:
-    stack = Stack()
+def test_stop_leaves_no_process_and_no_data(tmp_path: Path) -> None:
+    stack = Stack(logs=tmp_path / "logs")  # as a run's: the logs go to the bundle
     info = stack.start()
     pids = list(info.pids.values())
     assert all(psutil.pid_exists(pid) for pid in pids)
@@ -549,7 +549,8 @@ def test_stop_leaves_no_process_and_no_data() -> None:
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         for pid in pids
     )
-    assert sorted(p.name for p in Path(info.workdir).iterdir()) == ["logs"]
+    assert not Path(info.workdir).exists()  # not even an empty folder
+    assert (tmp_path / "logs" / "app.log").is_file()
 
 
 def test_release_faults_change_only_the_release_copy(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -154,7 +156,9 @@ def test_slow(env):
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
 def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_name: str) -> None:
-    """Ctrl-C stops the stack through pytest's shutdown; SIGKILL through the parent-death signal."""
+    """Ctrl-C stops the stack through pytest's shutdown; SIGKILL through the parent-death
+    signal. Either way the stack's temporary folder (its JWT private key, pgdata) goes too:
+    on SIGKILL the reaper deletes it."""
     import signal
     import time
 
@@ -162,12 +166,15 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
         "[environments.local]\nsandbox = true\nproduction = false\n"
     )
     (tmp_path / "test_slow.py").write_text(SLOW_CHECK)
+    # Short: the servers' Unix sockets live under it (108 bytes at most).
+    temp = Path(tempfile.mkdtemp(prefix="gt-"))
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--env", "local", "-p", "no:cacheprovider", "-q"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     try:
         deadline = time.monotonic() + 60
@@ -193,9 +200,12 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
             if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
         ]
 
-    while alive() and time.monotonic() < deadline:
+    while (alive() or list(temp.glob("gonogo-sandbox-*"))) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert alive() == [], f"left running after {signal_name}: {alive()}"
+    left = list(temp.glob("gonogo-sandbox-*"))
+    shutil.rmtree(temp, ignore_errors=True)
+    assert left == [], f"left on disk after {signal_name}"
 
 
 def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path: Path) -> None:

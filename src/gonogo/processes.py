@@ -10,7 +10,11 @@ nothing outlives a run:
   fires when the spawning *thread* ends, so spawn only from a thread that
   lives as long as the stack (the main thread), never from a pool;
 - the stack stops its children in reverse order from a `finally`, which runs
-  on Ctrl-C as on success.
+  on Ctrl-C as on success;
+- the data a stack writes (its keys, pgdata, the graph) is in a temporary
+  folder that a reaper removes if the parent dies without cleaning up: the
+  kernel's PR_SET_PDEATHSIG stops processes, but nothing deletes files, and
+  that folder holds the sandbox's JWT private key.
 
 A child that dies or does not become ready in time raises SandboxError with
 the component's name, its log path and the log's last line.
@@ -145,6 +149,7 @@ def spawn(
     cwd: Path | None = None,
     user: str | None = None,
     stop_signal: int = signal.SIGTERM,
+    outlive_parent: bool = False,
 ) -> Child:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -158,8 +163,32 @@ def spawn(
                 cwd=cwd,
                 user=user,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=None if outlive_parent else die_with_parent,
             )
         except OSError as exc:
             raise SandboxError(f"{name} could not be started ({argv[0]}): {exc.strerror}") from None
     return Child(name=name, popen=popen, log=log, stop_signal=stop_signal)
+
+
+# The reaper: no gonogo import (it must start fast and outlive a broken install), polls its
+# parent, and once that is gone waits for the servers to die with it, then deletes.
+_REAPER = """
+import os, shutil, signal, sys, time
+folder, parent = sys.argv[1], os.getppid()
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+while os.getppid() == parent:
+    time.sleep(0.25)
+time.sleep(1.0)
+for _ in range(20):
+    shutil.rmtree(folder, ignore_errors=True)
+    if not os.path.exists(folder):
+        break
+    time.sleep(0.5)
+"""
+
+
+def spawn_reaper(folder: Path) -> Child:
+    """A child that deletes `folder` once this process is gone (even by SIGKILL) and exits
+    quietly when stopped: the normal stop cleans up itself. It says nothing (no log)."""
+    argv = [sys.executable, "-c", _REAPER, str(folder)]
+    return spawn("reaper", argv, Path(os.devnull), outlive_parent=True)

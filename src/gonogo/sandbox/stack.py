@@ -9,6 +9,7 @@ and what xdist workers receive from the controller.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ from gonogo.config import (
     StreamSettings,
 )
 from gonogo.errors import SandboxError
-from gonogo.processes import Child, free_port, last_line, spawn
+from gonogo.processes import Child, free_port, last_line, spawn, spawn_reaper
 from gonogo.sandbox import cluster, database, release_copy, servers
 from gonogo.sandbox.app.main import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC, AppConfig
 from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURCES
@@ -227,6 +228,8 @@ class Stack:
     def _start(self) -> StackInfo:
         t0 = time.monotonic()
         self.logs.mkdir(parents=True, exist_ok=True)
+        if self._owns_workdir:  # first: stopped last, and there before any file is written
+            self.children.append(spawn_reaper(self.workdir))
         # Sequential, from this (long-lived) thread: children die with the thread
         # that spawned them (PR_SET_PDEATHSIG), so no short-lived pool threads.
         kafka = servers.start_kafka(self.logs)
@@ -382,6 +385,8 @@ class Stack:
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
                         entry.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # gone when empty (the logs were elsewhere)
+                self.workdir.rmdir()
 
     def set_faults(
         self, set_: list[str] | None = None, clear: list[str] | None = None, reset: bool = False
