@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,11 +224,14 @@ def repository_of(ref: str) -> str:
 
 
 def _registry_bundles(
-    registry_url: str, ref: str, digest: str, timeout_s: float, on_request: Any = None
+    registry_url: str,
+    ref: str,
+    digest: str,
+    timeout_s: float,
+    folder: Path,
+    on_request: Any = None,
 ) -> list[Path]:
-    """Sigstore bundles the registry holds for the image, saved to temporary files."""
-    import tempfile
-
+    """Sigstore bundles the registry holds for the image, saved into `folder`."""
     from gonogo.supplychain.registry import Registry
 
     client = Registry(registry_url, timeout_s, on_request=on_request)
@@ -235,7 +239,6 @@ def _registry_bundles(
         found = client.discover(repository_of(ref), digest)
     finally:
         client.close()
-    folder = Path(tempfile.mkdtemp(prefix="gonogo-registry-"))
     paths = []
     for n, layer in enumerate(found.bundles):
         path = folder / f"{digest.removeprefix('sha256:')[:12]}-{n}.sigstore.json"
@@ -260,30 +263,12 @@ def image_signature_problem(
     both are set.
     """
     if security.identity and security.issuer:
-        bundles = sorted((release / "attestations").glob("*.sigstore.json"))
-        where = str(release / "attestations")
-        if getattr(security, "registry", None):
-            bundles += _registry_bundles(security.registry, ref, digest, timeout_s, on_request)
-            where += f" or {security.registry}"
-        tried = []
-        for bundle in bundles:
-            try:
-                verify_attestation(
-                    bundle,
-                    subject_digest=digest,
-                    identity=security.identity,
-                    issuer=security.issuer,
-                    what=f"{ref} ({bundle.name})",
-                )
-                break
-            except SignatureError as exc:
-                tried.append(str(exc))
-        else:
-            if not tried:
-                return f"{ref}: no attestation in {where}"
-            return (
-                tried[0] if len(tried) == 1 else f"{ref}: {len(tried)} attestations, none verifies"
+        with tempfile.TemporaryDirectory(prefix="gonogo-registry-") as fetched:
+            problem = _attestation_problem(
+                security, release, digest, ref, timeout_s, on_request, Path(fetched)
             )
+        if problem is not None:
+            return problem
     if security.cosign_public_key:
         try:
             verify_cosign_image(
@@ -292,3 +277,35 @@ def image_signature_problem(
         except SignatureError as exc:
             return str(exc)
     return None
+
+
+def _attestation_problem(
+    security: Any,
+    release: Path,
+    digest: str,
+    ref: str,
+    timeout_s: float,
+    on_request: Any,
+    fetched: Path,
+) -> str | None:
+    bundles = sorted((release / "attestations").glob("*.sigstore.json"))
+    where = str(release / "attestations")
+    if getattr(security, "registry", None):
+        bundles += _registry_bundles(security.registry, ref, digest, timeout_s, fetched, on_request)
+        where += f" or {security.registry}"
+    tried = []
+    for bundle in bundles:
+        try:
+            verify_attestation(
+                bundle,
+                subject_digest=digest,
+                identity=security.identity,
+                issuer=security.issuer,
+                what=f"{ref} ({bundle.name})",
+            )
+            return None
+        except SignatureError as exc:
+            tried.append(str(exc))
+    if not tried:
+        return f"{ref}: no attestation in {where}"
+    return tried[0] if len(tried) == 1 else f"{ref}: {len(tried)} attestations, none verifies"
