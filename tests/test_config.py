@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gonogo.config import DEFAULT_ENV_FILE, load_env_file, resolve_env_file
+from gonogo.config import DEFAULT_ENV_FILE, EnvSettings, load_env_file, resolve_env_file
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,3 +201,83 @@ def test_secrets_in_nested_tables_and_urls_are_refused(
     message = str(caught.value)
     assert says.replace("Value error, ", "") in message, message
     assert "sk-live" not in message and "hunter2" not in message and "\n" not in message
+
+
+PLAN = (
+    '[environments.x.load.plans.p]\nthresholds = {{ http_req_failed = ["rate<0.01"] }}\n'
+    'scenarios.s = {{ {scenario}, requests = [{{ name = "a", path = "/a" }}] }}'
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('production = "no"', "environments.x.production: must be true or false (a TOML boolean, without quotes)"),
+        ("production = 0", "environments.x.production: must be true or false"),
+        ('verify_tls = "missing-ca.pem"', "environments.x.verify_tls: no CA bundle file at {dir}/missing-ca.pem; give the path of a PEM file (relative to the env file), or true / false"),
+        ('verify_tls = "."', "environments.x.verify_tls: no CA bundle file at {dir};"),
+        ('verify_tls = "false"', "environments.x.verify_tls: write false without quotes"),
+        (PLAN.format(scenario='rate = 5, time_unit = "0s", duration = "1s"'), "scenarios.s: time_unit '0s' must be longer than 0 s"),
+        (PLAN.format(scenario='rate = 1e9, duration = "1s"'), "scenarios.s: rate 1e+09 per 1s is over the bound of 50000 iterations/s per scenario"),
+        (PLAN.format(scenario='rate = inf, duration = "1s"'), "scenarios.s: rate inf per 1s is over the bound of 50000"),
+        (PLAN.format(scenario='rate = 5, duration = "1000000h"'), "over the bound of 6 h for one plan"),
+        (PLAN.format(scenario='executor = "ramping-arrival-rate", stages = [{ duration = "7h", target = 5 }]'), "runs 7 h (graceful_stop 10s), over the bound of 6 h"),
+        ("[environments.x.load]\nmax_requests = 1000000000000", "environments.x.load.max_requests: Input should be less than or equal to 100000000"),
+    ],
+)  # fmt: skip
+def test_odd_values_are_one_line_naming_the_bound(tmp_path: Path, table: str, says: str) -> None:
+    path = tmp_path / "envs.toml"
+    path.write_text(f'[environments.x]\nbase_url = "https://green.example.com"\n{table}\n')
+    with pytest.raises(EnvFileError) as caught:
+        load_env_file(path)
+    message = str(caught.value)
+    assert says.format(dir=tmp_path) in message, message
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_a_url_that_does_not_parse_is_refused_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[environments.x]\nbase_url = "http://[::1"\n')
+    with pytest.raises(EnvFileError, match=r"base_url: is not a valid URL \(Invalid IPv6 URL\)"):
+        load_env_file(path)
+    path = write(tmp_path, '[environments.x]\nbase_url = "https://x.example.com:99999"\n')
+    with pytest.raises(EnvFileError, match=r"base_url: is not a valid URL \(Port out of range"):
+        load_env_file(path)
+
+
+def test_a_byte_order_mark_is_read_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "envs.toml"
+    path.write_bytes(b'\xef\xbb\xbf[environments.x]\nbase_url = "https://x.example.com"\n')
+    assert load_env_file(path).get("x").base_url == "https://x.example.com"
+
+
+def test_a_ca_bundle_is_relative_to_the_env_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    path = write(
+        tmp_path, '[environments.x]\nbase_url = "https://x.example.com"\nverify_tls = "ca.pem"\n'
+    )
+    assert load_env_file(path).get("x").verify_tls == str(tmp_path / "ca.pem")
+
+
+def test_env_file_variable_pointing_nowhere_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nowhere = tmp_path / "nowhere.toml"
+    monkeypatch.setenv("GONOGO_ENV_FILE", str(nowhere))
+    with pytest.raises(EnvFileError) as caught:
+        load_env_file(resolve_env_file(None, tmp_path))
+    assert str(caught.value) == (
+        f"env file {nowhere} not found (named by GONOGO_ENV_FILE); fix or unset "
+        "GONOGO_ENV_FILE, or pass --env-file PATH"
+    )
+    with pytest.raises(EnvFileError, match="is a folder; pass the file"):
+        load_env_file(tmp_path)
+
+
+def test_a_missing_token_env_says_what_to_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = EnvSettings(name="x", base_url="https://x.example.com")
+    with pytest.raises(MissingSecret) as caught:
+        settings.token()
+    assert str(caught.value) == (
+        "env 'x' names no variable for the bearer token; add token_env = \"NAME\" to "
+        "[environments.x] and export NAME=... before the run"
+    )

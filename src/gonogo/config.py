@@ -17,13 +17,22 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
-from gonogo.load.schema import Duration, LoadPlanTable, check_duration
+from gonogo.load.schema import MAX_REQUESTS, Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR, short_secret_warning
 from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
 from gonogo.shape import selection
@@ -255,6 +264,13 @@ def plain_url(
         return None
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"must be an http:// or https:// URL, like {example}")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc}), like {example}") from None
+    if not parts.hostname:
+        raise ValueError(f"has no host name, like {example}")
     if re.match(r"^https?://[^/\s]*@", value):
         raise ValueError(f"must not carry credentials; put the token in {where}")
     if "?" in value or "#" in value:
@@ -307,7 +323,7 @@ class LoadSettings(Table):
     # Every built-in plan's scenarios run this long instead (the local env keeps CI short).
     duration: Duration | None = None
     # A run stops scheduling once this many requests were started, whatever the plan says.
-    max_requests: int = Field(default=200_000, ge=1)
+    max_requests: int = Field(default=200_000, ge=1, le=MAX_REQUESTS)
     # Plans by name; a name the built-ins use (canary, api, graph) replaces that plan.
     plans: dict[str, LoadPlanTable] = Field(default_factory=dict)
     # The graph plan's Cypher workload, when not replaced as a whole.
@@ -343,7 +359,7 @@ class TriggerOverride(Table):
     threshold: float | None = None
     for_s: float | None = Field(default=None, ge=0)
     no_data: Literal["fail", "report"] | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class WatchSettings(Table):
@@ -521,11 +537,11 @@ class EnvSettings(Table):
     admin_token_env: VarName | None = None
     # The deadline of each request, whole (connect, send, headers and body), not per read.
     timeout_s: float = Field(default=10.0, gt=0, le=300)
-    # true, false, or the path of a CA bundle to trust.
-    verify_tls: bool | str = True
+    # true, false, or the path of a CA bundle to trust (relative to the env file).
+    verify_tls: StrictBool | str = True
     # Safe default: an env is production unless it says otherwise.
-    production: bool = True
-    sandbox: bool = False
+    production: StrictBool = True
+    sandbox: StrictBool = False
     faults: list[str] = Field(default_factory=list)
     # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
     required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
@@ -578,6 +594,20 @@ class EnvSettings(Table):
 
     _m = field_validator("metrics_url")(plain_url)
 
+    @field_validator("verify_tls")
+    @classmethod
+    def _ca_bundle(cls, value: bool | str) -> bool | str:
+        if isinstance(value, bool):
+            return value
+        if value.lower() in ("true", "false"):
+            raise ValueError(f"write {value.lower()} without quotes (a TOML boolean)")
+        if not Path(value).is_file():
+            raise ValueError(
+                f"no CA bundle file at {value}; give the path of a PEM file (relative to the "
+                "env file), or true / false"
+            )
+        return value
+
     @field_validator("api_path", "graphql_path", "metrics_path", "health_path", "ready_path")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -623,7 +653,7 @@ class EnvSettings(Table):
 
     def read_secret(self, variable: str | None, purpose: str, key: str) -> str:
         if not variable:
-            raise MissingSecret(self.name, f"<{key} not set>", purpose, key)
+            raise MissingSecret(self.name, None, purpose, key)
         value = os.environ.get(variable, "")
         if not value:
             raise MissingSecret(self.name, variable, purpose, key)
@@ -689,6 +719,8 @@ def _format_validation(path: str, env: str, error: ValidationError) -> str:
             )
         elif item["type"] == "missing":
             message = "required key is missing"
+        elif item["type"] == "bool_type":
+            message = "must be true or false (a TOML boolean, without quotes)"
         problems.append(f"environments.{loc}: {message}")
     shown = problems[:3]
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -701,13 +733,23 @@ def load_env_file(path: Path) -> EnvFile:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        if os.environ.get(ENV_FILE_VARIABLE) == str(path):
+            raise EnvFileError(
+                f"env file {shown} not found (named by {ENV_FILE_VARIABLE}); fix or unset "
+                f"{ENV_FILE_VARIABLE}, or pass --env-file PATH"
+            ) from None
         raise EnvFileError(
             f"env file {shown} not found; pass --env-file PATH or set {ENV_FILE_VARIABLE}"
+        ) from None
+    except IsADirectoryError:
+        raise EnvFileError(
+            f"env file {shown} is a folder; pass the file, like {shown}/{DEFAULT_ENV_FILE}"
         ) from None
     except OSError as exc:
         raise EnvFileError(f"env file {shown} cannot be read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors on Windows save a byte-order mark, which TOML itself refuses.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise EnvFileError(f"{shown}: not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
@@ -738,9 +780,11 @@ def load_env_file(path: Path) -> EnvFile:
             )
         if not isinstance(table, dict):
             raise EnvFileError(f"{shown}: environments.{name} must be a table")
-        release = table.get("release")
-        if isinstance(release, str) and release and not Path(release).is_absolute():
-            table = {**table, "release": str(path.parent / release)}
+        for key in ("release", "verify_tls"):
+            value = table.get(key)
+            relative = isinstance(value, str) and value and not Path(value).is_absolute()
+            if relative and str(value).lower() not in ("true", "false"):  # refused as quoted
+                table = {**table, key: str(path.parent / str(value))}
         security = table.get("security")
         if isinstance(security, dict):
             for key in ("cosign_public_key", "policies", "abac_policy"):

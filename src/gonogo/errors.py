@@ -63,9 +63,15 @@ class UnknownEnvironment(ConfigError):
 class MissingSecret(ConfigError):
     """A secret's variable is unset; the message names the variable, never a value."""
 
-    def __init__(self, env: str, variable: str, purpose: str, key: str) -> None:
+    def __init__(self, env: str, variable: str | None, purpose: str, key: str) -> None:
         self.env = env
         self.variable = variable
+        if variable is None:  # the file names no variable at all
+            super().__init__(
+                f"env '{env}' names no variable for the {purpose}; add {key} = \"NAME\" to "
+                f"[environments.{env}] and export NAME=... before the run"
+            )
+            return
         super().__init__(
             f"env '{env}': the {purpose} variable {variable} is not set; "
             f"export {variable}=... before the run (named by {key} in the env file)"

@@ -16,6 +16,13 @@ from gonogo.vocabulary import parse_duration
 
 Duration = Annotated[str, Field(description='a k6 duration: "30s", "2m", "1m30s", "500ms"')]
 
+# Bounds on what one plan may ask, so that a typo (1e9 for 1e3, "1000000h" for "10m") is a
+# message before the run, not a run that floods a gateway or never ends. Far above any
+# canary or soak this suite runs; the message names the bound.
+MAX_RATE_PER_S = 50_000.0
+MAX_DURATION_S = 6 * 3600.0
+MAX_REQUESTS = 100_000_000
+
 
 def check_duration(value: str | None) -> str | None:
     if value is not None:
@@ -78,7 +85,32 @@ class LoadScenario(Table):
             raise ValueError("ramping-arrival-rate needs stages = [{duration, target}, ...]")
         if self.max_concurrency < self.pre_allocated:
             raise ValueError("max_concurrency must be at least pre_allocated")
+        self._bounded()
         return self
+
+    def _bounded(self) -> None:
+        unit = parse_duration(self.time_unit)
+        if unit <= 0:
+            raise ValueError(f"time_unit '{self.time_unit}' must be longer than 0 s, like \"1s\"")
+        rates = [("rate", self.rate), ("start_rate", self.start_rate)]
+        rates += [(f"stages[{n}].target", stage.target) for n, stage in enumerate(self.stages)]
+        for key, rate in rates:
+            if rate is not None and not rate / unit <= MAX_RATE_PER_S:  # inf and nan too
+                raise ValueError(
+                    f"{key} {rate:g} per {self.time_unit} is over the bound of "
+                    f"{MAX_RATE_PER_S:g} iterations/s per scenario; check for a typo"
+                )
+        if self.duration is not None:
+            if parse_duration(self.duration) <= 0:
+                raise ValueError(f"duration '{self.duration}' must be longer than 0 s")
+            total = parse_duration(self.duration)
+        else:
+            total = sum(parse_duration(stage.duration) for stage in self.stages)
+        if total > MAX_DURATION_S or parse_duration(self.graceful_stop) > MAX_DURATION_S:
+            raise ValueError(
+                f"runs {total / 3600:g} h (graceful_stop {self.graceful_stop}), over the bound "
+                f"of {MAX_DURATION_S / 3600:g} h for one plan; check for a typo"
+            )
 
 
 class LoadPlanTable(Table):
