@@ -459,3 +459,25 @@ def test_ctrl_c_stops_every_load_process(tmp_path: Path, target: str) -> None:
     assert "KeyboardInterrupt" in out or "Interrupted" in out or run.returncode != 0
     time.sleep(0.5)
     assert children() == [], children()
+
+
+@pytest.mark.parametrize(
+    ("master", "says"),
+    [
+        ("nowhere.invalid:1", "gonogo: --master nowhere.invalid:1: cannot resolve nowhere.invalid"),
+        ("127.0.0.1:{closed}", "gonogo: cannot reach the load master at 127.0.0.1:{closed} within 2 s (Connection refused); start the gonogo run first"),
+        ("127.0.0.1:99999", "gonogo: --master 127.0.0.1:99999: give HOST:PORT, like --master 10.0.0.5:5557"),
+        (":5557", "gonogo: --master :5557: give HOST:PORT"),
+    ],
+)  # fmt: skip
+def test_a_load_worker_without_a_master_says_so_within_its_deadline(
+    closed_port: int, master: str, says: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gonogo.cli", "load-worker", "--master",
+         master.format(closed=closed_port), "--connect-timeout", "2s"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(says.format(closed=closed_port)), done.stderr
+    assert "Traceback" not in done.stderr

@@ -561,10 +561,12 @@ def _failures(environment: Environment) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -int(str(r["count"])))[:20]
 
 
-def worker(master_host: str, master_port: int) -> int:
+def worker(master_host: str, master_port: int, connect_timeout_s: float = 60.0) -> int:
     import locust.runners as locust_runners
 
     locust_runners.WORKER_REPORT_INTERVAL = REPORT_INTERVAL_S
+    # Locust retries for CONNECT_TIMEOUT x CONNECT_RETRY_COUNT (5 minutes): bounded to ours.
+    locust_runners.CONNECT_RETRY_COUNT = max(1, math.ceil(connect_timeout_s / 5))
     environment = Environment(user_classes=[Shard], events=events)
     environment.events.request.add_listener(RECORDER.on_request)
 
@@ -572,7 +574,15 @@ def worker(master_host: str, master_port: int) -> int:
         data["gonogo"] = RECORDER.drain()
 
     environment.events.report_to_master.add_listener(on_report)
-    runner = environment.create_worker_runner(master_host, master_port)
+    try:
+        runner = environment.create_worker_runner(master_host, master_port)
+    except ConnectionError:
+        print(
+            f"gonogo load-worker: the load master at {master_host}:{master_port} did not answer "
+            f"within {connect_timeout_s:g} s; is the gonogo run still waiting for workers?",
+            file=sys.stderr,
+        )
+        return 1
     runner.greenlet.join()
     return 0
 
@@ -589,11 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("worker")
     w.add_argument("--master-host", default="127.0.0.1")
     w.add_argument("--master-port", type=int, default=5557)
+    w.add_argument("--connect-timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.role == "master":
         return master(args.plan, args.out, args.bind, args.port, args.workers)
-    return worker(args.master_host, args.master_port)
+    return worker(args.master_host, args.master_port, args.connect_timeout)
 
 
 if __name__ == "__main__":
