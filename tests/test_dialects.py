@@ -18,7 +18,7 @@ import pytest
 
 from tests.packs import assert_red_with_a_message, outcomes, run_pack
 
-DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk"
+DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk,root-fields"
 # Faults whose smoke checks read what a dialect changes: metric names and absence, the
 # metrics endpoint, persisted documents sent as documentId by GET.
 DIALECT_FAULTS = {
@@ -103,3 +103,37 @@ def test_gonogo_sandbox_dialects_lists_them(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "prom-client   counters are exported only after their first increment" in out
     assert "document-id" in out
+
+
+def test_the_root_fields_dialect_serves_only_its_own_names() -> None:
+    """The gateway half of the dialect: another team's root fields, arguments and persisted
+    ids; gonogo's defaults are unknown to it, so a green run proves [operations] was read."""
+    from gonogo.sandbox.app import gql
+
+    with pytest.raises(gql.Refused, match="unknown persisted operation id 'op:GetNotes:v1'"):
+        gql.resolve_document({"id": "op:GetNotes:v1"}, enforce_persisted=True, roots=True)
+    document, _ = gql.resolve_document(
+        {"id": "op:RecentNotes:v2"}, enforce_persisted=True, roots=True
+    )
+    assert "recentNotes(first: $first)" in document
+    schema = gql.SCHEMAS[(False, True)]
+    assert schema.execute_sync("{ serviceStatus { ok } }").data == {"serviceStatus": {"ok": True}}
+    assert schema.execute_sync("{ health { ok } }").errors  # the default name is not there
+
+
+def test_the_root_fields_dialect_is_read_from_operations(tmp_path: Path) -> None:
+    done, manifest = run_pack(
+        tmp_path, "smoke", "--dialect", "root-fields", "-k", "graphql or note or dashboard"
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    results = outcomes(manifest)
+    assert {
+        results[n]["outcome"]
+        for n in (
+            "test_create_note_visible_in_get_notes",
+            "test_dashboard_types",
+            "test_graphql_persisted_health",
+        )
+    } == {"passed"}
+    created = next((tmp_path / "evidence").glob("local/*/captures/gql_create_note.json"))
+    assert '"addNote"' in created.read_text()

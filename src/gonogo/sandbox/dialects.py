@@ -3,10 +3,11 @@
 A fault makes the local environment unhealthy; a dialect keeps it healthy but
 speaks as another stack does: prom-client's counters, metrics on their own
 port, Traefik's or OpenTelemetry's series names, GraphQL-over-HTTP persisted
-documents. The stack fills the env's settings for each dialect the way a
-release manager would write them for such a deployment, so a run with every
-dialect on proves that those settings, not gonogo's defaults, are what the
-checks read; a healthy run must still be GO.
+documents, root fields and variables named by another team. The stack fills
+the env's settings for each dialect the way a release manager would write them
+for such a deployment, so a run with every dialect on proves that those
+settings, not gonogo's defaults, are what the checks read; a healthy run must
+still be GO.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ DIALECTS: dict[str, str] = {
     "otel": "request series by OpenTelemetry's HTTP conventions (http_server_request_duration_...)",
     "document-id": 'persisted documents in the GraphQL-over-HTTP style: {"documentId": ...}',
     "audit-jwk": "audit entries with prevHash, signature and time; the key as a JWK",
+    "root-fields": "GraphQL root fields and variables named otherwise (recentNotes(first:) ...)",
 }
 # Series vocabularies: one of them at a time names the request series.
 EXCLUSIVE = ("traefik", "otel")

@@ -31,6 +31,7 @@ from gonogo.config import (
     DatabaseSettings,
     EnvSettings,
     GraphSettings,
+    Operations,
     PrometheusSettings,
     SecuritySettings,
     StreamSettings,
@@ -159,10 +160,15 @@ class StackInfo(BaseModel):
                     )
                 }
             )
+        ops = base.operations
+        if "root-fields" in self.dialects:
+            from gonogo.sandbox.app.gql import ROOT_FIELDS_OPERATIONS
+
+            ops = Operations.model_validate(ROOT_FIELDS_OPERATIONS)
+            update["operations"] = ops
         if "document-id" in self.dialects:
             from gonogo.sandbox.app.gql import document_id
 
-            ops = base.operations
             update["graphql"] = base.graphql.model_copy(
                 update={"persisted": "documentId", "method": "GET"}
             )

@@ -4,7 +4,10 @@ Persisted operations are required: a request names a registered id (or an
 APQ sha256); an ad-hoc document is refused unless the `persisted-off` fault
 is on. A cost guard (list sizes times selected fields) refuses abusive
 queries, and Strawberry's depth limiter refuses deep ones. The schema comes
-in two builds so the `field-renamed` fault can rename Widget.type to kind.
+in builds so the `field-renamed` fault can rename Widget.type to kind, and the
+`root-fields` dialect can name the root fields and arguments as another team
+would (serviceStatus, userDashboard, recentNotes(first:), addNote(body:)),
+with persisted operations of its own.
 """
 
 # No `from __future__ import annotations` here: Strawberry resolves field types from
@@ -13,7 +16,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse, print_ast
@@ -35,19 +38,47 @@ REGISTRY: dict[str, str] = {
     "op:CreateNote:v1": "mutation CreateNote($text: String!) { createNote(text: $text) { id } }",
     "op:NoteCreated:v1": "subscription NoteCreated { noteCreated { id text createdAt } }",
 }
+# The root-fields dialect: the same operations as another team names them.
+ROOT_FIELDS_REGISTRY: dict[str, str] = {
+    "op:ServiceStatus:v2": "query ServiceStatus { serviceStatus { ok } }",
+    "op:UserDashboard:v2": (
+        "query UserDashboard { userDashboard { widgets { id type } alerts { level } } }"
+    ),
+    "op:RecentNotes:v2": (
+        "query RecentNotes($first: Int = 20) { recentNotes(first: $first) { id text createdAt } }"
+    ),
+    "op:AddNote:v2": "mutation AddNote($body: String!) { addNote(body: $body) { id } }",
+    "op:NoteCreated:v1": REGISTRY["op:NoteCreated:v1"],
+}
+# What a release manager of such a gateway writes in [operations] (gonogo's name -> theirs).
+ROOT_FIELDS_OPERATIONS: dict[str, dict[str, Any]] = {
+    "health": {"id": "op:ServiceStatus:v2", "field": "serviceStatus"},
+    "dashboard": {"id": "op:UserDashboard:v2", "field": "userDashboard"},
+    "notes": {"id": "op:RecentNotes:v2", "field": "recentNotes", "variables": {"limit": "first"}},
+    "create_note": {"id": "op:AddNote:v2", "field": "addNote", "variables": {"text": "body"}},
+}
 # Subscriptions arrive as documents (graphql-transport-ws has no persisted-id field):
 # an operation is persisted when it prints the same as a registered one.
 _REGISTERED_OPS = {print_ast(parse(doc).definitions[0]) for doc in REGISTRY.values()}
 
 
-APQ: dict[str, str] = {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in REGISTRY.values()}
+def _apq(registry: dict[str, str]) -> dict[str, str]:
+    return {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in registry.values()}
+
+
+# The registry a gateway serves, by whether it speaks the root-fields dialect.
+REGISTRIES = {False: REGISTRY, True: ROOT_FIELDS_REGISTRY}
+APQS = {roots: _apq(registry) for roots, registry in REGISTRIES.items()}
 # The document-id dialect: GraphQL-over-HTTP persisted documents, named by their hash.
-DOCUMENT_IDS: dict[str, str] = {f"sha256:{digest}": doc for digest, doc in APQ.items()}
+DOCUMENT_IDS = {
+    roots: {f"sha256:{digest}": doc for digest, doc in apq.items()} for roots, apq in APQS.items()
+}
 
 
 def document_id(operation_id: str) -> str:
-    """The document-id dialect's name for a registered operation."""
-    return f"sha256:{hashlib.sha256(REGISTRY[operation_id].encode()).hexdigest()}"
+    """The document-id dialect's name for a registered operation (of either registry)."""
+    document = REGISTRY.get(operation_id) or ROOT_FIELDS_REGISTRY[operation_id]
+    return f"sha256:{hashlib.sha256(document.encode()).hexdigest()}"
 
 
 @dataclass
@@ -91,7 +122,7 @@ class Note:
         ]
 
 
-def _build(renamed: bool) -> strawberry.Schema:
+def _build(renamed: bool, roots: bool = False) -> strawberry.Schema:
     if renamed:
 
         @strawberry.type(name="Widget")
@@ -116,21 +147,29 @@ def _build(renamed: bool) -> strawberry.Schema:
         widgets: list[Widget]
         alerts: list[Alert]
 
+    # Strawberry types its decorators with a name= argument as Any, hence the ignores below.
+    limit_name = "first" if roots else "limit"
+    text_name = "body" if roots else "text"
+
     @strawberry.type
     class Query:
-        @strawberry.field
+        @strawberry.field(name="serviceStatus" if roots else "health")  # type: ignore[untyped-decorator]
         def health(self) -> Health:
             return Health(ok=True)
 
-        @strawberry.field
+        @strawberry.field(name="userDashboard" if roots else "dashboard")  # type: ignore[untyped-decorator]
         def dashboard(self) -> Dashboard:
             return Dashboard(
                 widgets=[widget("w1", "graph"), widget("w2", "timeline"), widget("w3", "map")],
                 alerts=[Alert(level="info"), Alert(level="warning")],
             )
 
-        @strawberry.field
-        async def notes(self, info: Info[Backend, None], limit: int = 20) -> list[Note]:
+        @strawberry.field(name="recentNotes" if roots else "notes")  # type: ignore[untyped-decorator]
+        async def notes(
+            self,
+            info: Info[Backend, None],
+            limit: Annotated[int, strawberry.argument(name=limit_name)] = 20,
+        ) -> list[Note]:
             rows = await info.context.list_notes(limit)
             return [
                 Note(id=strawberry.ID(r["id"]), text=r["text"], created_at=r["createdAt"])
@@ -139,8 +178,12 @@ def _build(renamed: bool) -> strawberry.Schema:
 
     @strawberry.type
     class Mutation:
-        @strawberry.mutation
-        async def create_note(self, info: Info[Backend, None], text: str) -> Note:
+        @strawberry.mutation(name="addNote" if roots else "createNote")  # type: ignore[untyped-decorator]
+        async def create_note(
+            self,
+            info: Info[Backend, None],
+            text: Annotated[str, strawberry.argument(name=text_name)],
+        ) -> Note:
             row = await info.context.create_note(text, info.context.claims)
             return Note(id=strawberry.ID(row["id"]), text=row["text"], created_at=row["createdAt"])
 
@@ -178,8 +221,11 @@ def _build(renamed: bool) -> strawberry.Schema:
     )
 
 
-SCHEMA = _build(renamed=False)
-SCHEMA_RENAMED = _build(renamed=True)
+# (field-renamed fault, root-fields dialect) -> the schema the gateway executes with.
+SCHEMAS = {
+    (renamed, roots): _build(renamed, roots) for renamed in (False, True) for roots in (False, True)
+}
+SCHEMA = SCHEMAS[(False, False)]
 
 
 class Refused(Exception):
@@ -192,14 +238,20 @@ class Refused(Exception):
 
 
 def resolve_document(
-    body: dict[str, Any], *, enforce_persisted: bool, document_ids: bool = False
+    body: dict[str, Any],
+    *,
+    enforce_persisted: bool,
+    document_ids: bool = False,
+    roots: bool = False,
 ) -> tuple[str, str | None]:
     """The document to run and its persisted id (None for ad-hoc). With `document_ids`
-    (the document-id dialect) only {"documentId": "sha256:..."} names a persisted one."""
+    (the document-id dialect) only {"documentId": "sha256:..."} names a persisted one;
+    with `roots` (the root-fields dialect) the registry is that dialect's."""
+    registry, apq = REGISTRIES[roots], APQS[roots]
     if document_ids:
         doc_id = body.get("documentId")
         if isinstance(doc_id, str):
-            doc = DOCUMENT_IDS.get(doc_id)
+            doc = DOCUMENT_IDS[roots].get(doc_id)
             if doc is None:
                 raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown documentId {doc_id!r}")
             return doc, doc_id
@@ -207,14 +259,14 @@ def resolve_document(
             raise Refused("BAD_REQUEST", 'send a persisted document: {"documentId": "sha256:..."}')
     op_id = None if document_ids else body.get("id")
     if isinstance(op_id, str):
-        doc = REGISTRY.get(op_id)
+        doc = registry.get(op_id)
         if doc is None:
             raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown persisted operation id {op_id!r}")
         return doc, op_id
     persisted = (body.get("extensions") or {}).get("persistedQuery")
     if isinstance(persisted, dict):
         digest = persisted.get("sha256Hash")
-        doc = APQ.get(str(digest))
+        doc = apq.get(str(digest))
         if doc is None:
             raise Refused("PERSISTED_QUERY_NOT_FOUND", f"unknown persisted query hash {digest!r}")
         return doc, f"sha256:{digest}"

@@ -722,6 +722,7 @@ def create_app(config: AppConfig) -> FastAPI:
                 body,
                 enforce_persisted=not state.on("persisted-off"),
                 document_ids="document-id" in config.dialects,
+                roots="root-fields" in config.dialects,
             )
             if get and document.lstrip().startswith("mutation"):
                 raise gql.Refused("BAD_REQUEST", "a mutation cannot be sent by GET; use POST")
@@ -735,7 +736,7 @@ def create_app(config: AppConfig) -> FastAPI:
                 {"errors": [{"message": str(refused), "extensions": {"code": refused.code}}]},
                 status_code=refused.status,
             )
-        schema = gql.SCHEMA_RENAMED if state.on("field-renamed") else gql.SCHEMA
+        schema = gql.SCHEMAS[(state.on("field-renamed"), "root-fields" in config.dialects)]
         backend = gql.Backend(list_notes=list_notes, create_note=create_note, claims=claims)
         result = await schema.execute(document, variable_values=variables, context_value=backend)
         payload: dict[str, Any] = {"data": result.data}
