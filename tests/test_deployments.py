@@ -186,3 +186,49 @@ def test_odd_answers_fail_with_a_message_that_is_never_empty(tmp_path: Path, mod
         got = re.search(r"; got (.*?)(; capture: |$)", message)
         if got is not None:
             assert got.group(1).strip(" :;"), f"{name} on {mode} has an empty got: {message}"
+
+
+# -- health answers as other stacks give them ------------------------------------------------
+
+HEALTH_STYLES = {
+    # name: (/healthz body, its content type, /readyz body, [smoke] lines, green?)
+    "kubernetes-plain-ok": (b"ok", "text/plain", b"ok", 'health_field = ""\nready_checks_field = ""', True),
+    "spring-up": (b'{"status":"UP"}', "application/json",
+                  b'{"status":"UP","components":{"db":{"status":"UP"},"kafka":{"status":"UP"}}}',
+                  'ready_checks_field = "components"', True),
+    "ietf-pass": (b'{"status":"pass"}', "application/health+json", b'{"status":"pass"}', "", True),
+    "spring-down": (b'{"status":"DOWN"}', "application/json",
+                    b'{"status":"DOWN","components":{"db":{"status":"DOWN"}}}',
+                    'ready_checks_field = "components"', False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("style", sorted(HEALTH_STYLES))
+def test_health_answers_in_other_stacks_styles(tmp_path: Path, style: str) -> None:
+    healthz, kind, readyz, smoke, green = HEALTH_STYLES[style]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = healthz if self.path == "/healthz" else readyz
+            self.send_response(200 if green else 503)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    with serving(Handler) as url:
+        env_file = (
+            f'[environments.odd]\nbase_url = "{url}"\nproduction = false\n'
+            f"[environments.odd.smoke]\n{smoke}\n"
+        )
+        done = pytest_in(tmp_path, env_file, "tests_smoke/test_health.py", "--env", "odd",
+                         environ={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    manifest = json.loads(next((tmp_path / "evidence").glob("odd/*/bundle.json")).read_text())
+    outcomes = {t["nodeid"].split("::")[-1]: t for t in manifest["tests"]}
+    wanted = "passed" if green else "failed"
+    assert {t["outcome"] for t in outcomes.values()} == {wanted}, done.stdout[-3000:]
+    if not green:
+        assert "got 503" in outcomes["test_healthz[odd]"]["message"]

@@ -51,10 +51,28 @@ def short(text: str, limit: int = 200) -> str:
 
 
 def body(response: Any) -> Any:
-    """A response's JSON when it says it is JSON and parses, else its text (for the capture)."""
-    if response.headers.get("content-type", "").startswith("application/json"):
+    """A response's JSON when it says it is JSON (application/json, or a +json type like the
+    health-check draft's application/health+json) and parses, else its text."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
         try:
             return response.json()
         except ValueError:
             pass
     return response.text
+
+
+def status_word(value: Any) -> str | None:
+    """The word a health answer says, lower-cased: "ok", "UP" or {"status": "pass"}."""
+    if isinstance(value, dict):
+        value = value.get("status")
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def field_of(payload: Any, path: str) -> Any:
+    """A dotted path into JSON ("status", "data.health.status"); "" is the payload itself."""
+    for part in path.split(".") if path else ():
+        if not isinstance(payload, dict):
+            return None
+        payload = payload.get(part)
+    return payload

@@ -509,6 +509,21 @@ class SmokeSettings(Table):
     ping_path: str = "/ping"
     allowed_path: str = "/secure/allowed"
     denied_path: str = "/secure/denied"
+    # How /healthz says healthy: the JSON field ({"status": "ok"}), or "" for a plain-text
+    # body (Kubernetes' "ok"); its value is one of health_ok, in any case (Spring's "UP",
+    # the IETF health-check draft's "pass").
+    health_field: str = "status"
+    health_ok: list[str] = Field(default_factory=lambda: ["ok", "pass", "up", "healthy"])
+    # Where /readyz lists its dependencies: {name: "ok"} or {name: {"status": "UP"}}; a
+    # dependency whose status is not one of health_ok is down. "" when it lists none.
+    ready_checks_field: str = "checks"
+
+    @field_validator("health_ok")
+    @classmethod
+    def _ok(cls, value: list[str]) -> list[str]:
+        if not value or not all(v.strip() for v in value):
+            raise ValueError('must list the words that mean healthy, like ["ok", "pass"]')
+        return [v.strip().lower() for v in value]
 
     @field_validator("ping_path", "allowed_path", "denied_path")
     @classmethod
