@@ -222,6 +222,8 @@ PLAN = (
         (PLAN.format(scenario='rate = inf, duration = "1s"'), "scenarios.s: rate inf per 1s is over the bound of 50000"),
         (PLAN.format(scenario='rate = 5, duration = "1000000h"'), "over the bound of 6 h for one plan"),
         (PLAN.format(scenario='executor = "ramping-arrival-rate", stages = [{ duration = "7h", target = 5 }]'), "runs 7 h (graceful_stop 10s), over the bound of 6 h"),
+        ('[environments.x.slo]\nsubscription_document = "subscription { a { id } b { id } }"', "environments.x.slo.subscription_document: must be one operation selecting one root field"),
+        ('[environments.x.slo]\nsubscription_document = "subscription {"', "environments.x.slo.subscription_document: is not a GraphQL document (Syntax Error"),
         ("[environments.x.smoke]\nhealth_ok = []", 'environments.x.smoke.health_ok: must list the words that mean healthy, like ["ok", "pass"]'),
         ("[environments.x.load]\nmax_requests = 1000000000000", "environments.x.load.max_requests: Input should be less than or equal to 100000000"),
     ],

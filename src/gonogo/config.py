@@ -35,7 +35,7 @@ from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnv
 from gonogo.load.schema import MAX_REQUESTS, Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR, short_secret_warning
 from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
-from gonogo.shape import selection
+from gonogo.shape import root_field, selection
 from gonogo.table import Table, VarName, check_var_name
 from gonogo.vocabulary import GATE_NAMES, PACK_GATES, TRIGGER_FOR_S
 
@@ -198,8 +198,10 @@ class StreamSettings(Table):
     sasl_password_env: VarName | None = None
     # The app's consumer groups, whose lag the data-ops pack judges against the baseline.
     groups: list[str] = Field(default_factory=list)
-    # The topic the app's ingest path (CreateNote -> outbox) publishes to, for end-to-end.
+    # The topic the app's ingest path (CreateNote -> outbox) publishes to, for end-to-end,
+    # and where in each event's JSON the note's text is (a dotted path: "payload.body").
     ingest_topic: str | None = None
+    ingest_text_field: str = "text"
 
     _v = field_validator("sasl_password_env")(check_var_name)
 
@@ -308,7 +310,15 @@ class SloSettings(Table):
     subscription_events: int = Field(default=10, ge=1, le=1000)
     subscription_p95_ms: float = Field(default=250.0, gt=0)
     subscription_document: str = "subscription NoteCreated { noteCreated { id text createdAt } }"
+    # The field of each pushed note holding its text (the root field is the document's own).
+    subscription_text_field: str = "text"
     ws_path: str = "/graphql/ws"
+
+    @field_validator("subscription_document")
+    @classmethod
+    def _one_root_field(cls, value: str) -> str:
+        root_field(value)  # the pushed notes are read under it
+        return value
 
 
 class LoadSettings(Table):

@@ -28,6 +28,24 @@ def selection(expect: str) -> SelectionSetNode:
     return operation.selection_set
 
 
+def root_field(document: str) -> str:
+    """The key under `data` that answers a one-operation document (its alias, if any)."""
+    try:
+        parsed = parse(document, no_location=True)
+    except GraphQLSyntaxError as exc:
+        raise ValueError(f"is not a GraphQL document ({exc.message})") from None
+    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    fields = [
+        node
+        for node in (operations[0].selection_set.selections if len(operations) == 1 else ())
+        if isinstance(node, FieldNode)
+    ]
+    if len(fields) != 1:
+        raise ValueError("must be one operation selecting one root field, like "
+                         '"subscription NoteCreated { noteCreated { id text } }"')  # fmt: skip
+    return fields[0].alias.value if fields[0].alias else fields[0].name.value
+
+
 def mismatches(value: Any, expect: str, where: str) -> list[str]:
     """Where `value` departs from the shape `expect` (empty when it has it)."""
     if not expect.strip():

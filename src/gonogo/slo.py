@@ -26,9 +26,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gonogo.checks import percentile
+from gonogo.checks import field_of, percentile
 from gonogo.dataops import sequence_problems
 from gonogo.errors import NotConfigured, TargetError
+from gonogo.shape import root_field
 
 
 @dataclass
@@ -78,7 +79,7 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
             for partition, offset, _key, value, at in env.stream.follow(
                 topic, starts, done.is_set, limit
             ):
-                number = _number(value, marker)
+                number = _number(value, marker, table.ingest_text_field)
                 received.append((partition, offset, number, at))
                 if number is not None:
                     ours.add(number)
@@ -139,12 +140,12 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
     return StreamRun(count, latencies, problems, dict(starts), last, send_failures)
 
 
-def _number(value: bytes, marker: str) -> int | None:
+def _number(value: bytes, marker: str, text_field: str) -> int | None:
     try:
         event = json.loads(value)
     except ValueError:
         return None
-    text = event.get("text") if isinstance(event, dict) else None
+    text = field_of(event, text_field)
     if not isinstance(text, str) or not text.startswith(marker):
         return None
     tail = text[len(marker) :]
@@ -189,6 +190,7 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
     from websockets.typing import Subprotocol
 
     slo = env.settings.slo
+    pushed = root_field(slo.subscription_document)
     url = env.base_url.replace("http", "ws", 1) + slo.ws_path
     token = env.token()
     run = uuid.uuid4().hex[:12]
@@ -227,8 +229,8 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
                     refused.append(f"client {i}: {json.dumps(message)[:200]}")
                     ready[i].set()
                     return
-                data = ((message.get("payload") or {}).get("data") or {}).get("noteCreated") or {}
-                text = str(data.get("text", ""))
+                data = ((message.get("payload") or {}).get("data") or {}).get(pushed) or {}
+                text = str(field_of(data, slo.subscription_text_field) or "")
                 if text == warm:
                     ready[i].set()
                 elif text.startswith(f"gonogo-fanout {run} #"):

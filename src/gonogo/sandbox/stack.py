@@ -105,6 +105,12 @@ class StackInfo(BaseModel):
                 or str(Path(self.release_dir) / "cosign.pub"),
             }
         )
+        stream = StreamSettings(
+            bootstrap=self.kafka_bootstrap,
+            canary_topic=self.canary_topic,
+            groups=[INGEST_GROUP],
+            ingest_topic=self.ingest_topic,
+        )
         return base.model_copy(
             update={
                 "base_url": self.base_url,
@@ -114,12 +120,7 @@ class StackInfo(BaseModel):
                     database=self.graph_database,
                     flavor="falkordb",
                 ),
-                "stream": StreamSettings(
-                    bootstrap=self.kafka_bootstrap,
-                    canary_topic=self.canary_topic,
-                    groups=[INGEST_GROUP],
-                    ingest_topic=self.ingest_topic,
-                ),
+                "stream": stream,
                 "database": DatabaseSettings.model_validate(db),
                 "cluster": ClusterSettings(
                     namespace=cluster.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
@@ -133,12 +134,12 @@ class StackInfo(BaseModel):
                 "faults": [
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
-                **self._dialect_settings(base, security),
+                **self._dialect_settings(base, security, stream),
             }
         )
 
     def _dialect_settings(
-        self, base: EnvSettings, filled_security: SecuritySettings
+        self, base: EnvSettings, filled_security: SecuritySettings, filled_stream: StreamSettings
     ) -> dict[str, Any]:
         """What a release manager writes for a deployment that speaks these dialects: the
         proof that the checks read these settings, not the local environment's names."""
@@ -162,10 +163,12 @@ class StackInfo(BaseModel):
             )
         ops = base.operations
         if "root-fields" in self.dialects:
-            from gonogo.sandbox.app.gql import ROOT_FIELDS_OPERATIONS
+            from gonogo.sandbox.app import gql
 
-            ops = Operations.model_validate(ROOT_FIELDS_OPERATIONS)
+            ops = Operations.model_validate(gql.ROOT_FIELDS_OPERATIONS)
             update["operations"] = ops
+            update["slo"] = base.slo.model_copy(update=gql.ROOT_FIELDS_SLO)
+            update["stream"] = filled_stream.model_copy(update=gql.ROOT_FIELDS_STREAM)
         if "document-id" in self.dialects:
             from gonogo.sandbox.app.gql import document_id
 

@@ -48,7 +48,7 @@ ROOT_FIELDS_REGISTRY: dict[str, str] = {
         "query RecentNotes($first: Int = 20) { recentNotes(first: $first) { id text createdAt } }"
     ),
     "op:AddNote:v2": "mutation AddNote($body: String!) { addNote(body: $body) { id } }",
-    "op:NoteCreated:v1": REGISTRY["op:NoteCreated:v1"],
+    "op:NoteAdded:v2": "subscription NoteAdded { noteAdded { id text createdAt } }",
 }
 # What a release manager of such a gateway writes in [operations] (gonogo's name -> theirs).
 ROOT_FIELDS_OPERATIONS: dict[str, dict[str, Any]] = {
@@ -57,9 +57,15 @@ ROOT_FIELDS_OPERATIONS: dict[str, dict[str, Any]] = {
     "notes": {"id": "op:RecentNotes:v2", "field": "recentNotes", "variables": {"limit": "first"}},
     "create_note": {"id": "op:AddNote:v2", "field": "addNote", "variables": {"text": "body"}},
 }
+# ... and in [slo] and [stream]: its subscription, and its outbox event's nested text.
+ROOT_FIELDS_SLO = {"subscription_document": ROOT_FIELDS_REGISTRY["op:NoteAdded:v2"]}
+ROOT_FIELDS_STREAM = {"ingest_text_field": "payload.body"}
 # Subscriptions arrive as documents (graphql-transport-ws has no persisted-id field):
 # an operation is persisted when it prints the same as a registered one.
-_REGISTERED_OPS = {print_ast(parse(doc).definitions[0]) for doc in REGISTRY.values()}
+_REGISTERED_OPS = {
+    print_ast(parse(doc).definitions[0])
+    for doc in (*REGISTRY.values(), *ROOT_FIELDS_REGISTRY.values())
+}
 
 
 def _apq(registry: dict[str, str]) -> dict[str, str]:
@@ -189,7 +195,7 @@ def _build(renamed: bool, roots: bool = False) -> strawberry.Schema:
 
     @strawberry.type
     class Subscription:
-        @strawberry.subscription
+        @strawberry.subscription(name="noteAdded" if roots else "noteCreated")  # type: ignore[untyped-decorator]
         async def note_created(self, info: Info[Backend, None]) -> AsyncGenerator[Note, None]:
             """Each note once the ingest consumer has written it to the graph."""
             backend = info.context

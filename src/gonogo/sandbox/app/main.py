@@ -348,6 +348,8 @@ class State:
                 queue.put_nowait(event)
 
     def _ingest(self, event: dict[str, Any]) -> None:
+        if isinstance(event.get("payload"), dict):  # the root-fields dialect's outbox event
+            event = {**event, "text": event["payload"].get("body", "")}
         if event.get("kind") == "note":
             self._ingest_note(event)
             if self.loop is not None:  # subscribers live on the app's event loop
@@ -669,13 +671,15 @@ def create_app(config: AppConfig) -> FastAPI:
             )
             row = await cur.fetchone()
         created = row[0].isoformat() if row else ""
-        event = {
+        event: dict[str, Any] = {
             "kind": "note",
             "id": note_id,
             "text": text,
             "author": claims["sub"],
             "createdAt": created,
         }
+        if "root-fields" in config.dialects:  # that team's outbox nests the text
+            event["payload"] = {"body": event.pop("text")}
         if state.on("write-latency"):
             await asyncio.sleep(float(state.fault("write-latency") or 0) / 1000.0)
         lag = float(state.fault("outbox-lag") or 0) / 1000.0
@@ -778,7 +782,7 @@ def create_app(config: AppConfig) -> FastAPI:
 
     # An exact websocket route: a Mount would only match "/graphql/ws/..." paths.
     subscriptions = Subscriptions(
-        gql.SCHEMA,
+        gql.SCHEMAS[(False, "root-fields" in config.dialects)],
         graphql_ide=None,
         allow_queries_via_get=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
