@@ -13,7 +13,7 @@ from gonogo.evidence import Captures
 
 def _freeze(env: Environment, enable: bool) -> int:
     r = env.http.post(
-        f"{env.settings.api_path}/admin/write-freeze",
+        f"{env.settings.api_path}{env.settings.smoke.write_freeze_path}",
         params={"enable": "true" if enable else "false"},
         auth=False,
         headers={"Authorization": f"Bearer {env.admin_token()}"},
@@ -23,8 +23,9 @@ def _freeze(env: Environment, enable: bool) -> int:
 
 @pytest.mark.drill("write-freeze")
 def test_write_freeze_drill(env: Environment, evidence: Captures) -> None:
-    """Rule: with the write freeze on, CreateNote is refused; once lifted, writes work again.
-    The freeze is always lifted, even when the drill fails.
+    """Rule: with the write freeze on ([smoke] write_freeze_path, POST ?enable=true), CreateNote
+    is refused; once lifted, writes work again. The freeze is always lifted, even when the
+    drill fails.
 
     Fault: write-freeze-ignored
     """

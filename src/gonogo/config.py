@@ -527,6 +527,8 @@ class SmokeSettings(Table):
     # Where /readyz lists its dependencies: {name: "ok"} or {name: {"status": "UP"}}; a
     # dependency whose status is not one of health_ok is down. "" when it lists none.
     ready_checks_field: str = "checks"
+    # The write-freeze drill's admin endpoint (on api_path): POST ?enable=true|false -> 200.
+    write_freeze_path: str = "/admin/write-freeze"
 
     @field_validator("health_ok")
     @classmethod
@@ -535,7 +537,7 @@ class SmokeSettings(Table):
             raise ValueError('must list the words that mean healthy, like ["ok", "pass"]')
         return [v.strip().lower() for v in value]
 
-    @field_validator("ping_path", "allowed_path", "denied_path")
+    @field_validator("ping_path", "allowed_path", "denied_path", "write_freeze_path")
     @classmethod
     def _path(cls, value: str) -> str:
         if not value.startswith("/"):
