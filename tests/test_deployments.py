@@ -49,7 +49,8 @@ def plain_install(tmp_path: Path) -> dict[str, str]:
     folder = tmp_path / "plain-install"
     folder.mkdir()
     (folder / "sitecustomize.py").write_text(BLOCKER)
-    return {**os.environ, "PYTHONPATH": str(folder), "COLUMNS": "200"}
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
 
 
 def pytest_in(
