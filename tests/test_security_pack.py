@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from gonogo.release import ReleaseError
-from gonogo.supplychain import inputs, rego, trivy
+from gonogo.supplychain import inputs, provenance, rego, trivy
 from gonogo.supplychain.signatures import (
     SignatureError,
     verify_attestation,
@@ -326,6 +326,65 @@ def test_slsa_provenance_subjects_from_dsse_and_bundle() -> None:
     assert "sha256:1636f443b01c9ee310ee5834956d0dce374c3d3bf8d4cebc9f6b86f8304b4982" in (
         inputs.subject_digests(v1)
     )
+
+
+# Each vector as slsa-verifier would be asked to pass it (the folder README's PASS rows).
+SLSA_VECTORS = {
+    "gha_generic-v2.0.0-binary-linux-amd64-workflow_dispatch.intoto.jsonl": {
+        "digest": "sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd",
+        "builder_ids": [
+            "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/"
+            "generator_generic_slsa3.yml"
+        ],
+        "source_uri": "github.com/slsa-framework/example-package",
+        "source_branch": "main",
+    },
+    "bcr-rules_lint-v1.3.1.tar.gz.intoto.jsonl": {
+        "digest": "sha256:1636f443b01c9ee310ee5834956d0dce374c3d3bf8d4cebc9f6b86f8304b4982",
+        # A reusable workflow in another repository than the source: trusted by its id.
+        "builder_ids": [
+            "https://github.com/bazel-contrib/.github/.github/workflows/release_ruleset.yaml"
+            "@refs/tags/v7.1.0"
+        ],
+        "source_uri": "https://github.com/aspect-build/rules_lint",
+        "source_branch": "publish-to-bcr",
+    },
+}
+WRONG = {
+    "digest": ("sha256:" + "0" * 64, "subject: no sha256 000000000000..."),
+    "source_uri": ("github.com/evil/example-package", "source: "),
+    "source_branch": ("release", "source ref: "),
+    "builder_ids": (["https://github.com/evil/builder/.github/workflows/b.yml"], "builder.id: "),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLSA_VECTORS))
+def test_provenance_passes_for_its_own_builder_source_and_digest(name: str) -> None:
+    facts = provenance.read(inputs.statement(vectors("slsa") / name))
+    assert provenance.problems(facts, **SLSA_VECTORS[name]) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", sorted(WRONG))
+@pytest.mark.parametrize("name", sorted(SLSA_VECTORS))
+def test_provenance_fails_naming_the_field_for_another(name: str, field: str) -> None:
+    facts = provenance.read(inputs.statement(vectors("slsa") / name))
+    value, says = WRONG[field]
+    found = provenance.problems(facts, **{**SLSA_VECTORS[name], field: value})  # type: ignore[arg-type]
+    assert len(found) == 1 and found[0].startswith(says), found
+
+
+def test_a_builder_pinned_to_another_ref_is_not_trusted() -> None:
+    name = "bcr-rules_lint-v1.3.1.tar.gz.intoto.jsonl"
+    facts = provenance.read(inputs.statement(vectors("slsa") / name))
+    pinned = [
+        "https://github.com/bazel-contrib/.github/.github/workflows/release_ruleset.yaml@refs/tags/v7.0.0"
+    ]
+    assert provenance.problems(facts, digest=None, builder_ids=pinned, source_uri=None)
+
+
+def test_a_statement_that_is_not_slsa_provenance_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"predicateType 'https://spdx.dev/Document' is not SLSA"):
+        provenance.read({"predicateType": "https://spdx.dev/Document"})
 
 
 def test_malformed_release_files_are_one_line(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from gonogo.env import Environment
 from gonogo.errors import NotConfigured
 from gonogo.evidence import Captures
 from gonogo.release import Release, ReleaseError
-from gonogo.supplychain import inputs, rego, trivy
+from gonogo.supplychain import inputs, provenance, rego, trivy
 from gonogo.supplychain.signatures import SignatureError, image_signature_problem, verify_blob
 from gonogo.verdict import VULNERABILITY_ID, PolicyException
 
@@ -57,6 +57,52 @@ def test_release_evidence_complete(env: Environment, release: Release, evidence:
     problems += [f"no provenance subject for {ref} ({d[:19]}...)" for ref, d in missing.items()]
     assert not problems, says(
         f"valid SPDX 2.x and provenance covering all {len(images)} image(s)",
+        "; ".join(problems),
+        path,
+    )
+
+
+@pytest.mark.gate("A")
+def test_provenance_names_the_trusted_builder_and_source(
+    env: Environment, release: Release, evidence: Captures
+) -> None:
+    """Rule: provenance.json is SLSA provenance (v0.2 or v1) from a builder in [security.
+    provenance] builder_id, built from source_uri at source_ref / source_tag /
+    source_branch (slsa-verifier's --builder-id, --source-uri, --source-tag checks; that
+    its subjects cover every image is test_release_evidence_complete's rule).
+
+    Fault: provenance-wrong-source (and, on ../shared/vectors/slsa in
+    tests/test_security_pack.py, another source, ref, builder or digest)
+    """
+    expected = env.settings.security.provenance
+    if expected is None:
+        raise NotConfigured(
+            env.name,
+            "security.provenance",
+            "who built the release",
+            "add [environments.NAME.security.provenance] with builder_id, source_uri and "
+            "source_tag (slsa-verifier's --builder-id, --source-uri, --source-tag)",
+        )
+    try:
+        facts = provenance.read(inputs.statement(release.path / "provenance.json"))
+    except ValueError as exc:
+        path = evidence.save("provenance.json", {"problem": str(exc)})
+        raise AssertionError(says("SLSA provenance", str(exc), path)) from None
+    problems = provenance.problems(
+        facts,
+        digest=None,
+        builder_ids=expected.builder_id,
+        source_uri=expected.source_uri,
+        source_ref=expected.source_ref,
+        source_tag=expected.source_tag,
+        source_branch=expected.source_branch,
+    )
+    path = evidence.save(
+        "provenance.json",
+        {"found": facts.as_capture(), "expected": expected.model_dump(), "problems": problems},
+    )
+    assert not problems, says(
+        f"provenance from {', '.join(expected.builder_id)} built from {expected.source_uri}",
         "; ".join(problems),
         path,
     )

@@ -460,6 +460,30 @@ class AuditSettings(Table):
     signed: Literal["digest", "digest-text", "entry"] = "digest"
 
 
+class ProvenanceSettings(Table):
+    """Who may have built the release, from what (slsa-verifier's --builder-id, --source-uri,
+    --source-tag / --source-branch); gonogo.supplychain.provenance checks them."""
+
+    # Trusted builder ids: with "@ref" exact, without it any ref of that workflow.
+    builder_id: list[str] = Field(min_length=1)
+    source_uri: str  # github.com/OWNER/REPO (a URL or git+ form is normalised)
+    source_ref: str | None = None  # refs/tags/v2.4.0; or one of:
+    source_tag: str | None = None
+    source_branch: str | None = None
+
+    @field_validator("builder_id", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> ProvenanceSettings:
+        given = [k for k in ("source_ref", "source_tag", "source_branch") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give one of source_ref, source_tag, source_branch (got {given})")
+        return self
+
+
 class SecuritySettings(Table):
     """Who must have signed the release, and how the gateway's guards are exercised."""
 
@@ -478,6 +502,7 @@ class SecuritySettings(Table):
     abac_policy: str | None = None
     abac: AbacSettings = Field(default_factory=AbacSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    provenance: ProvenanceSettings | None = None
     role_tokens: dict[str, VarName] = Field(default_factory=dict)
     # An expired (but otherwise valid) token, to prove expiry is enforced.
     expired_token_env: VarName | None = None

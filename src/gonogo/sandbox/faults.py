@@ -70,6 +70,10 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
         Fault("provenance-missing-image", "the release's provenance does not cover one image"),
+        Fault(
+            "provenance-wrong-source",
+            "the release's provenance says it was built from another repository",
+        ),
         Fault("unpinned-init-container", "an init container runs a mutable tag, not a digest"),
         Fault("values-tagged", "an image block in the chart's values has a tag and no digest"),
         Fault("vuln-high", "the release's Trivy report has a HIGH finding with no exception"),

@@ -68,6 +68,11 @@ def _security_faults(dest: Path, faults: dict[str, str | None]) -> None:
         provenance = json.loads((dest / "provenance.json").read_text())
         provenance["subject"] = provenance["subject"][:1]
         (dest / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    if "provenance-wrong-source" in faults:
+        provenance = json.loads((dest / "provenance.json").read_text())
+        workflow = provenance["predicate"]["buildDefinition"]["externalParameters"]["workflow"]
+        workflow["repository"] = "https://github.com/intelgraph-fork/intelgraph"
+        (dest / "provenance.json").write_text(json.dumps(provenance, indent=2))
     if "unpinned-init-container" in faults:
         manifests = (dest / "manifests.yaml").read_text()
         pinned = "        - name: migrate\n          image: ghcr.io/intelgraph/gateway@"

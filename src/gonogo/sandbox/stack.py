@@ -33,6 +33,7 @@ from gonogo.config import (
     GraphSettings,
     Operations,
     PrometheusSettings,
+    ProvenanceSettings,
     SecuritySettings,
     StreamSettings,
 )
@@ -44,6 +45,11 @@ from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURC
 from gonogo.sandbox.tokens import make_keys, mint
 
 APP_READY_TIMEOUT_S = 30.0
+SANDBOX_PROVENANCE = ProvenanceSettings(
+    builder_id=["https://github.com/intelgraph/intelgraph/.github/workflows/release.yml"],
+    source_uri="github.com/intelgraph/intelgraph",
+    source_tag="v2.4.0",
+)
 
 
 class StackInfo(BaseModel):
@@ -103,6 +109,8 @@ class StackInfo(BaseModel):
                 ),
                 "cosign_public_key": base.security.cosign_public_key
                 or str(Path(self.release_dir) / "cosign.pub"),
+                # Who builds the shipped release (its provenance.json says so).
+                "provenance": base.security.provenance or SANDBOX_PROVENANCE,
             }
         )
         stream = StreamSettings(
