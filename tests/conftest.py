@@ -21,6 +21,10 @@ from typing import Any
 # caches httpcore's exception classes on first use; if httpcore were dropped
 # and re-imported, later runs would see unmapped httpcore errors. Import it
 # here so it lives for the whole session, as it does in any real run.
+# The same for cryptography: its classes must be the ones every test and run compares with.
+import cryptography.hazmat.primitives.asymmetric.ec
+import cryptography.hazmat.primitives.asymmetric.ed25519
+import cryptography.hazmat.primitives.serialization  # noqa: F401
 import httpcore  # noqa: F401
 import pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
@@ -68,7 +69,9 @@ def sealed(tmp_path: Path) -> Path:
 
 def test_verify_bundle_intact(sealed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert gonogo(["verify-bundle", str(sealed)]) == 0
-    assert capsys.readouterr().out == f"bundle intact: 4 files match {sealed}/bundle.json\n"
+    assert (
+        capsys.readouterr().out == f"bundle intact: 4 files match {sealed}/bundle.json; unsigned\n"
+    )
 
 
 def test_verify_bundle_names_every_tampered_file(
@@ -392,3 +395,115 @@ def test_a_run_that_crashes_is_sealed_and_never_go(
         verdict["not_run"]
     )
     assert gonogo(["verdict", str(bundle)]) == 2
+
+
+def _p256(tmp_path: Path) -> tuple[str, Path]:
+    """A fresh ECDSA P-256 key: its private PEM, and its public PEM's path."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = tmp_path / "cosign.pub"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+SIGNED = '\n[environments.green.evidence]\nsigning_key_env = "GONOGO_SIGNING_KEY"\n'
+
+
+def test_a_signed_bundle_catches_a_consistent_rewrite(
+    pytester: pytest.Pytester, make_envs, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """Rewriting a capture and bundle.json together passes the file check; the signature
+    over bundle.json is what catches it."""
+    private, public = _p256(tmp_path)
+    (tmp_path / "other").mkdir()
+    _, other_public = _p256(tmp_path / "other")
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-0001")
+    monkeypatch.setenv("GONOGO_SIGNING_KEY", private)
+    make_envs("green", extra=SIGNED)
+    pytester.makepyfile(TWO_CHECKS)
+    result = pytester.runpytest_subprocess("--env", "green")
+    bundle = only_bundle(pytester.path)
+    assert "signed with the key in GONOGO_SIGNING_KEY: attestation.intoto.dsse.json" in (
+        result.stdout.str()
+    )
+    assert "BEGIN PRIVATE KEY" not in "".join(
+        p.read_text(errors="replace") for p in pytester.path.rglob("*") if p.is_file()
+    )
+    capsys.readouterr()
+    assert gonogo(["verify-bundle", str(bundle), "--key", str(public)]) == 0
+    assert capsys.readouterr().out.endswith(f"; signature verified with {public}\n")
+    assert gonogo(["verify-bundle", str(bundle), "--key", str(other_public)]) == 1
+    assert "the signature does not verify with" in capsys.readouterr().out
+    # The rewrite: a capture changed, and bundle.json re-listed to match it.
+    steps = bundle / "steps.log"
+    steps.write_text(steps.read_text().replace("PASSED", "PASSED (edited)"))
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    for entry in manifest["files"]:
+        if entry["path"] == "steps.log":
+            entry["sha256"] = hashlib.sha256(steps.read_bytes()).hexdigest()
+            entry["size"] = steps.stat().st_size
+    (bundle / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert gonogo(["verify-bundle", str(bundle)]) == 0  # the files agree with bundle.json
+    capsys.readouterr()
+    assert gonogo(["verify-bundle", str(bundle), "--key", str(public)]) == 1
+    out = capsys.readouterr().out
+    assert "the signature covers another bundle.json" in out
+    assert "bundle.json was rewritten after the run signed it" in out
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("not a key", "GONOGO_SIGNING_KEY must hold an unencrypted PEM ECDSA P-256 private key"),
+        (None, "the bundle signing key variable GONOGO_SIGNING_KEY is not set"),
+    ],
+    ids=["garbage", "unset"],
+)
+def test_a_signing_key_that_cannot_sign_stops_the_run_at_once(
+    pytester: pytest.Pytester, make_envs, monkeypatch, key: str | None, says: str
+) -> None:
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-0001")
+    if key is None:
+        monkeypatch.delenv("GONOGO_SIGNING_KEY", raising=False)
+    else:
+        monkeypatch.setenv("GONOGO_SIGNING_KEY", key)
+    make_envs("green", extra=SIGNED)
+    pytester.makepyfile(TWO_CHECKS)
+    result = pytester.runpytest_subprocess("--env", "green")
+    assert result.ret == 4
+    assert says in result.stderr.str() and "Traceback" not in result.stderr.str()
+
+
+def test_an_ed25519_key_is_named_as_the_wrong_kind() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from gonogo.errors import ConfigError
+    from gonogo.signing import load_private_key
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ConfigError, match=r"P-256 private key.*\(it is another kind of key\)"):
+        load_private_key(pem.decode(), "K")
+
+
+def test_verify_bundle_with_a_key_on_an_unsigned_bundle_says_unsigned(
+    sealed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, public = _p256(tmp_path)
+    assert gonogo(["verify-bundle", str(sealed), "--key", str(public)]) == 1
+    assert "attestation.intoto.dsse.json; the bundle is unsigned" in capsys.readouterr().out
+    assert gonogo(["verify-bundle", str(sealed), "--key", str(tmp_path / "nope.pub")]) == 2
+    assert "--key" in capsys.readouterr().err

@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "bundle", metavar="DIR", help="a run folder, like reports/green/20261123T010203Z"
     )
+    verify.add_argument(
+        "--key",
+        metavar="PUB",
+        help="also verify the run's signature (attestation.intoto.dsse.json) with this PEM "
+        "ECDSA P-256 public key, and that it covers this bundle.json",
+    )
+    verify.add_argument("--identity", help="keyless: the signer's identity (with --issuer)")
+    verify.add_argument("--issuer", help="keyless: the signer's OIDC issuer (with --identity)")
 
     verdict = sub.add_parser(
         "verdict", help="re-judge a bundle's GO / NO-GO from its recorded results, offline"
@@ -187,9 +195,37 @@ def _envs(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    result = verify_bundle(Path(args.bundle))
+    """Files against bundle.json; with --key (or --identity/--issuer), the run's signature
+    over bundle.json first, so a consistent rewrite of both is caught."""
+    from gonogo import signing
+    from gonogo.evidence import load_manifest
+
+    root = Path(args.bundle)
+    load_manifest(root)  # a folder that is no bundle is said first, whatever else was asked
+    if bool(args.identity) != bool(args.issuer):
+        raise ConfigError("--identity and --issuer go together (the keyless signer's identity)")
+    signed = ""
+    try:
+        if args.key:
+            signing.verify_keyed(root, Path(args.key))
+            signed = f"; signature verified with {args.key}"
+        elif args.identity:
+            signing.verify_keyless(root, args.identity, args.issuer)
+            signed = f"; signature verified for {args.identity}"
+    except BundleError as exc:
+        print(f"signature: {exc}")
+        print(f"bundle NOT intact: its signature does not hold in {args.bundle}", file=sys.stderr)
+        return EXIT_BAD
+    if not signed:
+        present = [f for f in (signing.KEYED_FILE, signing.KEYLESS_FILE) if (root / f).is_file()]
+        signed = (
+            f"; signed ({present[0]}): pass --key PUB or --identity/--issuer to check it"
+            if present
+            else "; unsigned"
+        )
+    result = verify_bundle(root)
     if result.ok:
-        print(f"bundle intact: {result.checked} files match {args.bundle}/bundle.json")
+        print(f"bundle intact: {result.checked} files match {args.bundle}/bundle.json{signed}")
         return EXIT_OK
     for line in result.lines():
         print(line)

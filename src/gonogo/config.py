@@ -532,6 +532,22 @@ class CommsSettings(Table):
 DEFAULT_MAX_BODY_MB = 8.0
 
 
+class EvidenceSettings(Table):
+    """How the run signs its bundle (gonogo.signing): a key, or the CI's OIDC identity."""
+
+    # The variable holding an unencrypted PEM ECDSA P-256 private key.
+    signing_key_env: VarName | None = None
+    keyless: StrictBool = False
+
+    _v = field_validator("signing_key_env")(check_var_name)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> EvidenceSettings:
+        if self.keyless and self.signing_key_env:
+            raise ValueError("sign with signing_key_env or keyless = true, not both")
+        return self
+
+
 class LimitsSettings(Table):
     # A response over this fails the check that needed it ("truncated at N MB").
     max_body_mb: float = Field(default=DEFAULT_MAX_BODY_MB, gt=0, le=1024)
@@ -613,6 +629,7 @@ class EnvSettings(Table):
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     load: LoadSettings = Field(default_factory=LoadSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
@@ -688,6 +705,7 @@ class EnvSettings(Table):
         names.append(self.comms.webhook_env)
         if self.grafana:
             names.append(self.grafana.token_env)
+        names.append(self.evidence.signing_key_env)
         names += [self.security.expired_token_env, *self.security.role_tokens.values()]
         return [n for n in names if n]
 

@@ -168,9 +168,13 @@ def _append(path: Path, text: str) -> None:
         os.close(fd)
 
 
+# Written after bundle.json (gonogo.signing), so never listed in it: its signature.
+SIGNATURES = ("attestation.intoto.dsse.json", "attestation.intoto.sigstore.json")
+
+
 def _files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST:
+        if path.is_file() and path.relative_to(root).as_posix() not in (MANIFEST, *SIGNATURES):
             yield path
 
 

@@ -28,8 +28,8 @@ from gonogo import __version__
 from gonogo.clients.http import RequestSink
 from gonogo.config import EnvFile, EnvSettings
 from gonogo.env import Environment, filled
-from gonogo.errors import SandboxError
-from gonogo.evidence import Bundle, _append, iso, sha256_file, utcnow
+from gonogo.errors import GonogoError, SandboxError
+from gonogo.evidence import MANIFEST, Bundle, _append, iso, sha256_file, utcnow
 from gonogo.verdict import (
     ATTESTATION_FILE,
     PolicyException,
@@ -137,6 +137,8 @@ class Run:
     announce: str | None = None
     # Said at the start and kept in steps.log (a secret too short to mask safely).
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # How the sealed bundle was signed (gonogo.signing), said with its path at the end.
+    signed: str | None = None
 
     @property
     def env_names(self) -> list[str]:
@@ -350,11 +352,48 @@ class Run:
                 )
         bundle.seal(self.meta(rootdir, args, exitstatus))
         self.sealed = bundle.root
+        # Nothing goes into the bundle now (steps.log is sealed): the signature is beside it.
+        if not interrupted:
+            try:
+                self.signed = self._sign()
+            except KeyboardInterrupt:
+                interrupted = True
+                self.signed = "not signed: interrupted (Ctrl-C) while signing"
+            except GonogoError as exc:
+                self.signed = f"NOT signed: {exc}"
+            except Exception as exc:
+                failure = failure or exc
+                self.signed = f"NOT signed: internal error {type(exc).__name__}: {exc}"
         if interrupted:
             raise KeyboardInterrupt
         if failure is not None:
             raise failure
         return bundle.root
+
+    def _sign(self) -> str | None:
+        """After the seal: the test-result statement over bundle.json and the report files,
+        signed as [evidence] says (gonogo.signing). What was done, for the terminal."""
+        from gonogo import signing
+
+        assert self.bundle is not None
+        root = self.bundle.root
+        chosen = next((e.evidence for e in self.envs if e.evidence.signing_key_env), None)
+        keyless = any(e.evidence.keyless for e in self.envs)
+        if chosen is None and not keyless:
+            return None
+        attestation = root / ATTESTATION_FILE
+        statement = json.loads(attestation.read_text()) if attestation.is_file() else {}
+        subjects = [s for s in statement.get("subject") or [] if s.get("name") != MANIFEST]
+        subjects.append({"name": MANIFEST, "digest": {"sha256": sha256_file(root / MANIFEST)}})
+        statement = {**statement, "subject": sorted(subjects, key=lambda s: str(s["name"]))}
+        if chosen is not None and chosen.signing_key_env:
+            variable = chosen.signing_key_env
+            key = signing.load_private_key(os.environ.get(variable, ""), variable)
+            envelope = signing.sign_keyed(statement, key)
+            (root / signing.KEYED_FILE).write_text(json.dumps(envelope, indent=2) + "\n")
+            return f"signed with the key in {variable}: {signing.KEYED_FILE}"
+        (root / signing.KEYLESS_FILE).write_text(signing.sign_keyless(statement))
+        return f"signed keyless (Sigstore): {signing.KEYLESS_FILE}"
 
     def _copy_user_reports(self) -> None:
         assert self.bundle is not None

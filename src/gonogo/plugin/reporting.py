@@ -223,6 +223,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     line = f"gonogo evidence bundle: {state.sealed}"
+    if state.signed:
+        line += f" ({state.signed})"
     if reporter is not None:
         reporter.write_line(line)
     else:

@@ -140,6 +140,12 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
             from gonogo.sandbox import require
 
             require(settings.name)
+        variable = settings.evidence.signing_key_env
+        if variable:  # a key that cannot sign is said now, not after the whole run
+            from gonogo import signing
+
+            pem = settings.read_secret(variable, "bundle signing key", "signing_key_env")
+            signing.load_private_key(pem, variable)
     option = config.getoption("gonogo_exceptions_file")
     state.exceptions_file = given_table(option) if option else config.rootpath / EXCEPTIONS_FILE
     state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
