@@ -328,6 +328,34 @@ def test_slsa_provenance_subjects_from_dsse_and_bundle() -> None:
     )
 
 
+def test_a_cosign_custom_attestation_is_neither_sbom_nor_provenance(tmp_path: Path) -> None:
+    """Before, any one verified attestation made an image "signed"; the kinds are counted."""
+    from types import SimpleNamespace
+
+    from gonogo.supplychain.signatures import attested_kinds
+
+    sig = vectors("sigstore")
+    (tmp_path / "attestations").mkdir()
+    shutil.copy(sig / "cosign-oci" / "attestation.sigstore.json", tmp_path / "attestations")
+    image = hashlib.sha256((sig / "cosign-oci" / "image-manifest.json").read_bytes()).hexdigest()
+    security = SimpleNamespace(
+        identity="cody@soyland.com",
+        issuer="https://github.com/login/oauth",
+        cosign_public_key=None,
+        registry=None,
+    )
+    found = attested_kinds(security, tmp_path, f"sha256:{image}", "example/image")
+    assert "spdx" not in found and "slsa" not in found and len(found) == 1, found
+    a_txt = (sig / "conformance" / "a.txt").read_bytes()
+    shutil.copy(
+        sig / "conformance" / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json",
+        tmp_path / "attestations" / "provenance.sigstore.json",
+    )
+    security.identity, security.issuer = BEACON, ACTIONS
+    found = attested_kinds(security, tmp_path, f"sha256:{hashlib.sha256(a_txt).hexdigest()}", "a")
+    assert found == {"slsa": ["provenance.sigstore.json"]}
+
+
 # Each vector as slsa-verifier would be asked to pass it (the folder README's PASS rows).
 SLSA_VECTORS = {
     "gha_generic-v2.0.0-binary-linux-amd64-workflow_dispatch.intoto.jsonl": {

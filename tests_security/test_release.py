@@ -22,7 +22,13 @@ from gonogo.errors import NotConfigured
 from gonogo.evidence import Captures
 from gonogo.release import Release, ReleaseError
 from gonogo.supplychain import inputs, provenance, rego, trivy
-from gonogo.supplychain.signatures import SignatureError, image_signature_problem, verify_blob
+from gonogo.supplychain.signatures import (
+    KIND_NAMES,
+    SignatureError,
+    attested_kinds,
+    image_signature_problem,
+    verify_blob,
+)
 from gonogo.verdict import VULNERABILITY_ID, PolicyException
 
 
@@ -103,6 +109,46 @@ def test_provenance_names_the_trusted_builder_and_source(
     )
     assert not problems, says(
         f"provenance from {', '.join(expected.builder_id)} built from {expected.source_uri}",
+        "; ".join(problems),
+        path,
+    )
+
+
+@pytest.mark.gate("A")
+def test_images_attested_with_sbom_and_provenance(
+    env: Environment, release: Release, evidence: Captures
+) -> None:
+    """Rule: every image in manifest.json has a verified attestation of each kind in
+    [security] required_predicates (default an SPDX SBOM and SLSA provenance, cosign
+    verify-attestation's SPDX+SLSA): Sigstore bundles signed by identity/issuer (attestations/
+    or the registry), or keyed DSSE envelopes (attestations/*.dsse.json) that
+    cosign_public_key verifies. All of an image's attestations are read, not the first.
+
+    Fault: attestation-spdx-missing
+    """
+    security = env.settings.security
+    if not (security.identity and security.issuer) and not security.cosign_public_key:
+        raise NotConfigured(
+            env.name,
+            "security",
+            "attestations",
+            "set [security] identity and issuer (Sigstore), or cosign_public_key (keyed)",
+        )
+    images = inputs.image_digests(release.path / "manifest.json")
+    found: dict[str, dict[str, list[str]]] = {}
+    problems: list[str] = []
+    for ref, digest in images.items():
+        found[ref] = attested_kinds(
+            security, release.path, digest, ref, env.settings.timeout_s, env.on_request
+        )
+        missing = [k for k in security.required_predicates if k not in found[ref]]
+        problems += [f"{ref}: no verified {KIND_NAMES[k]} attestation" for k in missing]
+    path = evidence.save(
+        "attestations.json", {"required": security.required_predicates, "images": found}
+    )
+    wanted = " and ".join(KIND_NAMES[k] for k in security.required_predicates)
+    assert not problems, says(
+        f"a verified {wanted} attestation for each of {len(images)} image(s)",
         "; ".join(problems),
         path,
     )

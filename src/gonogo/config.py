@@ -460,6 +460,10 @@ class AuditSettings(Table):
     signed: Literal["digest", "digest-text", "entry"] = "digest"
 
 
+AttestationKind = Literal["spdx", "slsa"]
+ATTESTATION_KINDS: tuple[AttestationKind, ...] = ("spdx", "slsa")
+
+
 class ProvenanceSettings(Table):
     """Who may have built the release, from what (slsa-verifier's --builder-id, --source-uri,
     --source-tag / --source-branch); gonogo.supplychain.provenance checks them."""
@@ -495,6 +499,11 @@ class SecuritySettings(Table):
     cosign_public_key: str | None = None
     # An OCI registry to find the images' attestations in (besides the release's files).
     registry: str | None = None
+    # The attestations every image needs, verified (cosign verify-attestation): an SPDX
+    # SBOM and SLSA provenance (v0.2 or v1), as the checklist's deploy step asks.
+    required_predicates: list[AttestationKind] = Field(
+        default_factory=lambda: list(ATTESTATION_KINDS)
+    )
     # Folder of .rego policies (default: policies/ in the project).
     policies: str | None = None
     # The ABAC policy file the gateway enforces (gonogo's JSON format), and a token per role

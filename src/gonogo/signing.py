@@ -101,30 +101,33 @@ def sign_keyless(statement: dict[str, Any]) -> str:
     return str(bundle.to_json())
 
 
-def verify_keyed(root: Path, public_key: Path) -> dict[str, Any]:
-    """The signed statement, once its signature verifies with the key and its bundle.json
-    subject is this bundle.json; BundleError (one line) otherwise."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
+def load_public_key(pem: bytes) -> Any:
+    """An ECDSA P-256 public key; ValueError saying why not."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     try:
-        key = serialization.load_pem_public_key(public_key.read_bytes())
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it does not load"
-        raise ConfigError(f"--key {public_key}: not a PEM public key ({reason})") from None
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise ValueError("not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ConfigError(f"--key {public_key}: not an ECDSA P-256 public key")
-    envelope_path = root / KEYED_FILE
-    if not envelope_path.is_file():
-        raise BundleError(f"{root}: no {KEYED_FILE}; the bundle is unsigned")
+        raise ValueError("not an ECDSA P-256 public key")
+    return key
+
+
+def open_envelope(envelope: Any, key: Any) -> dict[str, Any]:
+    """The in-toto statement of a DSSE envelope one of whose signatures verifies with the
+    key (`cosign attest --key` writes these too); ValueError saying why not."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
-        envelope = json.loads(envelope_path.read_text())
         payload = base64.b64decode(envelope["payload"])
         signatures = [base64.b64decode(s["sig"]) for s in envelope["signatures"]]
         payload_type = str(envelope["payloadType"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise BundleError(f"{envelope_path}: not a DSSE envelope") from None
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("not a DSSE envelope") from None
     message = pae(payload_type, payload)
     for signature in signatures:
         try:
@@ -133,8 +136,33 @@ def verify_keyed(root: Path, public_key: Path) -> dict[str, Any]:
         except InvalidSignature:
             continue
     else:
-        raise BundleError(f"{envelope_path}: the signature does not verify with {public_key}")
-    statement: dict[str, Any] = json.loads(payload)
+        raise ValueError("the signature does not verify with the key")
+    try:
+        statement = json.loads(payload)
+    except ValueError:
+        raise ValueError("the signed payload is not JSON") from None
+    if not isinstance(statement, dict):
+        raise ValueError("the signed payload is not an in-toto statement")
+    return statement
+
+
+def verify_keyed(root: Path, public_key: Path) -> dict[str, Any]:
+    """The signed statement, once its signature verifies with the key and its bundle.json
+    subject is this bundle.json; BundleError (one line) otherwise."""
+    try:
+        key = load_public_key(public_key.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"--key {public_key}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--key {public_key}: {exc}") from None
+    envelope_path = root / KEYED_FILE
+    if not envelope_path.is_file():
+        raise BundleError(f"{root}: no {KEYED_FILE}; the bundle is unsigned")
+    try:
+        statement = open_envelope(json.loads(envelope_path.read_text()), key)
+    except ValueError as exc:
+        reason = str(exc).replace("the key", str(public_key))
+        raise BundleError(f"{envelope_path}: {reason}") from None
     _covers(root, statement, envelope_path)
     return statement
 

@@ -69,6 +69,7 @@ FAULTS: dict[str, Fault] = {
             "pod-unknown-image", "a pod in the namespace runs a digest the release never shipped"
         ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
+        Fault("attestation-spdx-missing", "one image of the release has no SBOM attestation"),
         Fault("provenance-missing-image", "the release's provenance does not cover one image"),
         Fault(
             "provenance-wrong-source",

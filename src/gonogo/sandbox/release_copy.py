@@ -52,7 +52,11 @@ def prepare_release(dest: Path, faults: dict[str, str | None]) -> tuple[Path, se
             held_back.add(version)
     _security_faults(dest, faults)
     sign_images(
-        dest, skip={"ghcr.io/intelgraph/ingest:2.4.0"} if "image-unsigned" in faults else set()
+        dest,
+        skip={"ghcr.io/intelgraph/ingest:2.4.0"} if "image-unsigned" in faults else set(),
+        unattested={("ghcr.io/intelgraph/ingest:2.4.0", "spdx")}
+        if "attestation-spdx-missing" in faults
+        else set(),
     )
     if "down-unrated" in faults:
         text = doc.read_text()
@@ -108,16 +112,21 @@ def _security_faults(dest: Path, faults: dict[str, str | None]) -> None:
         (dest / "trivy.json").write_text(json.dumps(report, indent=2))
 
 
-def sign_images(dest: Path, skip: set[str]) -> None:
-    """Keyed cosign signatures (ECDSA P-256) over each image's simple-signing payload.
+def sign_images(dest: Path, skip: set[str], unattested: set[tuple[str, str]] | None = None) -> None:
+    """Keyed cosign signatures (ECDSA P-256) over each image's simple-signing payload, and
+    keyed attestations of its SBOM (SPDX) and provenance (SLSA) as DSSE envelopes.
 
     The sandbox cannot reach Fulcio or Rekor, so its release is signed the keyed way
-    (`cosign sign --key`): cosign.pub beside cosign/<digest hex>.payload.json and .sig.
+    (`cosign sign --key`, `cosign attest --key`): cosign.pub beside cosign/<digest
+    hex>.payload.json and .sig, and attestations/<digest hex>-<kind>.dsse.json.
+    `unattested` leaves out (image, kind) pairs.
     """
     import base64
 
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gonogo.signing import sign_keyed
 
     key = ec.generate_private_key(ec.SECP256R1())
     (dest / "cosign.pub").write_bytes(
@@ -146,3 +155,30 @@ def sign_images(dest: Path, skip: set[str]) -> None:
         (folder / f"{hexdigest}.payload.json").write_bytes(payload)
         signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
         (folder / f"{hexdigest}.sig").write_text(base64.b64encode(signature).decode())
+    attestations = dest / "attestations"
+    attestations.mkdir(exist_ok=True)
+    predicates = {
+        "spdx": ("https://spdx.dev/Document", json.loads((dest / "sbom.spdx.json").read_text())),
+        "slsa": (
+            "https://slsa.dev/provenance/v1",
+            json.loads((dest / "provenance.json").read_text())["predicate"],
+        ),
+    }
+    for ref, digest in images.items():
+        for kind, (predicate_type, predicate) in predicates.items():
+            if (ref, kind) in (unattested or set()):
+                continue
+            statement = {
+                "_type": "https://in-toto.io/Statement/v1",
+                "subject": [
+                    {
+                        "name": ref.rsplit(":", 1)[0],
+                        "digest": {"sha256": digest.removeprefix("sha256:")},
+                    }
+                ],
+                "predicateType": predicate_type,
+                "predicate": predicate,
+            }
+            envelope = sign_keyed(statement, key)
+            name = f"{digest.removeprefix('sha256:')}-{kind}.dsse.json"
+            (attestations / name).write_text(json.dumps(envelope, indent=2))

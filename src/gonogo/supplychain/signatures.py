@@ -279,6 +279,23 @@ def image_signature_problem(
     return None
 
 
+def _sigstore_bundles(
+    security: Any,
+    release: Path,
+    digest: str,
+    ref: str,
+    timeout_s: float,
+    on_request: Any,
+    fetched: Path,
+) -> list[Path]:
+    """The release's attestations/*.sigstore.json, and with [security] registry every bundle
+    it holds for the digest (fetched into `fetched`)."""
+    bundles = sorted((release / "attestations").glob("*.sigstore.json"))
+    if getattr(security, "registry", None):
+        bundles += _registry_bundles(security.registry, ref, digest, timeout_s, fetched, on_request)
+    return bundles
+
+
 def _attestation_problem(
     security: Any,
     release: Path,
@@ -288,10 +305,9 @@ def _attestation_problem(
     on_request: Any,
     fetched: Path,
 ) -> str | None:
-    bundles = sorted((release / "attestations").glob("*.sigstore.json"))
+    bundles = _sigstore_bundles(security, release, digest, ref, timeout_s, on_request, fetched)
     where = str(release / "attestations")
     if getattr(security, "registry", None):
-        bundles += _registry_bundles(security.registry, ref, digest, timeout_s, fetched, on_request)
         where += f" or {security.registry}"
     tried = []
     for bundle in bundles:
@@ -309,3 +325,70 @@ def _attestation_problem(
     if not tried:
         return f"{ref}: no attestation in {where}"
     return tried[0] if len(tried) == 1 else f"{ref}: {len(tried)} attestations, none verifies"
+
+
+# The kinds [security] required_predicates names, and the predicate types of each.
+ATTESTATION_KINDS: dict[str, tuple[str, ...]] = {
+    "spdx": ("https://spdx.dev/Document",),
+    "slsa": ("https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"),
+}
+KIND_NAMES = {"spdx": "SPDX SBOM", "slsa": "SLSA provenance"}
+
+
+def attested_kinds(
+    security: Any,
+    release: Path,
+    digest: str,
+    ref: str,
+    timeout_s: float = 10.0,
+    on_request: Any = None,
+) -> dict[str, list[str]]:
+    """Every verified attestation about the digest, by kind ("spdx", "slsa", or the predicate
+    type): all of them, not the first that verifies. Sigstore bundles (attestations/
+    *.sigstore.json and [security] registry) count when signed by identity/issuer; keyed
+    DSSE envelopes (attestations/*.dsse.json, `cosign attest --key`) when cosign_public_key
+    verifies them."""
+    from gonogo import signing
+
+    found: dict[str, list[str]] = {}
+
+    def add(predicate_type: str | None, source: str) -> None:
+        kind = next(
+            (k for k, types in ATTESTATION_KINDS.items() if predicate_type in types),
+            str(predicate_type),
+        )
+        found.setdefault(kind, []).append(source)
+
+    folder = release / "attestations"
+    if security.identity and security.issuer:
+        with tempfile.TemporaryDirectory(prefix="gonogo-registry-") as fetched:
+            bundles = _sigstore_bundles(
+                security, release, digest, ref, timeout_s, on_request, Path(fetched)
+            )
+            for bundle in bundles:
+                try:
+                    verified = verify_attestation(
+                        bundle,
+                        subject_digest=digest,
+                        identity=security.identity,
+                        issuer=security.issuer,
+                        what=f"{ref} ({bundle.name})",
+                    )
+                except SignatureError:
+                    continue
+                add(verified.predicate_type, bundle.name)
+    if security.cosign_public_key:
+        try:
+            key = signing.load_public_key(Path(security.cosign_public_key).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SignatureError(ref, "load", f"cosign_public_key: {exc}") from None
+        want = digest.removeprefix("sha256:")
+        for envelope in sorted(folder.glob("*.dsse.json")):
+            try:
+                statement = signing.open_envelope(json.loads(envelope.read_text()), key)
+            except ValueError:
+                continue
+            subjects = statement.get("subject") or []
+            if any((s.get("digest") or {}).get("sha256") == want for s in subjects):
+                add(statement.get("predicateType"), envelope.name)
+    return found
