@@ -84,8 +84,8 @@ def test_dialect_refusals_are_one_line() -> None:
 
     assert usage("--env", "local", "--dialect", "prom-clinet") == (
         "ERROR: unknown dialect 'prom-clinet'; did you mean 'prom-client'? dialects: prom-client, "
-        "metrics-port, traefik, otel, document-id, audit-jwk (list them with "
-        "`gonogo sandbox dialects`)"
+        "metrics-port, traefik, otel, document-id, audit-jwk, root-fields (list them "
+        "with `gonogo sandbox dialects`)"
     )
     assert usage("--env", "local", "--dialect", "traefik,otel") == (
         "ERROR: dialects traefik and otel both rename the request series; choose one"

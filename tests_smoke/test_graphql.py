@@ -34,14 +34,18 @@ def test_graphql_persisted_health(env: Environment, evidence: Captures) -> None:
 
 
 def test_persisted_queries_are_enforced(env: Environment, evidence: Captures) -> None:
-    """Rule: an ad-hoc (non-persisted) document is refused, with an error and no data.
+    """Rule: an ad-hoc (non-persisted) document is refused, with an error and no data. The
+    document asks what the health operation asks ([operations] health: its root field and
+    expected selection), so only its not being persisted can make the gateway refuse it.
 
     Fault: persisted-off
     """
-    result = env.graphql.document("query AdHoc { health { ok } }")
+    health = env.settings.operations.health
+    selection = f" {{ {health.expect} }}" if health.expect.strip() else ""
+    result = env.graphql.document(f"query AdHoc {{ {health.field}{selection} }}")
     path = evidence.save("gql_adhoc.json", result.as_capture())
     refused = result.status >= 400 or (
-        bool(result.errors) and not (result.data or {}).get("health")
+        bool(result.errors) and not (result.data or {}).get(health.field)
     )
     assert refused, says(
         "the gateway to refuse an ad-hoc document", f"{result.status} with data {result.data}", path

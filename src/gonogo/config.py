@@ -536,6 +536,53 @@ class CommsSettings(Table):
     _v = field_validator("webhook_env")(check_var_name)
 
 
+class CoverageThresholds(Table):
+    """Minimum coverage, as fractions (0.8 = 80 %); branch is judged where the report has it."""
+
+    line: float = Field(default=0.8, ge=0, le=1)
+    branch: float | None = Field(default=None, ge=0, le=1)
+
+
+# The Go/No-Go checklist's Gate A: "All required checks green (typecheck, coverage >=
+# thresholds, Trivy fs scan, helm-digest policy, terraform validate if infra changes)".
+DEFAULT_REQUIRED_CHECKS = [
+    "typecheck",
+    "coverage",
+    "trivy-fs",
+    "helm-digest-policy",
+    "terraform-validate",
+]
+
+
+class CiSettings(Table):
+    """The release commit's CI results (gonogo.ci): GitHub's API, or the release's ci/ files."""
+
+    # "github": check runs and commit statuses through the REST API; "files": JUnit files in
+    # the release folder's ci/checks/NAME.xml, for CI systems gonogo has no API for.
+    provider: Literal["github", "files"] = "files"
+    repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    token_env: VarName | None = None
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    # The release commit; default: the source commit in the release's provenance.json.
+    ref: str | None = None
+    # The previous release's commit: terraform-validate is required only when a file under
+    # infra_paths changed between the two.
+    previous_ref: str | None = None
+    required: list[str] = Field(default_factory=lambda: list(DEFAULT_REQUIRED_CHECKS))
+    infra_check: str = "terraform-validate"
+    infra_paths: list[str] = Field(default_factory=lambda: ["infra/", "terraform/"])
+    min_coverage: CoverageThresholds = Field(default_factory=CoverageThresholds)
+
+    _v = field_validator("token_env")(check_var_name)
+    _u = field_validator("api_url")(plain_url)
+
+    @model_validator(mode="after")
+    def _github_needs_repo(self) -> CiSettings:
+        if self.provider == "github" and not self.repo:
+            raise ValueError('provider "github" needs repo = "OWNER/NAME"')
+        return self
+
+
 # What a response body may weigh when the env does not say ([limits] max_body_mb): far
 # above any health answer, exposition or GraphQL reply a check reads, far below trouble.
 DEFAULT_MAX_BODY_MB = 8.0
@@ -639,6 +686,7 @@ class EnvSettings(Table):
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    ci: CiSettings | None = None
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     load: LoadSettings = Field(default_factory=LoadSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
@@ -715,6 +763,8 @@ class EnvSettings(Table):
         if self.grafana:
             names.append(self.grafana.token_env)
         names.append(self.evidence.signing_key_env)
+        if self.ci:
+            names.append(self.ci.token_env)
         names += [self.security.expired_token_env, *self.security.role_tokens.values()]
         return [n for n in names if n]
 

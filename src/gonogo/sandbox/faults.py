@@ -70,6 +70,8 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
         Fault("attestation-spdx-missing", "one image of the release has no SBOM attestation"),
+        Fault("ci-check-failed", "the release commit's typecheck job failed (ci/checks)"),
+        Fault("coverage-low", "the release's coverage report says 52 % of lines"),
         Fault("provenance-missing-image", "the release's provenance does not cover one image"),
         Fault(
             "provenance-wrong-source",

@@ -77,6 +77,21 @@ def _security_faults(dest: Path, faults: dict[str, str | None]) -> None:
         workflow = provenance["predicate"]["buildDefinition"]["externalParameters"]["workflow"]
         workflow["repository"] = "https://github.com/intelgraph-fork/intelgraph"
         (dest / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    if "ci-check-failed" in faults:  # the typecheck job failed on the release commit
+        junit = dest / "ci" / "checks" / "typecheck.xml"
+        text = junit.read_text()
+        failed = '<testcase classname="typecheck" name="gateway" time="1.4"/>'
+        assert failed in text, "the shipped ci/checks/typecheck.xml changed: update this fault"
+        text = text.replace('failures="0"', 'failures="1"').replace(
+            failed,
+            '<testcase classname="typecheck" name="gateway" time="1.4"><failure message='
+            '"app.py:42: error: Incompatible return value type">mypy --strict</failure>'
+            "</testcase>",
+        )
+        junit.write_text(text)
+    if "coverage-low" in faults:
+        report = dest / "ci" / "coverage.xml"
+        report.write_text(report.read_text().replace('line-rate="0.8499"', 'line-rate="0.5212"'))
     if "unpinned-init-container" in faults:
         manifests = (dest / "manifests.yaml").read_text()
         pinned = "        - name: migrate\n          image: ghcr.io/intelgraph/gateway@"

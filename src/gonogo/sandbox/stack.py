@@ -27,6 +27,7 @@ from gonogo.config import (
     DEFAULT_OPERATIONS,
     AbacSettings,
     AuditSettings,
+    CiSettings,
     ClusterSettings,
     DatabaseSettings,
     EnvSettings,
@@ -134,6 +135,8 @@ class StackInfo(BaseModel):
                     namespace=cluster.NAMESPACE, context="sandbox", kubeconfig=self.kubeconfig
                 ),
                 "security": security,
+                # The release's CI results come as files (ci/): no CI server runs here.
+                "ci": base.ci or CiSettings(provider="files"),
                 # --release (or the env file) wins: a real release checked against the sandbox.
                 "release": base.release or self.release_dir,
                 "prometheus": PrometheusSettings(url=self.prometheus_url)
