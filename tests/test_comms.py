@@ -34,6 +34,24 @@ def test_a_placeholder_without_a_value_says_n_a(tmp_path: Path) -> None:
     assert text == "Go/No-Go: GO; plan: n/a; n/a\n"
 
 
+@pytest.mark.parametrize(
+    ("outcomes", "mark"),
+    [
+        (["passed"], "✅ (SPDX+SLSA)"),
+        (["failed"], "❌ (SPDX+SLSA: see test_images_attested_with_sbom_and_provenance)"),
+        (["waived"], "⚠️ (SPDX+SLSA, waived)"),
+        ([], "not checked in this run"),
+    ],
+)
+def test_the_attestations_line_is_the_run_s_result(outcomes: list[str], mark: str) -> None:
+    tests = [
+        {"nodeid": f"tests_security/test_release.py::test_images_attested_with_sbom_and_provenance[{n}]",
+         "outcome": o}
+        for n, o in enumerate(outcomes)
+    ]  # fmt: skip
+    assert comms._mark(tests, "test_images_attested_with_sbom_and_provenance", "SPDX+SLSA") == mark
+
+
 def test_every_run_writes_the_announcement_and_the_update(project: pytest.Pytester) -> None:
     pytester = project
     pytester.runpytest("--env", "green").assert_outcomes(passed=2)
@@ -41,6 +59,7 @@ def test_every_run_writes_the_announcement_and_the_update(project: pytest.Pytest
     announcement = (bundle / "comms" / "go-no-go.txt").read_text()
     assert announcement.startswith(":rotating_light: IntelGraph release — Go/No-Go: INCOMPLETE\n")
     assert "Gates: smoke 2/2\n" in announcement
+    assert "CI: not checked in this run\n" in announcement
     assert f"Evidence: {bundle}\n" in announcement
     update = (bundle / "comms" / "post-deploy.txt").read_text()
     assert "Canary p95: 12.5 ms (test_gateway_spot_latency[green]) (target 150 ms)" in update

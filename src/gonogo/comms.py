@@ -62,6 +62,20 @@ def _figure(tests: list[dict[str, Any]], *names: str) -> str | None:
     return None
 
 
+def _mark(tests: list[dict[str, Any]], check: str, what: str) -> str:
+    """The checklist's mark for a check in this run: ✅ what, ❌ what (failed), or not checked."""
+    found = [t for t in tests if check in t["nodeid"]]
+    if not found or all(t["outcome"] in ("deselected", "skipped", "n/a") for t in found):
+        return "not checked in this run"
+    if all(t["outcome"] in ("passed", "n/a", "deselected") for t in found):
+        return f"✅ ({what})"
+    if any(t["outcome"] == "waived" for t in found) and not any(
+        t["outcome"] in ("failed", "error") for t in found
+    ):
+        return f"⚠️ ({what}, waived)"
+    return f"❌ ({what}: see {check})"
+
+
 def digests(release: str | None) -> str:
     """The release manifest's image -> digest lines, or why there are none."""
     if not release:
@@ -102,6 +116,11 @@ def values(
         ),
         "evidence": str(root),
         "digests": digests(first.release if first else None),
+        "attestations": _mark(tests, "test_images_attested_with_sbom_and_provenance", "SPDX+SLSA"),
+        "provenance": _mark(
+            tests, "test_provenance_names_the_trusted_builder_and_source", "builder and source"
+        ),
+        "ci_checks": _mark(tests, "test_required_ci_checks_green", "required checks green"),
     }
     if first is not None:
         slo = first.slo
