@@ -27,6 +27,7 @@ from gonogo.supplychain.signatures import (
     SignatureError,
     attested_kinds,
     image_signature_problem,
+    verified_attestations,
     verify_blob,
 )
 from gonogo.verdict import VULNERABILITY_ID, PolicyException
@@ -72,15 +73,19 @@ def test_release_evidence_complete(env: Environment, release: Release, evidence:
 def test_provenance_names_the_trusted_builder_and_source(
     env: Environment, release: Release, evidence: Captures
 ) -> None:
-    """Rule: provenance.json is SLSA provenance (v0.2 or v1) from a builder in [security.
-    provenance] builder_id, built from source_uri at source_ref / source_tag /
-    source_branch (slsa-verifier's --builder-id, --source-uri, --source-tag checks; that
-    its subjects cover every image is test_release_evidence_complete's rule).
+    """Rule: each image's SLSA provenance (v0.2 or v1) names a builder in [security.
+    provenance] builder_id and the source source_uri at source_ref / source_tag /
+    source_branch, and has the image's digest as a subject (slsa-verifier's --builder-id,
+    --source-uri, --source-tag checks). With a signer configured ([security] identity and
+    issuer, or cosign_public_key) only verified SLSA attestations count, as slsa-verifier
+    verifies before it reads; without one, the release's provenance.json is read, and the
+    capture says it was unsigned.
 
     Fault: provenance-wrong-source (and, on ../shared/vectors/slsa in
     tests/test_security_pack.py, another source, ref, builder or digest)
     """
-    expected = env.settings.security.provenance
+    security = env.settings.security
+    expected = security.provenance
     if expected is None:
         raise NotConfigured(
             env.name,
@@ -89,26 +94,53 @@ def test_provenance_names_the_trusted_builder_and_source(
             "add [environments.NAME.security.provenance] with builder_id, source_uri and "
             "source_tag (slsa-verifier's --builder-id, --source-uri, --source-tag)",
         )
-    try:
-        facts = provenance.read(inputs.statement(release.path / "provenance.json"))
-    except ValueError as exc:
-        path = evidence.save("provenance.json", {"problem": str(exc)})
-        raise AssertionError(says("SLSA provenance", str(exc), path)) from None
-    problems = provenance.problems(
-        facts,
-        digest=None,
-        builder_ids=expected.builder_id,
-        source_uri=expected.source_uri,
-        source_ref=expected.source_ref,
-        source_tag=expected.source_tag,
-        source_branch=expected.source_branch,
-    )
+    signed = bool(security.identity and security.issuer) or bool(security.cosign_public_key)
+    images = inputs.image_digests(release.path / "manifest.json")
+    found: dict[str, list[dict[str, Any]]] = {}
+    problems: list[str] = []
+    for ref, digest in images.items():
+        if signed:
+            statements = [
+                (a.source, a.statement)
+                for a in verified_attestations(
+                    security, release.path, digest, ref, env.settings.timeout_s, env.on_request
+                )
+                if a.kind == "slsa"
+            ]
+        else:
+            statements = [
+                ("provenance.json (unsigned)", inputs.statement(release.path / "provenance.json"))
+            ]
+        if not statements:
+            problems.append(f"{ref}: no verified SLSA provenance attestation")
+            continue
+        judged = []
+        for source, statement in statements:
+            try:
+                facts = provenance.read(statement)
+            except ValueError as exc:  # not SLSA provenance at all
+                judged.append({"source": source, "problems": [str(exc)]})
+                continue
+            wrong = provenance.problems(
+                facts,
+                digest=digest,
+                builder_ids=expected.builder_id,
+                source_uri=expected.source_uri,
+                source_ref=expected.source_ref,
+                source_tag=expected.source_tag,
+                source_branch=expected.source_branch,
+            )
+            judged.append({"source": source, **facts.as_capture(), "problems": wrong})
+        found[ref] = judged
+        if all(j["problems"] for j in judged):
+            problems.append(f"{ref} ({judged[0]['source']}): {'; '.join(judged[0]['problems'])}")
     path = evidence.save(
         "provenance.json",
-        {"found": facts.as_capture(), "expected": expected.model_dump(), "problems": problems},
+        {"signed": signed, "expected": expected.model_dump(), "images": found},
     )
     assert not problems, says(
-        f"provenance from {', '.join(expected.builder_id)} built from {expected.source_uri}",
+        f"provenance from {', '.join(expected.builder_id)} built from {expected.source_uri} "
+        f"for each of {len(images)} image(s)",
         "; ".join(problems),
         path,
     )

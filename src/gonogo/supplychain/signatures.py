@@ -60,6 +60,7 @@ class Verified:
     kind: str  # "message" or "dsse"
     predicate_type: str | None = None
     subjects: list[dict[str, Any]] = field(default_factory=list)
+    statement: dict[str, Any] | None = None  # a DSSE bundle's in-toto statement
 
 
 def _verifier() -> Any:
@@ -174,7 +175,7 @@ def verify_attestation(
         raise SignatureError(
             what, "subject", f"no subject with sha256 {want[:16]}...; found {found}"
         )
-    return Verified(what, identity, issuer, "dsse", predicate, subjects)
+    return Verified(what, identity, issuer, "dsse", predicate, subjects, statement)
 
 
 def verify_cosign_key(public_key_pem: bytes, signature_b64: str, payload: bytes, what: str) -> None:
@@ -335,30 +336,38 @@ ATTESTATION_KINDS: dict[str, tuple[str, ...]] = {
 KIND_NAMES = {"spdx": "SPDX SBOM", "slsa": "SLSA provenance"}
 
 
-def attested_kinds(
+@dataclass(frozen=True)
+class Attested:
+    """One verified attestation about an image: where it came from, and its statement."""
+
+    source: str
+    statement: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """ "spdx", "slsa", or the predicate type itself for any other."""
+        predicate_type = self.statement.get("predicateType")
+        return next(
+            (k for k, types in ATTESTATION_KINDS.items() if predicate_type in types),
+            str(predicate_type),
+        )
+
+
+def verified_attestations(
     security: Any,
     release: Path,
     digest: str,
     ref: str,
     timeout_s: float = 10.0,
     on_request: Any = None,
-) -> dict[str, list[str]]:
-    """Every verified attestation about the digest, by kind ("spdx", "slsa", or the predicate
-    type): all of them, not the first that verifies. Sigstore bundles (attestations/
-    *.sigstore.json and [security] registry) count when signed by identity/issuer; keyed
-    DSSE envelopes (attestations/*.dsse.json, `cosign attest --key`) when cosign_public_key
-    verifies them."""
+) -> list[Attested]:
+    """Every verified attestation about the digest: all of them, not the first that
+    verifies. Sigstore bundles (attestations/*.sigstore.json and [security] registry) count
+    when signed by identity/issuer; keyed DSSE envelopes (attestations/*.dsse.json, as
+    `cosign attest --key` writes them) when cosign_public_key verifies them."""
     from gonogo import signing
 
-    found: dict[str, list[str]] = {}
-
-    def add(predicate_type: str | None, source: str) -> None:
-        kind = next(
-            (k for k, types in ATTESTATION_KINDS.items() if predicate_type in types),
-            str(predicate_type),
-        )
-        found.setdefault(kind, []).append(source)
-
+    found: list[Attested] = []
     folder = release / "attestations"
     if security.identity and security.issuer:
         with tempfile.TemporaryDirectory(prefix="gonogo-registry-") as fetched:
@@ -376,7 +385,7 @@ def attested_kinds(
                     )
                 except SignatureError:
                     continue
-                add(verified.predicate_type, bundle.name)
+                found.append(Attested(bundle.name, verified.statement or {}))
     if security.cosign_public_key:
         try:
             key = signing.load_public_key(Path(security.cosign_public_key).read_bytes())
@@ -390,5 +399,20 @@ def attested_kinds(
                 continue
             subjects = statement.get("subject") or []
             if any((s.get("digest") or {}).get("sha256") == want for s in subjects):
-                add(statement.get("predicateType"), envelope.name)
+                found.append(Attested(envelope.name, statement))
+    return found
+
+
+def attested_kinds(
+    security: Any,
+    release: Path,
+    digest: str,
+    ref: str,
+    timeout_s: float = 10.0,
+    on_request: Any = None,
+) -> dict[str, list[str]]:
+    """The verified attestations about the digest by kind: kind -> where each came from."""
+    found: dict[str, list[str]] = {}
+    for attested in verified_attestations(security, release, digest, ref, timeout_s, on_request):
+        found.setdefault(attested.kind, []).append(attested.source)
     return found
