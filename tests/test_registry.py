@@ -210,7 +210,7 @@ def test_cosign_legacy_tags_and_an_unsigned_image(registry: str) -> None:
 
 
 def test_the_referrers_api_comes_first() -> None:
-    """An OCI 1.1 registry's referrers answer (recorded): no fallback is asked for."""
+    """An OCI 1.1 registry's referrers answer (recorded): no fallback tag is asked for."""
     subject = "sha256:" + "a" * 64
     answer = json.dumps(
         {
@@ -250,7 +250,13 @@ def test_the_referrers_api_comes_first() -> None:
         server.shutdown()
         server.server_close()
     assert found.method == "referrers" and len(found.signatures) == 1
-    assert asked == [f"/v2/app/referrers/{subject}"]
+    # No fallback tag (the referrers answered), but cosign's legacy tags are looked at too.
+    tag = subject.replace(":", "-")
+    assert asked == [
+        f"/v2/app/referrers/{subject}",
+        f"/v2/app/manifests/{tag}.sig",
+        f"/v2/app/manifests/{tag}.att",
+    ]
 
 
 def test_repository_of_an_image_reference() -> None:
@@ -302,3 +308,59 @@ def test_the_signatures_check_finds_attestations_in_the_registry(
         next((tmp_path / "evidence").glob("web/*/captures/signatures.json")).read_text()
     )
     assert captured["images"][f"{host}/intelgraph/empty:v1"] == "verified"
+
+
+def test_keyed_attestations_under_the_legacy_att_tag_are_all_read(
+    registry: str, tmp_path: Path
+) -> None:
+    """`cosign attest --key` stores DSSE envelopes as layers of the .att tag: each verified
+    one counts, beside a cosign signature under .sig (both, not the first found)."""
+    from types import SimpleNamespace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gonogo.signing import sign_keyed
+    from gonogo.supplychain.signatures import attested_kinds
+
+    repo = "intelgraph/attested"
+    config = push_blob(registry, repo, b'{"architecture":"amd64","os":"linux"}')
+    digest = push_manifest(registry, repo, "v1", image_manifest(config, []), OCI_MANIFEST)
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = tmp_path / "cosign.pub"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    layers = []
+    for predicate_type in ("https://spdx.dev/Document", "https://slsa.dev/provenance/v1"):
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": repo, "digest": {"sha256": digest.removeprefix("sha256:")}}],
+            "predicateType": predicate_type,
+            "predicate": {},
+        }
+        envelope = json.dumps(sign_keyed(statement, key)).encode()
+        layers.append(
+            {
+                "mediaType": "application/vnd.dsse.envelope.v1+json",
+                "digest": push_blob(registry, repo, envelope),
+                "size": len(envelope),
+            }
+        )
+    tag = digest.replace(":", "-")
+    push_manifest(registry, repo, f"{tag}.att", image_manifest(config, layers), OCI_MANIFEST)
+    security = SimpleNamespace(
+        identity=None, issuer=None, cosign_public_key=str(public), registry=registry
+    )
+    found = attested_kinds(security, tmp_path, digest, f"localhost/{repo}:v1", timeout_s=5)
+    assert sorted(found) == ["slsa", "spdx"], found
+    other = tmp_path / "other.pub"
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    security.cosign_public_key = str(other)
+    assert attested_kinds(security, tmp_path, digest, f"localhost/{repo}:v1", timeout_s=5) == {}

@@ -44,10 +44,12 @@ class Found:
     """What was found for one digest, and where."""
 
     digest: str
-    method: str  # "referrers", "fallback-tag", "legacy-tags" or "none"
+    method: str  # "referrers", "fallback-tag", "legacy-tags" or "none": where it was first
     signatures: list[dict[str, Any]] = field(default_factory=list)
     attestations: list[dict[str, Any]] = field(default_factory=list)
     bundles: list[dict[str, Any]] = field(default_factory=list)
+    # DSSE envelopes (JSON bytes) from cosign's legacy .att tag (`cosign attest --key`).
+    envelopes: list[bytes] = field(default_factory=list)
 
 
 class Registry:
@@ -119,13 +121,22 @@ class Registry:
                 found.attestations.append(descriptor)
                 if kind in BUNDLE_TYPES:
                     found.bundles += self._layers(repo, descriptor["digest"])
-        if found.signatures or found.attestations:
-            return found
+        # cosign's legacy tags too, whatever the referrers said: a release may have been
+        # signed by one cosign version and attested by another, and every attestation counts.
         for suffix, bucket in ((".sig", found.signatures), (".att", found.attestations)):
             legacy = self.manifest(repo, f"{tag}{suffix}")
-            if legacy is not None:
-                bucket.append({"tag": f"{tag}{suffix}", "layers": legacy.get("layers") or []})
+            if legacy is None:
+                continue
+            layers = legacy.get("layers") or []
+            bucket.append({"tag": f"{tag}{suffix}", "layers": layers})
+            if found.method == "none":
                 found.method = "legacy-tags"
+            if suffix == ".att":
+                found.envelopes += [
+                    self.blob(repo, layer["digest"])
+                    for layer in layers
+                    if layer.get("mediaType") == "application/vnd.dsse.envelope.v1+json"
+                ]
         return found
 
     def _layers(self, repo: str, manifest_digest: str) -> list[dict[str, Any]]:

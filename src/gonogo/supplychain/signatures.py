@@ -392,15 +392,33 @@ def verified_attestations(
         except (OSError, ValueError) as exc:
             raise SignatureError(ref, "load", f"cosign_public_key: {exc}") from None
         want = digest.removeprefix("sha256:")
-        for envelope in sorted(folder.glob("*.dsse.json")):
+        envelopes = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.dsse.json"))]
+        if getattr(security, "registry", None):
+            envelopes += _registry_envelopes(security.registry, ref, digest, timeout_s, on_request)
+        for name, data in envelopes:
             try:
-                statement = signing.open_envelope(json.loads(envelope.read_text()), key)
+                statement = signing.open_envelope(json.loads(data), key)
             except ValueError:
                 continue
             subjects = statement.get("subject") or []
             if any((s.get("digest") or {}).get("sha256") == want for s in subjects):
-                found.append(Attested(envelope.name, statement))
+                found.append(Attested(name, statement))
     return found
+
+
+def _registry_envelopes(
+    registry_url: str, ref: str, digest: str, timeout_s: float, on_request: Any
+) -> list[tuple[str, bytes]]:
+    """The DSSE envelopes under the image's cosign .att tag, named for the capture."""
+    from gonogo.supplychain.registry import Registry
+
+    client = Registry(registry_url, timeout_s, on_request=on_request)
+    try:
+        found = client.discover(repository_of(ref), digest)
+    finally:
+        client.close()
+    tag = digest.replace(":", "-")
+    return [(f"{registry_url} {tag}.att #{n}", data) for n, data in enumerate(found.envelopes)]
 
 
 def attested_kinds(
