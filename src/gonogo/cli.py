@@ -169,6 +169,41 @@ def _parser() -> argparse.ArgumentParser:
         "may start before the master)",
     )
 
+    cutover = sub.add_parser(
+        "cutover", help="the cutover day: plan the timeline, run a step, show where it stands"
+    )
+    steps = cutover.add_subparsers(dest="cutover_command", metavar="plan|run|status")
+    steps.required = True
+    plan = steps.add_parser("plan", help="record the day's plan and print it (T-0's time zone)")
+    plan.add_argument("--env", required=True, metavar="NAME", help="green: the new release")
+    plan.add_argument("--blue", metavar="NAME", help="blue: the previous release (rollback)")
+    plan.add_argument(
+        "--t0", required=True, help="the flip, with its offset: 2026-12-01T02:00-07:00"
+    )
+    plan.add_argument("--timeline", metavar="FILE", help="cutover.toml (default: gonogo's own)")
+    run = steps.add_parser("run", help="run one step (T-45) and record it in the day")
+    run.add_argument("at", metavar="STEP", help="the step's time, like T-45 or T+5")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run although an earlier step has not passed (recorded)",
+    )
+    run.add_argument("--note", help="a manual step: what was seen (recorded)")
+    run.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a rehearsal on the local sandbox: run the step with this fault (recorded)",
+    )
+    status = steps.add_parser("status", help="each step: passed, failed, due or pending")
+    status.add_argument("--now", help="as it would stand at this time (a rehearsal)")
+    for each in (plan, run, status):
+        each.add_argument("--reports", default="reports", metavar="DIR", help="default: reports")
+        each.add_argument("--env-file", metavar="PATH")
+    for each in (run, status):
+        each.add_argument("--day", metavar="YYYY-MM-DD", help="default: the newest planned day")
+
     rules = sub.add_parser(
         "rules", help="print the env's rollback triggers as Prometheus alerting rules (YAML)"
     )
@@ -387,6 +422,85 @@ def _serve(env: Any, chosen: dict[str, str | None], seconds: float | None) -> No
         time.sleep(0.2)
 
 
+def _cutover(args: argparse.Namespace) -> int:
+    """The day's timeline: plan it, run a step through pytest, show where it stands."""
+    import datetime as dt
+
+    from gonogo import cutover
+
+    reports = Path(args.reports)
+    if args.cutover_command == "plan":
+        path = resolve_env_file(args.env_file, Path.cwd())
+        if args.env_file or path.exists() or os.environ.get("GONOGO_ENV_FILE"):
+            env_file = load_env_file(path)
+            for name in (args.env, args.blue):
+                if name:
+                    env_file.get(name)  # an unknown env is one line now, not at T-45
+        timeline = Path(args.timeline) if args.timeline else cutover.DEFAULT_TIMELINE
+        cutover.load_timeline(timeline)
+        day = cutover.Day.plan(reports, timeline, args.env, args.blue, cutover.parse_t0(args.t0))
+        _seal_day(day)
+        print("\n".join(cutover.plan_lines(day)))
+        return EXIT_OK
+    day = (
+        cutover.Day.open(reports / "cutover" / args.day)
+        if args.day
+        else cutover.Day.latest(reports)
+    )
+    tz = day.t0.tzinfo
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(tz)
+
+    if args.cutover_command == "status":
+        at = cutover.parse_t0(args.now) if args.now else now()
+        print("\n".join(cutover.status_lines(day, at)))
+        return EXIT_OK
+    run = cutover.run_step(
+        day,
+        args.at,
+        runner=_pytest_step(args.env_file, args.fault),
+        now=now,
+        force=args.force,
+        note=args.note,
+        rehearsal={"faults": args.fault} if args.fault else None,
+    )
+    _seal_day(day)
+    said = f"{run['at']} {run['outcome']}" + (" (forced)" if run["forced"] else "")
+    where = run.get("bundle") or run.get("note") or ""
+    print(f"gonogo cutover: {said}: {where}; day record {day.root}")
+    return EXIT_OK if run["outcome"] == "passed" else EXIT_BAD
+
+
+def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
+    """Run a step's selection the way a person would: pytest, in this folder, its output
+    on the terminal, its bundle in the day's steps/ folder."""
+    import subprocess
+
+    def run(step: Any, env: str, folder: Path) -> tuple[int, Path | None]:
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", step.marker,
+                "--env", env, f"--evidence-dir={folder}"]  # fmt: skip
+        if step.keyword:
+            argv += ["-k", step.keyword]
+        if env_file:
+            argv.append(f"--env-file={env_file}")
+        argv += [f"--fault={fault}" for fault in faults]
+        print(f"gonogo cutover {step.at}: {' '.join(argv[1:])}", flush=True)
+        done = subprocess.run(argv, check=False, timeout=3 * 3600)
+        bundles = sorted(folder.glob("*/*/bundle.json"))
+        return done.returncode, bundles[-1].parent if bundles else None
+
+    return run
+
+
+def _seal_day(day: Any) -> None:
+    from gonogo.evidence import Bundle
+
+    Bundle(day.root, [day.data["envs"]["green"]]).seal(
+        {"run": {"cutover_day": day.data["t0"]}, "tests": []}
+    )
+
+
 def _rules(args: argparse.Namespace) -> int:
     import yaml
 
@@ -508,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verdict": _verdict,
         "watch": _watch,
         "rules": _rules,
+        "cutover": _cutover,
         "load-worker": _load_worker,
     }
     try:

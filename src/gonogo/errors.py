@@ -13,6 +13,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     │   ├── ReleaseError         (release.py) a release file is missing or malformed
     │   ├── PlanError            (load/plan.py) a load plan or threshold cannot be judged
     │   ├── LoadRefused          (load/session.py) load aimed at production without consent
+    │   ├── CutoverError         (cutover.py) a timeline or day record unusable, a step refused
     │   └── UnmappedSignal       (signals.py) a [metrics] signal the deployment exports nowhere
     ├── NotConfigured            the env has no table for a component a check needs (a skip)
     ├── NotApplicable            the check cannot apply to this env (Neo4j-only on FalkorDB)

@@ -1,0 +1,379 @@
+"""The cutover day as data and a record: the timeline (T-60 ... T+60), and what each step did.
+
+The seed's day was a document: an owner, an action, entry and exit criteria per
+step, each ticked by hand. Here the timeline is `cutover.toml` (gonogo ships the
+seed's, in templates/cutover/), each step's exit criteria are a gonogo selection
+(or the day's verdict, or a manual note), and the day leaves one record:
+
+    reports/cutover/<date of T-0>/
+      timeline.json    the plan (T-0, envs, steps) and every run of every step
+      timeline.html    the same for people: times, owners, outcomes, links to bundles
+      steps/<AT>/...   each step's own evidence bundle
+      bundle.json      the day sealed, like a run's bundle (gonogo verify-bundle)
+
+A step runs only when every earlier step passed (its entry criteria); `--force`
+overrides that, and the record says so. The clock is injected, so a rehearsal
+can ask what the status would be at any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from gonogo.errors import ConfigError
+from gonogo.table import Table
+
+DEFAULT_TIMELINE = Path(__file__).parent / "templates" / "cutover" / "cutover.toml"
+SCHEMA = "gonogo.cutover/v1"
+TIMELINE_FILE = "timeline.json"
+_AT = re.compile(r"^T([+-])(\d{1,4})$")
+
+
+class CutoverError(ConfigError):
+    """The timeline or the day record cannot be used, or a step cannot run now."""
+
+
+class Step(Table):
+    at: str
+    owner: str
+    action: str
+    entry: str = ""
+    exit: str
+    kind: Literal["checks", "verdict", "manual"] = "checks"
+    env: Literal["green", "blue"] = "green"
+    marker: str | None = None
+    keyword: str | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _offset(cls, value: str) -> str:
+        if not _AT.match(value):
+            raise ValueError(f"'{value}' is not a time like T-45 or T+5 (minutes around T-0)")
+        return value
+
+    @model_validator(mode="after")
+    def _judged(self) -> Step:
+        if self.kind == "checks" and not self.marker:
+            raise ValueError('a "checks" step needs marker = "smoke" (a pytest -m expression)')
+        if self.kind != "checks" and (self.marker or self.keyword):
+            raise ValueError(f'a "{self.kind}" step runs no checks: drop marker and keyword')
+        return self
+
+    @property
+    def minutes(self) -> int:
+        match = _AT.match(self.at)
+        assert match is not None
+        sign, value = match.groups()
+        return -int(value) if sign == "-" else int(value)
+
+
+class Timeline(Table):
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Timeline:
+        for before, after in zip(self.steps, self.steps[1:], strict=False):
+            if after.minutes <= before.minutes:
+                raise ValueError(
+                    f"steps must run in time order: {after.at} comes after {before.at}"
+                )
+        return self
+
+    def step(self, at: str) -> Step:
+        for step in self.steps:
+            if step.at == at.upper():
+                return step
+        raise CutoverError(
+            f"no step {at} in the timeline; steps: {', '.join(s.at for s in self.steps)}"
+        )
+
+
+def load_timeline(path: Path | None) -> tuple[Timeline, Path]:
+    """The timeline at `path`, else gonogo's own; every error one line naming the step."""
+    path = path or DEFAULT_TIMELINE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise CutoverError(f"timeline {path} not found; pass --timeline FILE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CutoverError(f"timeline {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CutoverError(f"{path}: malformed TOML: {exc}") from None
+    try:
+        return Timeline.model_validate(data), path
+    except ValidationError as exc:
+        item = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in item["loc"])
+        at = ""
+        if len(item["loc"]) > 1 and item["loc"][0] == "steps" and isinstance(item["loc"][1], int):
+            steps = data.get("steps") or []
+            index = item["loc"][1]
+            if index < len(steps) and isinstance(steps[index], dict):
+                at = f" ({steps[index].get('at', '?')})"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (see gonogo's own timeline for every key)"
+        raise CutoverError(f"{path}: {where}{at}: {message}") from None
+
+
+@dataclass
+class Day:
+    """One cutover day's record (timeline.json), read and written as a whole."""
+
+    root: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def plan(
+        cls, reports: Path, timeline_path: Path, green: str, blue: str | None, t0: dt.datetime
+    ) -> Day:
+        root = reports / "cutover" / t0.date().isoformat()
+        existing = root / TIMELINE_FILE
+        if existing.exists():
+            day = cls.open(root)
+            if day.t0 != t0 or day.data["envs"] != {"green": green, "blue": blue}:
+                raise CutoverError(
+                    f"{root} already plans T-0 {day.t0.isoformat()} for green "
+                    f"{day.data['envs']['green']}; a day has one plan (remove the folder to "
+                    "plan it again)"
+                )
+            return day
+        root.mkdir(parents=True, exist_ok=True)
+        timeline, _ = load_timeline(timeline_path)
+        data = {
+            "schema": SCHEMA,
+            "t0": t0.isoformat(),
+            "envs": {"green": green, "blue": blue},
+            "timeline_file": str(timeline_path),
+            "steps": [step.model_dump() for step in timeline.steps],
+            "runs": [],
+        }
+        day = cls(root, data)
+        day.save()
+        return day
+
+    @classmethod
+    def open(cls, root: Path) -> Day:
+        try:
+            data = json.loads((root / TIMELINE_FILE).read_text())
+        except FileNotFoundError:
+            raise CutoverError(
+                f"no cutover day in {root}; plan one first: gonogo cutover plan --env NAME "
+                "--t0 2026-12-01T02:00-07:00"
+            ) from None
+        except ValueError:
+            raise CutoverError(
+                f"{root / TIMELINE_FILE} is not valid JSON; the record is damaged"
+            ) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise CutoverError(f"{root / TIMELINE_FILE} is not a {SCHEMA} record")
+        return cls(root, data)
+
+    @classmethod
+    def latest(cls, reports: Path) -> Day:
+        days = sorted(p for p in (reports / "cutover").glob("*") if (p / TIMELINE_FILE).exists())
+        if not days:
+            raise CutoverError(
+                f"no cutover day under {reports / 'cutover'}; plan one first: gonogo cutover "
+                "plan --env NAME --t0 2026-12-01T02:00-07:00"
+            )
+        return cls.open(days[-1])
+
+    @property
+    def t0(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(str(self.data["t0"]))
+
+    @property
+    def timeline(self) -> Timeline:
+        return Timeline.model_validate({"steps": self.data["steps"]})
+
+    def due(self, step: Step) -> dt.datetime:
+        return self.t0 + dt.timedelta(minutes=step.minutes)
+
+    def last_run(self, at: str) -> dict[str, Any] | None:
+        runs = [r for r in self.data["runs"] if r["at"] == at]
+        return runs[-1] if runs else None
+
+    def state(self, step: Step, now: dt.datetime) -> str:
+        run = self.last_run(step.at)
+        if run is not None:
+            return str(run["outcome"])
+        return "due" if now >= self.due(step) else "pending"
+
+    def blocking(self, step: Step) -> list[str]:
+        """Earlier steps that have not passed: the entry criteria this step cannot skip."""
+        out = []
+        for earlier in self.timeline.steps:
+            if earlier.minutes >= step.minutes:
+                break
+            run = self.last_run(earlier.at)
+            if run is None or run["outcome"] != "passed":
+                out.append(f"{earlier.at} {run['outcome'] if run else 'not run'}")
+        return out
+
+    def record(self, run: dict[str, Any]) -> None:
+        self.data["runs"].append(run)
+        self.save()
+
+    def save(self) -> None:
+        (self.root / TIMELINE_FILE).write_text(json.dumps(self.data, indent=2) + "\n")
+        (self.root / "timeline.html").write_text(render_html(self, now=None))
+
+
+def parse_t0(value: str) -> dt.datetime:
+    """T-0 with its offset (the war room's time zone): 2026-12-01T02:00-07:00."""
+    try:
+        t0 = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CutoverError(
+            f"--t0 {value!r}: give the flip's time with its UTC offset, like 2026-12-01T02:00-07:00"
+        ) from None
+    if t0.tzinfo is None:
+        raise CutoverError(
+            f"--t0 {value!r} has no UTC offset; the war room's time zone must be said, like "
+            "2026-12-01T02:00-07:00"
+        )
+    return t0
+
+
+def plan_lines(day: Day) -> list[str]:
+    """The day, one line a step, in T-0's time zone."""
+    envs = day.data["envs"]
+    lines = [
+        f"cutover day {day.t0.date()}: T-0 {day.t0.isoformat()}; green {envs['green']}, "
+        f"blue {envs['blue'] or '(none)'}; record {day.root}"
+    ]
+    for step in day.timeline.steps:
+        judged = {
+            "checks": f"-m '{step.marker}'" + (f" -k '{step.keyword}'" if step.keyword else ""),
+            "verdict": "every earlier step passed",
+            "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",
+        }[step.kind]
+        env = envs.get(step.env) or step.env
+        lines.append(
+            f"{step.at:>5}  {day.due(step).strftime('%H:%M')}  {step.owner:<18}  {step.action}"
+            f"\n{'':>13}exit: {step.exit}\n{'':>13}judged by: {judged} (on {env})"
+        )
+    return lines
+
+
+def status_lines(day: Day, now: dt.datetime) -> list[str]:
+    lines = []
+    for step in day.timeline.steps:
+        run = day.last_run(step.at)
+        state = day.state(step, now)
+        where = f"  {run['bundle']}" if run and run.get("bundle") else ""
+        forced = " (forced)" if run and run.get("forced") else ""
+        lines.append(
+            f"{step.at:>5}  {day.due(step).strftime('%H:%M')}  {state:<8}{forced}  "
+            f"{step.action}{where}"
+        )
+    return lines
+
+
+def render_html(day: Day, now: dt.datetime | None) -> str:
+    """The day for people: one row a step, linked to its bundle."""
+    rows = []
+    for step in day.timeline.steps:
+        run = day.last_run(step.at)
+        outcome = run["outcome"] if run else "not run"
+        link = (
+            f'<a href="{html.escape(run["bundle"])}/report.html">{html.escape(run["bundle"])}</a>'
+            if run and run.get("bundle")
+            else html.escape(str(run.get("note", "")))
+            if run
+            else ""
+        )
+        rows.append(
+            "<tr>"
+            f"<td>{step.at}</td><td>{day.due(step).strftime('%H:%M')}</td>"
+            f"<td>{html.escape(step.owner)}</td><td>{html.escape(step.action)}</td>"
+            f"<td>{html.escape(step.exit)}</td>"
+            f'<td class="{html.escape(outcome)}">{html.escape(outcome)}'
+            f"{' (forced)' if run and run.get('forced') else ''}</td>"
+            f"<td>{html.escape(run['finished']) if run else ''}</td><td>{link}</td></tr>"
+        )
+    return (
+        "<!doctype html><meta charset=utf-8><title>Cutover day</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd}"
+        ".passed{color:#17622f}.failed{color:#a0141e;font-weight:bold}</style>"
+        f"<h1>Cutover day {day.t0.date()} (T-0 {html.escape(day.t0.isoformat())})</h1>"
+        "<table><tr><th>Step</th><th>Due</th><th>Owner</th><th>Action</th><th>Exit criteria</th>"
+        "<th>Outcome</th><th>Finished</th><th>Evidence</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+Runner = Callable[[Step, str, Path], tuple[int, Path | None]]
+
+
+def run_step(
+    day: Day,
+    at: str,
+    *,
+    runner: Runner,
+    now: Callable[[], dt.datetime],
+    force: bool = False,
+    note: str | None = None,
+    rehearsal: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one step (its checks through `runner`, the verdict, or a manual note) and record
+    it. Refused in one line when an earlier step has not passed, unless forced."""
+    step = day.timeline.step(at)
+    blocked = day.blocking(step)
+    if blocked and not force:
+        raise CutoverError(
+            f"{step.at} cannot start: its entry criteria need every earlier step passed "
+            f"({'; '.join(blocked)}); run those first, or --force (recorded)"
+        )
+    started = now()
+    run: dict[str, Any] = {
+        "at": step.at,
+        "started": started.isoformat(),
+        "forced": bool(blocked),
+        "blocked_by": blocked,
+        "owner": step.owner,
+    }
+    if rehearsal:
+        run["rehearsal"] = rehearsal
+    if step.kind == "manual":
+        if not note:
+            raise CutoverError(
+                f"{step.at} is done by hand ({step.action}); record what was seen with "
+                f"--note 'weights read 10/90 at 01:52' "
+            )
+        run.update(outcome="passed", note=note)
+    elif step.kind == "verdict":
+        earlier = [s for s in day.timeline.steps if s.minutes < step.minutes]
+        failed = [s.at for s in earlier if (day.last_run(s.at) or {}).get("outcome") != "passed"]
+        run.update(
+            outcome="failed" if failed else "passed",
+            note=f"not passed: {', '.join(failed)}" if failed else "every earlier step passed",
+        )
+    else:
+        env = day.data["envs"].get(step.env)
+        if not env:
+            raise CutoverError(
+                f"{step.at} runs on the {step.env} env, and the day names none; plan it with "
+                f"--{step.env} NAME"
+            )
+        folder = day.root / "steps" / step.at
+        status, bundle = runner(step, env, folder)
+        run.update(
+            outcome="passed" if status == 0 else "failed",
+            exit_status=status,
+            env=env,
+            bundle=str(bundle.relative_to(day.root)) if bundle is not None else None,
+        )
+    run["finished"] = now().isoformat()
+    day.record(run)
+    return run

@@ -1,0 +1,177 @@
+"""The cutover day: the timeline as data, steps run against the local env, the day's record.
+
+A short day (four steps) keeps this fast: a check step on green, a manual step, the
+verdict, and a check step on blue; the shipped timeline is validated and planned
+as a whole. Each check step starts the local sandbox, as the day would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gonogo import cutover
+from gonogo.cli import main as gonogo
+from gonogo.evidence import verify_bundle
+from tests.packs import REPO
+
+SHORT_DAY = """
+[[steps]]
+at = "T-45"
+owner = "SRE"
+action = "Health of green"
+exit = "healthz and readyz 200"
+marker = "smoke"
+keyword = "healthz or readyz"
+
+[[steps]]
+at = "T-10"
+owner = "Release manager"
+action = "Drain blue: 10/90"
+exit = "weights read 10/90"
+kind = "manual"
+
+[[steps]]
+at = "T-5"
+owner = "Incident commander"
+action = "Go for the flip"
+exit = "every earlier step passed"
+kind = "verdict"
+
+[[steps]]
+at = "T+55"
+owner = "SRE"
+action = "Blue still hot"
+exit = "blue's healthz and readyz 200"
+env = "blue"
+marker = "smoke"
+keyword = "healthz"
+"""
+T0 = "2026-12-01T02:00-07:00"
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`gonogo cutover ...` from the project folder (where the packs are), as on the day."""
+    return subprocess.run(
+        [sys.executable, "-m", "gonogo.cli", "cutover", *args, "--reports", str(tmp_path / "r"),
+         "--env-file", str(tmp_path / "envs.toml")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def day(tmp_path: Path) -> Path:
+    (tmp_path / "envs.toml").write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\n"
+    )
+    (tmp_path / "cutover.toml").write_text(SHORT_DAY)
+    done = cli(tmp_path, "plan", "--env", "local", "--blue", "local", "--t0", T0,
+               "--timeline", str(tmp_path / "cutover.toml"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "r" / "cutover" / "2026-12-01"
+
+
+def test_the_shipped_timeline_is_the_seeds_day() -> None:
+    timeline, _ = cutover.load_timeline(None)
+    assert [s.at for s in timeline.steps] == [
+        "T-60", "T-50", "T-45", "T-40", "T-30", "T-25", "T-15", "T-10", "T-5", "T-0",
+        "T+5", "T+15", "T+30", "T+45", "T+55", "T+60",
+    ]  # fmt: skip
+    assert timeline.step("T-15").kind == "verdict" and timeline.step("T+55").env == "blue"
+
+
+def test_plan_prints_the_day_in_the_war_rooms_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = str(tmp_path / "r")
+    assert gonogo(["cutover", "plan", "--env", "green", "--t0", T0, "--reports", reports]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cutover day 2026-12-01: T-0 2026-12-01T02:00:00-07:00; green green")
+    assert " T-45  01:15  SRE" in out and " T+60  03:00  Incident commander" in out
+    assert gonogo(["cutover", "plan", "--env", "blue", "--t0", T0, "--reports", reports]) == 2
+    assert "a day has one plan" in capsys.readouterr().err
+
+
+def test_the_day_runs_and_is_recorded_and_sealed(day: Path, tmp_path: Path) -> None:
+    # Out of order: refused, one line, nothing recorded.
+    early = cli(tmp_path, "run", "T-5")
+    assert early.returncode == 2
+    assert early.stderr.strip() == (
+        "gonogo: T-5 cannot start: its entry criteria need every earlier step passed "
+        "(T-45 not run; T-10 not run); run those first, or --force (recorded)"
+    )
+    health = cli(tmp_path, "run", "T-45")
+    assert health.returncode == 0, health.stdout[-2000:] + health.stderr
+    assert "gonogo cutover: T-45 passed: steps/T-45/local/" in health.stdout
+    manual = cli(tmp_path, "run", "T-10")
+    assert manual.returncode == 2 and "record what was seen with --note" in manual.stderr
+    assert cli(tmp_path, "run", "T-10", "--note", "weights 10/90 at 01:51").returncode == 0
+    assert cli(tmp_path, "run", "T-5").returncode == 0
+    assert cli(tmp_path, "run", "T+55").returncode == 0
+    record = json.loads((day / "timeline.json").read_text())
+    assert [(r["at"], r["outcome"], r["forced"]) for r in record["runs"]] == [
+        ("T-45", "passed", False), ("T-10", "passed", False), ("T-5", "passed", False),
+        ("T+55", "passed", False),
+    ]  # fmt: skip
+    bundle = day / record["runs"][0]["bundle"]
+    assert (bundle / "bundle.json").is_file() and verify_bundle(bundle).ok
+    page = (day / "timeline.html").read_text()
+    assert f'<a href="{record["runs"][0]["bundle"]}/report.html">' in page
+    assert "weights 10/90 at 01:51" in page
+    assert verify_bundle(day).ok  # the day itself is sealed, its steps' bundles inside
+    status = cli(tmp_path, "status", "--now", "2026-12-01T02:30-07:00")
+    lines = status.stdout.splitlines()
+    assert lines[0].split()[:3] == ["T-45", "01:15", "passed"]
+    assert lines[3].split()[:3] == ["T+55", "02:55", "passed"]
+
+
+def test_a_failed_step_blocks_the_next_and_force_is_recorded(day: Path, tmp_path: Path) -> None:
+    failed = cli(tmp_path, "run", "T-45", "--fault", "healthz-fail")
+    assert failed.returncode == 1
+    assert "gonogo cutover: T-45 failed" in failed.stdout
+    blocked = cli(tmp_path, "run", "T-10", "--note", "weights 10/90")
+    assert blocked.returncode == 2 and "(T-45 failed)" in blocked.stderr
+    verdict = cli(tmp_path, "run", "T-5", "--force")
+    assert verdict.returncode == 1, verdict.stdout
+    record = json.loads((day / "timeline.json").read_text())
+    last = record["runs"][-1]
+    assert last["at"] == "T-5" and last["outcome"] == "failed" and last["forced"]
+    assert last["note"] == "not passed: T-45, T-10"
+    assert last["blocked_by"] == ["T-45 failed", "T-10 not run"]
+    assert record["runs"][0]["rehearsal"] == {"faults": ["healthz-fail"]}
+    status = cli(tmp_path, "status", "--now", "2026-12-01T01:30-07:00").stdout
+    assert "failed" in status.splitlines()[0] and "(forced)" in status.splitlines()[2]
+    assert "pending" in status.splitlines()[3]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[[steps]]\nat = "T45"\nowner = "a"\naction = "b"\nexit = "c"\nmarker = "smoke"',
+         "steps.0.at (T45): 'T45' is not a time like T-45 or T+5"),
+        ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"',
+         'steps.0 (T-5): a "checks" step needs marker = "smoke"'),
+        ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\n'
+         '[[steps]]\nat = "T-10"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"',
+         "steps must run in time order: T-10 comes after T-5"),
+        ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\nwho = 1',
+         "steps.0.who (T-5): unknown key"),
+    ],
+)  # fmt: skip
+def test_a_timeline_that_cannot_run_is_one_line(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "cutover.toml"
+    path.write_text(text)
+    with pytest.raises(cutover.CutoverError) as caught:
+        cutover.load_timeline(path)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_t0_must_say_its_time_zone() -> None:
+    with pytest.raises(cutover.CutoverError, match="has no UTC offset"):
+        cutover.parse_t0("2026-12-01T02:00")
+    assert cutover.parse_t0(T0).utcoffset() == dt.timedelta(hours=-7)
