@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from gonogo.cli import main as gonogo
-from gonogo.verdict import ENDED_EARLY, HOW_TO_WAIVE, judge, parse_exceptions, validate
+from gonogo.verdict import (
+    ENDED_EARLY,
+    HOW_TO_WAIVE,
+    gate_lines,
+    judge,
+    parse_exceptions,
+    validate,
+)
 from tests.conftest import only_bundle
 
 TODAY = dt.date(2026, 11, 23)
@@ -184,7 +191,12 @@ def test_plugin_no_go_says_how_to_waive_and_cli_agrees(project: pytest.Pytester,
     result = project.runpytest("--env", "green")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
-        ["*gonogo verdict: NO-GO*", "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[[]green[]]"]
+        [
+            "*gonogo verdict: NO-GO*",
+            "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[[]green[]]",
+            "  smoke     FAILED         1/2  red: bad",
+            "  slo       passed         1/1",
+        ]
     )
     assert HOW_TO_WAIVE in result.stdout.str()
     assert verdict_of(project)["decision"] == "NO-GO"
@@ -317,7 +329,10 @@ def test_the_report_shows_the_verdict_in_chromium(project: pytest.Pytester, monk
             banner = page.locator("#gonogo-verdict")
             assert banner.is_visible() and "Verdict: NO-GO" in banner.inner_text()
             rows = page.locator("#gonogo-gates tr").all_inner_texts()
-            assert any(r.startswith("smoke") and "1 failed" in r for r in rows), rows
+            # The failing check by name in its gate's row, visible without expanding anything.
+            assert any(
+                r.startswith("smoke") and "FAILED 1/2" in r and "red: bad" in r for r in rows
+            ), rows
             assert any(r.startswith("slo") and "required" in r for r in rows), rows
             assert page.title() == "gonogo release verification: green"
         finally:
@@ -493,3 +508,23 @@ def test_a_run_that_stopped_early_is_never_go(status: int) -> None:
     verdict = judge(passed, ["smoke"], [], "2026-11-26T00:00:00Z", status)
     assert verdict.decision == "INCOMPLETE"
     assert verdict.not_run[-1]["why"] == ENDED_EARLY[status]
+
+
+def test_gate_lines_put_the_red_and_the_numbers_first() -> None:
+    tests = [
+        {"nodeid": "tests_smoke/test_health.py::test_healthz[g]", "outcome": "failed",
+         "markers": ["smoke"]},
+        {"nodeid": "tests_smoke/test_gateway.py::test_gateway_spot_latency[g]",
+         "outcome": "passed", "markers": ["smoke"], "value": "12 ms", "limit": "150 ms"},
+        {"nodeid": "tests_slo/test_load_plans.py::test_canary[g-canary-http_req_failed: rate<0.001]",
+         "outcome": "passed", "markers": ["slo"], "gate": "C", "value": "0", "limit": "0.001"},
+        {"nodeid": "tests_security/test_x.py::test_x[g]", "outcome": "deselected",
+         "markers": ["security"]},
+    ]  # fmt: skip
+    lines = gate_lines(judge(tests, ["smoke", "slo", "security"], [], "2026-11-26T00:00:00Z"))
+    assert [(g.gate, g.status, g.counts, g.red, g.numbers) for g in lines] == [
+        ("smoke", "FAILED", "1/2", ["healthz"], ["gateway_spot_latency 12 ms (limit 150 ms)"]),
+        ("slo", "no checks", "0", [], []),
+        ("security", "not run", "0/1", [], []),
+        ("C", "passed", "1/1", [], ["canary http_req_failed: rate<0.001 -> 0"]),
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from gonogo.verdict import Verdict
+from gonogo.verdict import Verdict, gate_lines
 from gonogo.vocabulary import GATES
 
 COLOURS = {
@@ -16,30 +16,36 @@ COLOURS = {
 }
 
 
+GATE_COLOURS = {
+    "passed": "#e6f4ea",
+    "FAILED": "#fce8e6",
+    "waived": "#fef7e0",
+    "incomplete": "#fef7e0",
+    "not run": "#f1f3f4",
+    "no checks": "#f1f3f4",
+}
+
+
 def verdict_banner(verdict: Verdict) -> str:
+    """The verdict, and a row a gate coloured by its status: its failing checks by name, or
+    the numbers that matter (measured against their limits), before any detail."""
     colour = COLOURS[verdict.decision]
     rows = []
-    for gate, checks in verdict.gates.items():
-        counts: dict[str, int] = {}
-        for check in checks:
-            counts[str(check["outcome"])] = counts.get(str(check["outcome"]), 0) + 1
-        required = "required" if gate in verdict.required_gates else ""
-        outcome = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+    for line in gate_lines(verdict):
+        required = "required" if line.gate in verdict.required_gates else ""
+        detail = "red: " + ", ".join(line.red) if line.red else "; ".join(line.numbers)
         rows.append(
-            f"<tr><td>{escape(gate)}</td><td>{escape(GATES.get(gate, ''))}</td>"
-            f"<td>{required}</td><td>{escape(outcome)}</td></tr>"
-        )
-    for gate in verdict.empty_required_gates:
-        rows.append(
-            f"<tr><td>{escape(gate)}</td><td>{escape(GATES.get(gate, ''))}</td>"
-            "<td>required</td><td>no checks</td></tr>"
+            f'<tr style="background:{GATE_COLOURS.get(line.status, "#fff")}">'
+            f"<td>{escape(line.gate)}</td><td>{escape(GATES.get(line.gate, ''))}</td>"
+            f"<td>{required}</td><td><b>{escape(line.status)}</b> {escape(line.counts)}</td>"
+            f"<td>{escape(detail)}</td></tr>"
         )
     return (
         f'<div id="gonogo-verdict" style="border:3px solid {colour};padding:12px;margin:12px 0">'
         f'<h2 style="color:{colour};margin:0">Verdict: {escape(verdict.decision)}</h2>'
         f"<p>{escape(verdict.summary())}</p>"
         '<table id="gonogo-gates" border="1" cellpadding="4" style="border-collapse:collapse">'
-        "<tr><th>gate</th><th>what</th><th></th><th>outcomes</th></tr>"
+        "<tr><th>gate</th><th>what</th><th></th><th>status</th><th>red, or the numbers</th></tr>"
         + "".join(rows)
         + "</table></div>"
     )

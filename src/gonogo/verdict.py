@@ -384,3 +384,63 @@ def attestation_statement(
         "predicateType": TEST_RESULT_PREDICATE,
         "predicate": predicate,
     }
+
+
+@dataclass(frozen=True)
+class GateLine:
+    """One gate at the end of a run: its status, its counts, and the numbers that matter."""
+
+    gate: str
+    status: str  # "passed", "FAILED", "waived", "incomplete", "not run", "no checks"
+    counts: str
+    numbers: list[str]
+    red: list[str]
+
+
+def gate_lines(verdict: Verdict, most: int = 3) -> list[GateLine]:
+    """Per gate: failing checks by name, and up to `most` measured values against their
+    limits (the failing ones first): what the war room reads before the details."""
+    out = []
+    gates = {**{g: [] for g in verdict.required_gates}, **verdict.gates}
+    for gate, checks in gates.items():
+        if not checks:
+            out.append(GateLine(gate, "no checks", "0", [], []))
+            continue
+        outcomes = [str(c["outcome"]) for c in checks]
+        red = [_short(c["nodeid"]) for c in checks if c["outcome"] in FAILED | {"error"}]
+        passed = sum(1 for o in outcomes if o in RAN_OK)
+        if red:
+            status = "FAILED"
+        elif all(o == "deselected" for o in outcomes):
+            status = "not run"
+        elif any(o == "waived" for o in outcomes):
+            status = "waived"
+        elif any(o not in RAN_OK for o in outcomes):
+            status = "incomplete"
+        else:
+            status = "passed"
+        measured = sorted(
+            (c for c in checks if c.get("value") is not None and c.get("limit") is not None),
+            key=lambda c: c["outcome"] not in FAILED | {"error"},
+        )
+        numbers = [_number(c) for c in measured]
+        out.append(GateLine(gate, status, f"{passed}/{len(checks)}", numbers[:most], red))
+    return out
+
+
+def _number(check: dict[str, Any]) -> str:
+    name = _short(str(check["nodeid"]))
+    if ":" in name:  # a threshold names its own limit: "canary http_req_failed: rate<0.001"
+        return f"{name} -> {check['value']}"
+    return f"{name} {check['value']} (limit {check['limit']})"
+
+
+def _short(nodeid: str) -> str:
+    """test_canary[local-canary-http_req_duration{scenario:gateway}: p(95)<150] ->
+    canary http_req_duration{scenario:gateway}: p(95)<150; test_healthz[local] -> healthz."""
+    name = nodeid.split("::")[-1]
+    base, _, param = name.partition("[")
+    base = base.removeprefix("test_")
+    param = param.rstrip("]")
+    parts = param.split("-", 2)
+    return f"{base} {parts[2]}" if len(parts) == 3 and ":" in parts[2] else base

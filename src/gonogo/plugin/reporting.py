@@ -23,7 +23,7 @@ from gonogo.evidence import CURRENT_TEST, Bundle, Captures
 from gonogo.plugin.state import CAPTURES_KEY, STATE, item_env
 from gonogo.redact import REDACTOR
 from gonogo.run import Run, message
-from gonogo.verdict import HOW_TO_WAIVE
+from gonogo.verdict import HOW_TO_WAIVE, gate_lines
 
 
 @pytest.hookimpl(wrapper=True)
@@ -189,6 +189,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         yellow=verdict.decision == "INCOMPLETE",
     )
     terminalreporter.write_line(verdict.summary())
+    for line in gate_lines(verdict):
+        text = f"  {line.gate:<9} {line.status:<10} {line.counts:>7}"
+        if line.red:
+            text += f"  red: {', '.join(line.red[:4])}" + (" ..." if len(line.red) > 4 else "")
+        elif line.numbers:
+            text += f"  {'; '.join(line.numbers)}"
+        terminalreporter.write_line(
+            text, red=line.status == "FAILED", green=line.status == "passed"
+        )
     for row in verdict.invalid_exceptions:
         problems = "; ".join(row["problems"])
         terminalreporter.write_line(
