@@ -155,7 +155,13 @@ def test_a_duplicate_id_is_invalid() -> None:
 
 
 PACKS = {
-    "tests_smoke/test_s.py": "def test_ok(env):\n    pass\n\ndef test_bad(env):\n    assert False, 'expected 1; got 2'\n",
+    "tests_smoke/test_s.py": (
+        "def test_ok(env):\n    pass\n\n"
+        "def test_bad(env, evidence):\n"
+        '    """Rule: one is one.\n\n    Fault: none\n    """\n'
+        "    evidence.measured(2, 1, ' ms')\n"
+        "    assert False, 'expected 1; got 2'\n"
+    ),
     "tests_slo/test_l.py": "def test_load(env):\n    pass\n",
 }
 
@@ -335,6 +341,18 @@ def test_the_report_shows_the_verdict_in_chromium(project: pytest.Pytester, monk
             ), rows
             assert any(r.startswith("slo") and "required" in r for r in rows), rows
             assert page.title() == "gonogo release verification: green"
+            # The failing row says its rule, value, limit and message as it opens; the
+            # traceback is there, collapsed, for the engineer.
+            row = page.locator("tbody.results-table-row", has_text="test_bad")
+            assert row.locator(".col-rule").inner_text() == "one is one."
+            assert row.locator(".col-measured").inner_text() == "2 ms (1 ms)"
+            assert "expected 1; got 2" in row.locator(".col-message").inner_text()
+            log = row.locator(".extras-row .logwrapper")
+            assert not log.is_visible()
+            row.locator(".col-result").click()
+            assert log.is_visible() and "assert False" in log.inner_text()
+            header = page.locator("#environment").inner_text()
+            assert "Env green: base URL" in header and "Run by" in header
         finally:
             browser.close()
 

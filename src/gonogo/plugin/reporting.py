@@ -73,6 +73,10 @@ def pytest_runtest_makereport(
         # One line: what happened and what to do, not a stack of gonogo internals.
         report.longrepr = excinfo.getrepr(style="value", chain=False)
 
+    if call.when == "call" or report.outcome != "passed":
+        rule = _rule(item)
+        if rule and ("rule", rule) not in report.user_properties:
+            report.user_properties.append(("rule", rule))
     captures = item.stash.get(CAPTURES_KEY, None)
     state = item.config.stash.get(STATE, None)
     if state is not None and state.envs and report.failed and call.when == "call":
@@ -238,3 +242,95 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         reporter.write_line(line)
     else:
         print(line, file=sys.stderr)
+
+
+def _who() -> str:
+    """Who ran it: the CI job's URL when CI says so, else the user."""
+    import os
+
+    if os.environ.get("GONOGO_RUN_URL"):
+        return os.environ["GONOGO_RUN_URL"]
+    if os.environ.get("GITHUB_RUN_ID") and os.environ.get("GITHUB_REPOSITORY"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        return (
+            f"{server}/{os.environ['GITHUB_REPOSITORY']}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+        )
+    for variable in ("CI_JOB_URL", "BUILD_URL"):  # GitLab, Jenkins
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+def header_metadata(session: pytest.Session) -> None:
+    """The report's header says what QA asks first: which env, where, which release and
+    images, which suite, when and by whom; Python and the plugins come after."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.envs or state.is_worker:
+        return
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:  # pragma: no cover - pytest-html depends on it
+        return
+    from gonogo import comms
+    from gonogo.run import git
+
+    ours: dict[str, Any] = {}
+    for settings in (state.settings(e.name) for e in state.envs):  # a sandbox's filled in
+        label = f"Env {settings.name}"
+        ours[label] = settings.description or ("production" if settings.production else "")
+        ours[f"{label}: base URL"] = settings.base_url or "the local sandbox"
+        release = settings.release
+        ours[f"{label}: release"] = Path(release).name if release else "none named"
+        ours[f"{label}: images"] = comms.digests(release).strip()
+    ours["Suite commit"] = git(session.config.rootpath, "rev-parse", "HEAD") or "unknown"
+    ours["Started"] = state.started.isoformat(timespec="seconds")
+    ours["Run by"] = _who()
+    metadata: dict[str, Any] = session.config.stash.get(metadata_key, {})
+    session.config.stash[metadata_key] = {**REDACTOR.obj(ours), **metadata}
+
+
+def _rule(item: pytest.Item) -> str | None:
+    """The check's rule: its docstring's first paragraph, without the "Rule:" label."""
+    function = getattr(item, "function", None)
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    if not doc:
+        return None
+    first = " ".join(doc.split("\n\n", 1)[0].split())
+    return first.removeprefix("Rule: ")
+
+
+def _property(report: pytest.TestReport, key: str) -> str:
+    return next((str(v) for k, v in report.user_properties if k == key), "")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    """QA's columns beside the check's name: its rule, what was measured, and the one line
+    that says why (the traceback stays in the row's collapsed details)."""
+    cells[2:2] = ["<th>Rule</th>", "<th>Measured (limit)</th>", "<th>Message</th>"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    from html import escape
+
+    value, limit = _property(report, "value"), _property(report, "limit")
+    measured = f"{value} ({limit})" if value and limit else value
+    lines = ([] if report.passed else (message(report) or "").splitlines()) or [""]
+    said = lines[0].removeprefix("AssertionError: ")  # pytest's own detail stays in the log
+    if getattr(report, "wasxfail", None):
+        said = str(report.wasxfail)
+    cells[2:2] = [
+        f'<td class="col-rule">{escape(_property(report, "rule"))}</td>',
+        f'<td class="col-measured">{escape(measured)}</td>',
+        f'<td class="col-message">{escape(said)}</td>',
+    ]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -> None:
+    """A skip or n/a says why in a sentence, not as pytest's (path, line, reason) tuple."""
+    from html import escape
+
+    if report.skipped and not getattr(report, "wasxfail", None):
+        data[:] = [escape(message(report) or "skipped") + "\n"]

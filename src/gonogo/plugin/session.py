@@ -81,6 +81,19 @@ def _markers(config: pytest.Config) -> None:
     )
 
 
+def _collapse_tracebacks(config: pytest.Config) -> None:
+    """pytest-html opens failed rows on their traceback; a gonogo run's rows show the rule,
+    value and message in columns, so every row opens collapsed unless the project says
+    otherwise (`render_collapsed` in its own ini, other than pytest-html's default). pytest
+    has no API to default another plugin's ini, so the value is put where getini reads it."""
+    try:
+        current = config.getini("render_collapsed")
+    except ValueError:  # pytest-html is not loaded (-p no:html)
+        return
+    if current == "passed":
+        config._inicache["render_collapsed"] = "all"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     check_rootdir(config)
@@ -99,6 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if not names:
         return
+    _collapse_tracebacks(config)
     try:
         _read_envs(config, state, names)
     except ConfigError as exc:
@@ -217,11 +231,15 @@ def pytest_configure_node(node: Any) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Start each sandbox env's stack once, before xdist starts its workers."""
+    """Start each sandbox env's stack once, before xdist starts its workers; the HTML
+    report's header says which env, release and images (reporting.header_metadata)."""
+    from gonogo.plugin.reporting import header_metadata
+
     state = session.config.stash[STATE]
     if state.is_worker or state.bundle is None:
         return
     state.start_sandboxes()
+    header_metadata(session)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
