@@ -230,7 +230,8 @@ def test_plugin_waives_with_a_valid_row_and_links_it(project: pytest.Pytester, m
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "XFAIL *test_bad[[]green[]] - waived by PE-7 (*docs/policy-exceptions.md:5): *expected 1; got 2*"
+            "XFAIL *test_bad[[]green[]] - waived by PE-7 (*docs/policy-exceptions.md:5; owner sre,"
+            " expires *): *expected 1; got 2*"
         ]
     )
     verdict = verdict_of(project)

@@ -125,7 +125,9 @@ def _waive_or_explain(state: Run, item: pytest.Item, report: pytest.TestReport) 
         return
     why = message(report) or "failed"
     report.outcome = "skipped"
-    report.wasxfail = f"waived by {cover.id} ({cover.link}): {why}"
+    report.wasxfail = (
+        f"waived by {cover.id} ({cover.link}; owner {cover.owner}, expires {cover.expiry}): {why}"
+    )
     report.user_properties += [("exception", cover.id), ("exception_link", cover.link)]
 
 
