@@ -413,3 +413,55 @@ def test_the_probe_reads_zero_on_a_healthy_namespace(stack: Stack, tmp_path: Pat
     assert run.run() == EXIT_QUIET
     env.close()
     assert run.watch.statuses["unsigned-image"].value == 0.0
+
+
+@pytest.mark.parametrize("burst", [True, False], ids=["transient-breach", "quiet"])
+def test_a_transient_breach_gets_an_after_action_note(tmp_path: Path, burst: bool) -> None:
+    """One bad minute lifts the 5-minute 5xx share over its threshold for 5 minutes, short of
+    its 10-minute `for`: no rollback, but the checklist's after-action note, "even transient"."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.conftest import serving
+
+    app, minute = App(), [0]
+
+    def traffic() -> None:
+        minute[0] += 1
+        app.traffic(ok=990, errors=10 if burst and minute[0] == 3 else 0)
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = generate_latest(app.registry)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with serving(Metrics) as url:
+        settings = EnvSettings.model_validate(
+            {"name": "g", "base_url": url, "production": False, "watch": {"source": "metrics"}}
+        )
+        env = Environment(settings, token=lambda: "t")
+        bundle = Bundle.create(tmp_path, ["g"])
+        lines: list[str] = []
+        code = WatchRun(env, bundle, FakeClock(on_sleep=traffic), 1200, 60, say=lines.append).run()
+        env.close()
+    assert code == EXIT_QUIET, lines
+    note = bundle.root / "after-action.md"
+    summary = json.loads((bundle.root / "watch" / "summary.json").read_text())
+    if not burst:
+        assert not note.exists() and summary["breaches"] == []
+        return
+    assert (
+        "| 5xx-ratio | T+03:00 | T+08:00 | 0.3356% | transient | 5xx share >= 0.2% for 10m |"
+        in (note.read_text())
+    )
+    assert summary["breaches"] == [
+        {"trigger": "5xx-ratio", "rule": "5xx share >= 0.2% for 10m", "from": "T+03:00",
+         "to": "T+08:00", "worst": "0.3356%", "fired": False}
+    ]  # fmt: skip
+    assert lines[-1].endswith("(1 breach(es), none sustained)")

@@ -383,6 +383,17 @@ def default_triggers(
 
 
 @dataclass
+class Breach:
+    """One stretch of time a trigger's condition held, whether or not it lasted to fire:
+    the evidence checklist wants an after-action note for any, "even transient"."""
+
+    started: float
+    ended: float | None = None  # None while it still holds
+    worst: float | None = None  # the value furthest past the threshold (None: no data)
+    fired: bool = False
+
+
+@dataclass
 class Status:
     trigger: Trigger
     state: State = "ok"
@@ -390,6 +401,22 @@ class Status:
     since: float | None = None  # when the condition (or no data) began to hold
     fired_at: float | None = None
     history: list[tuple[float, float | None]] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
+
+    def _hold(self, now: float, value: float | None) -> None:
+        if not self.breaches or self.breaches[-1].ended is not None:
+            self.breaches.append(Breach(started=now))
+        breach = self.breaches[-1]
+        if value is not None:
+            higher = self.trigger.op in (">", ">=")
+            worse = breach.worst is None or (
+                value > breach.worst if higher else value < breach.worst
+            )
+            breach.worst = value if worse else breach.worst
+
+    def _release(self, now: float) -> None:
+        if self.breaches and self.breaches[-1].ended is None:
+            self.breaches[-1].ended = now
 
 
 class Source(Protocol):
@@ -481,18 +508,22 @@ class Watch:
                 holding = trigger.no_data == "fail"
                 if not holding:
                     status.state, status.since = "no-data", None
+                    status._release(now)
                     continue
             else:
                 holding = trigger.breached(value)
             if not holding:
                 status.state, status.since = "ok", None
+                status._release(now)
                 continue
+            status._hold(now, value)
             if status.since is None:
                 status.since = now
             if status.state == "firing":
                 continue
             if now - status.since >= trigger.for_s:
                 status.state, status.fired_at = "firing", now
+                status.breaches[-1].fired = True
                 fired.append(status)
             else:
                 status.state = "pending"

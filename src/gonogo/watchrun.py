@@ -283,11 +283,61 @@ class WatchRun:
         finally:
             client.close()
 
+    def _breaches(self) -> list[dict[str, Any]]:
+        out = []
+        for status in self.watch.statuses.values():
+            trigger = status.trigger
+            for breach in status.breaches:
+                out.append(
+                    {
+                        "trigger": trigger.name,
+                        "rule": trigger.rule,
+                        "from": _stamp(breach.started - (self.started or breach.started)),
+                        "to": _stamp(breach.ended - (self.started or breach.ended))
+                        if breach.ended is not None
+                        else "the end of the watch",
+                        "worst": trigger.show(breach.worst)
+                        if breach.worst is not None
+                        else "no data",
+                        "fired": breach.fired,
+                    }
+                )
+        return out
+
+    def _after_action(self, breaches: list[dict[str, Any]], code: int) -> None:
+        """Every breach, even one that never lasted to fire, goes on the after-action note."""
+        if not breaches:
+            return
+        rows = "\n".join(
+            f"| {b['trigger']} | {b['from']} | {b['to']} | {b['worst']} | "
+            f"{'fired' if b['fired'] else 'transient'} | {b['rule']} |"
+            for b in breaches
+        )
+        section = (
+            "## Every breach during the watch\n\n"
+            "| trigger | from | to | worst | | rule |\n|---|---|---|---|---|---|\n"
+            f"{rows}\n"
+        )
+        note = self.bundle.root / "after-action.md"
+        if code == EXIT_ROLLBACK and note.exists():
+            note.write_text(note.read_text() + "\n" + section)
+            return
+        note.write_text(
+            f"# After action: {self.env.name}, breached without a rollback\n\n"
+            f"A threshold was breached during the watch and recovered before its trigger "
+            f"fired. The evidence checklist asks for a note even so.\n\n{section}\n"
+            "## To fill in\n\n- What was seen:\n- Cause:\n- Follow-ups (owner, due):\n"
+        )
+        self.say(f"after-action note: {note} ({len(breaches)} breach(es), none sustained)")
+
     def _summary(self, code: int) -> None:
+        breaches = self._breaches()
+        self._after_action(breaches, code)
         summary = {
             "env": self.env.name,
             "mode": self.mode,
             "outcome": "rollback" if code == EXIT_ROLLBACK else "quiet",
+            "breaches": breaches,
             "warned": [s.trigger.name for s in self.warned],
             "final": {
                 name: {"state": s.state, "value": s.value, "rule": s.trigger.rule}
