@@ -301,8 +301,10 @@ def _rule(item: pytest.Item) -> str | None:
     return first.removeprefix("Rule: ")
 
 
-def _property(report: pytest.TestReport, key: str) -> str:
-    return next((str(v) for k, v in report.user_properties if k == key), "")
+def _property(report: pytest.TestReport | pytest.CollectReport, key: str) -> str:
+    # A collection report (an error collecting a file) has no user_properties.
+    properties = getattr(report, "user_properties", None) or []
+    return next((str(v) for k, v in properties if k == key), "")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -313,7 +315,9 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+def pytest_html_results_table_row(
+    report: pytest.TestReport | pytest.CollectReport, cells: list[str]
+) -> None:
     from html import escape
 
     value, limit = _property(report, "value"), _property(report, "limit")
@@ -330,7 +334,9 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -> None:
+def pytest_html_results_table_html(
+    report: pytest.TestReport | pytest.CollectReport, data: list[str]
+) -> None:
     """A skip or n/a says why in a sentence, not as pytest's (path, line, reason) tuple."""
     from html import escape
 
