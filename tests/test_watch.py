@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -80,6 +81,29 @@ class App:
 
     def scrape(self) -> MetricsSnapshot:
         return MetricsSnapshot.parse(generate_latest(self.registry).decode())
+
+
+@contextlib.contextmanager
+def app_metrics(app: App) -> Iterator[str]:
+    """A loopback /metrics serving the App's registry: a real scrape for the watch."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.conftest import serving
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = generate_latest(app.registry)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with serving(Metrics) as url:
+        yield url
 
 
 SHARE = Ratio(
@@ -419,29 +443,13 @@ def test_the_probe_reads_zero_on_a_healthy_namespace(stack: Stack, tmp_path: Pat
 def test_a_transient_breach_gets_an_after_action_note(tmp_path: Path, burst: bool) -> None:
     """One bad minute lifts the 5-minute 5xx share over its threshold for 5 minutes, short of
     its 10-minute `for`: no rollback, but the checklist's after-action note, "even transient"."""
-    from http.server import BaseHTTPRequestHandler
-
-    from tests.conftest import serving
-
     app, minute = App(), [0]
 
     def traffic() -> None:
         minute[0] += 1
         app.traffic(ok=990, errors=10 if burst and minute[0] == 3 else 0)
 
-    class Metrics(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = generate_latest(app.registry)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serving(Metrics) as url:
+    with app_metrics(app) as url:
         settings = EnvSettings.model_validate(
             {"name": "g", "base_url": url, "production": False, "watch": {"source": "metrics"}}
         )
@@ -465,3 +473,37 @@ def test_a_transient_breach_gets_an_after_action_note(tmp_path: Path, burst: boo
          "to": "T+08:00", "worst": "0.3356%", "fired": False}
     ]  # fmt: skip
     assert lines[-1].endswith("(1 breach(es), none sustained)")
+
+
+def test_the_watch_posts_its_status_every_comms_cadence(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed's "Comms Cadence": a status message every [comms] cadence (30 min by
+    default), written to comms/ and posted to the war room's webhook."""
+    from tests.conftest import POSTED
+
+    app = App()
+    monkeypatch.setenv("GONOGO_TEST_WEBHOOK", f"{target}/hooks/war-room")
+    before = len(POSTED)
+    lines: list[str] = []
+    with app_metrics(app) as url:
+        settings = EnvSettings.model_validate(
+            {"name": "g", "base_url": url, "production": False,
+             "watch": {"source": "metrics"}, "comms": {"webhook_env": "GONOGO_TEST_WEBHOOK"}}
+        )  # fmt: skip
+        env = Environment(settings, token=lambda: "t")
+        bundle = Bundle.create(tmp_path, ["g"])
+        clock = FakeClock(on_sleep=lambda: app.traffic(ok=100))
+        code = WatchRun(env, bundle, clock, 3900, 300, say=lines.append).run()
+        env.close()
+    assert code == EXIT_QUIET
+    written = sorted(p.name for p in (bundle.root / "comms").glob("status-*.txt"))
+    assert written == ["status-T+30m.txt", "status-T+60m.txt"]
+    text = (bundle.root / "comms" / "status-T+30m.txt").read_text()
+    assert text.startswith(":information_source: IntelGraph watch — g, T+30:00 in (every 30m)")
+    assert "Breaches so far: none" in text
+    posts = [p for p in POSTED[before:] if p["path"] == "/hooks/war-room"]
+    assert [p["json"]["text"].splitlines()[0] for p in posts] == [
+        ":information_source: IntelGraph watch — g, T+30:00 in (every 30m)",
+        ":information_source: IntelGraph watch — g, T+60:00 in (every 30m)",
+    ]

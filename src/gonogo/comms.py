@@ -24,7 +24,7 @@ from typing import Any
 
 from gonogo.clients.http import RequestSink
 
-KINDS = ("go-no-go", "post-deploy", "rollback")
+KINDS = ("go-no-go", "post-deploy", "rollback", "status")
 TEMPLATES = Path(__file__).parent / "templates" / "comms"
 FOLDER = "comms"
 

@@ -530,10 +530,14 @@ class SecuritySettings(Table):
 class CommsSettings(Table):
     # The variable holding the war room's webhook URL (the URL is the credential).
     webhook_env: VarName | None = None
-    # A folder of go-no-go.txt / post-deploy.txt / rollback.txt overriding gonogo's own.
+    # A folder of go-no-go.txt / post-deploy.txt / rollback.txt / status.txt overriding
+    # gonogo's own.
     templates: str | None = None
+    # The seed's "Comms Cadence": `gonogo watch` posts a status message this often.
+    cadence: Duration | None = "30m"
 
     _v = field_validator("webhook_env")(check_var_name)
+    _d = field_validator("cadence")(check_duration)
 
 
 class CoverageThresholds(Table):

@@ -21,6 +21,7 @@ from gonogo import comms
 from gonogo.env import Environment
 from gonogo.errors import GonogoError
 from gonogo.evidence import Bundle, iso
+from gonogo.vocabulary import parse_duration
 from gonogo.watch import (
     Clock,
     Probe,
@@ -131,6 +132,9 @@ class WatchRun:
             )
         )
         checkpoints = [c for c in CHECKPOINTS_S if c <= self.duration_s]
+        cadence = self.settings.comms.cadence
+        every_s = parse_duration(cadence) if cadence else None
+        next_status = every_s
         code = EXIT_QUIET
         try:
             while True:
@@ -139,6 +143,10 @@ class WatchRun:
                 self._record(elapsed)
                 while checkpoints and elapsed >= checkpoints[0]:
                     self._grafana(checkpoints.pop(0), start)
+                if every_s and next_status is not None and elapsed >= next_status:
+                    self._status(elapsed, str(cadence))
+                    while next_status <= elapsed:
+                        next_status += every_s
                 pages = [s for s in fired if s.trigger.severity == "page"]
                 for status in fired:
                     if status.trigger.severity == "warn":
@@ -158,6 +166,32 @@ class WatchRun:
             self._range_data(start)
             self._summary(code)
         return code
+
+    def _status(self, elapsed: float, cadence: str) -> None:
+        """The war room's periodic status ([comms] cadence): every trigger's state, and the
+        breaches so far; written to comms/ and posted to the webhook when there is one."""
+        states = "; ".join(
+            f"{s.trigger.name} {s.state}"
+            + (f" {s.trigger.show(s.value)}" if s.value is not None else "")
+            for s in self.watch.statuses.values()
+        )
+        breaches = self._breaches()
+        values = {
+            "envs": self.env.name,
+            "elapsed": _stamp(elapsed),
+            "cadence": cadence,
+            "states": states,
+            "breaches": ", ".join(f"{b['trigger']} {b['from']}" for b in breaches) or "none",
+            "evidence": str(self.bundle.root),
+        }
+        folder = Path(self.settings.comms.templates) if self.settings.comms.templates else None
+        text = comms.render("status", values, folder)
+        (self.bundle.root / comms.FOLDER).mkdir(exist_ok=True)
+        name = f"status-T+{int(elapsed) // 60:02d}m.txt"
+        (self.bundle.root / comms.FOLDER / name).write_text(text)
+        sent = comms.send(self.settings, text, self.env.on_request)
+        self.bundle.log(f"status message {name}: {sent}")
+        self.say(f"{_stamp(elapsed)} status message: {sent}")
 
     def _why(self, status: Status) -> str:
         trigger = status.trigger
