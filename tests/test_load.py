@@ -8,6 +8,7 @@ of known latency are measured by benchmarks/load_accuracy.py.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import subprocess
@@ -481,3 +482,71 @@ def test_a_load_worker_without_a_master_says_so_within_its_deadline(
     assert done.returncode == 2
     assert done.stderr.startswith(says.format(closed=closed_port)), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
+    tmp_path: Path,
+) -> None:
+    """The master rewrites progress.json once a second; the parent shows it (a TTY line
+    rewritten in place here; a line every 10 s in CI logs), and the last one matches the run."""
+    import socket
+    import time
+
+    from gonogo.load.engine import Engine, Progress, free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gonogo.sandbox.echo", str(port), "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        plan = Plan(
+            name="live",
+            scenarios={
+                "gateway": LoadScenario.model_validate(
+                    {"rate": 20, "duration": "3s", "requests": REQ}
+                )
+            },
+            thresholds=thresholds_of({"http_req_failed": "rate<0.01"}),
+            target={"base_url": f"http://127.0.0.1:{port}"},
+        )
+        written: list[str] = []
+        engine = Engine(workers=1, say=lambda _: None, progress=Progress(written.append, tty=True))
+        result = engine.run(plan, tmp_path / "live")
+    finally:
+        server.kill()
+        server.wait()
+    lines = [w for w in written if w.startswith("\r")]
+    assert lines and written[-1] == "\n", written
+    assert lines[-1].startswith("\rgonogo load: live ") and "gateway " in lines[-1]
+    assert "/s of " in lines[-1] and "0 failed, 0 dropped" in lines[-1]
+    final = json.loads((tmp_path / "live" / "progress.json").read_text())
+    assert final["plan"] == "live" and final["total_s"] == 3
+    assert final["scenarios"]["gateway"]["started"] <= final["scenarios"]["gateway"]["due"] <= 60
+    assert result.summary["metrics"]["http_reqs"]["all"]["count"] == 60
+
+
+def test_progress_off_a_terminal_is_a_line_every_ten_seconds(tmp_path: Path) -> None:
+    from gonogo.load.engine import Progress, progress_line
+
+    data = {"plan": "canary", "elapsed_s": 12.0, "total_s": 120,
+            "scenarios": {"gateway": {"started": 600, "due": 600, "p95_ms": 9.1, "failed": 0,
+                                      "dropped": 0}}}  # fmt: skip
+    assert progress_line(data) == (
+        "gonogo load: canary 12/120 s | gateway 50.0/s of 50.0/s, p95 9.1 ms, 0 failed, 0 dropped"
+    )
+    path = tmp_path / "progress.json"
+    path.write_text(json.dumps(data))
+    written: list[str] = []
+    progress = Progress(written.append, tty=False, every_s=10.0)
+    progress.show(path)  # too soon: CI logs get a line every ten seconds, not every second
+    progress._last -= 10.0
+    progress.show(path)
+    progress.done()
+    assert written == [progress_line(data) + "\n"]

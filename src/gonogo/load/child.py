@@ -50,7 +50,7 @@ from locust import argument_parser as locust_args  # noqa: E402
 from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, TOKEN_VARIABLE  # noqa: E402
+from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, PROGRESS_FILE, TOKEN_VARIABLE  # noqa: E402
 from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration  # noqa: E402
 from gonogo.load.schedule import arrivals  # noqa: E402
 from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
@@ -453,6 +453,56 @@ def _options(plan: Plan, shards: int) -> argparse.Namespace:
     return options
 
 
+def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float) -> None:
+    """The run so far, once a second, for the parent to show (gonogo.load.engine): per
+    scenario the iterations started against those due by now, p95 so far, failures, drops.
+    Written whole and renamed, so the reader never sees half a file."""
+    scenarios = {}
+    for name, s in plan.scenarios.items():
+        tags = (("scenario", name),)
+        due = _DUES.setdefault(id(s), _Due(s)).upto(elapsed_s)
+        started = store.aggregate("iterations", tags).count
+        latency = next(
+            (a for m in ("http_req_duration", "graph_query_duration")
+             if (a := store.aggregate(m, tags)).histogram is not None and a.count),
+            None,
+        )  # fmt: skip
+        failed = sum(
+            store.aggregate(m, tags).hits for m in ("http_req_failed", "graph_query_failed")
+        )
+        scenarios[name] = {
+            "started": started,
+            "due": due,
+            "p95_ms": round(latency.percentile_ms(95), 3) if latency else None,
+            "failed": failed,
+            "dropped": store.aggregate("dropped_iterations", tags).count,
+        }
+    data = {"plan": plan.name, "elapsed_s": round(elapsed_s, 1), "total_s": plan.duration_s(),
+            "scenarios": scenarios}  # fmt: skip
+    tmp = out / f".{PROGRESS_FILE}"
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(out / PROGRESS_FILE)
+
+
+class _Due:
+    """Arrivals of a scenario (all shards) due by a time, counted as time goes on: the
+    schedule is walked once, never held whole (a long plan has millions)."""
+
+    def __init__(self, s: LoadScenario) -> None:
+        self._upcoming = iter(arrivals(s, 0, 1))
+        self._next = next(self._upcoming, None)
+        self.count = 0
+
+    def upto(self, t: float) -> int:
+        while self._next is not None and self._next <= t:
+            self.count += 1
+            self._next = next(self._upcoming, None)
+        return self.count
+
+
+_DUES: dict[int, _Due] = {}
+
+
 def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> int:
     import locust.runners as locust_runners
 
@@ -499,8 +549,12 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
     began = time.perf_counter()
     runner.start(workers, spawn_rate=workers)
     limit = plan.bound_s() + 15.0
+    shown = 0.0
     while len(done) < workers and time.perf_counter() - began < limit:
         gevent.sleep(0.1)
+        if time.perf_counter() - shown >= 1.0:  # the master's view; the workers never wait
+            shown = time.perf_counter()
+            write_progress(out, plan, store, shown - began)
     elapsed = max(float(d.get("elapsed_s", 0.0)) for d in done.values()) if done else 0.0
     timed_out = len(done) < workers
     runner.quit()

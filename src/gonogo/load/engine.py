@@ -28,6 +28,9 @@ from gonogo.load.stats import Judgement, Store, judge
 from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
 
+# The master's view of the run so far, rewritten once a second (gonogo.load.child).
+PROGRESS_FILE = "progress.json"
+
 # Names of the variables that carry secrets to the children (never their values).
 TOKEN_VARIABLE = "GONOGO_LOAD_TOKEN"  # noqa: S105
 GRAPH_PASSWORD_VARIABLE = "GONOGO_LOAD_GRAPH_PASSWORD"  # noqa: S105
@@ -80,6 +83,7 @@ class Engine:
         say: Any = None,
         remote_workers: int = 0,
         master: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
         """`workers` run here; `remote_workers` more are expected to connect to the master at
         `master` (HOST:PORT it binds, e.g. 0.0.0.0:5557), started with `gonogo load-worker`."""
@@ -89,6 +93,7 @@ class Engine:
         self.token = token
         self.graph_password = graph_password
         self.say = say or (lambda line: print(line, file=sys.stderr))
+        self.progress = progress
 
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GONOGO_LOAD_")}
@@ -160,11 +165,21 @@ class Engine:
                 ["worker", "--master-host", "127.0.0.1", "--master-port", str(port)], f"worker-{i}"
             )
         limit = plan.bound_s() + 60.0 + (60.0 if self.remote_workers else 0.0)
+        deadline = time.monotonic() + limit
+        code: int | None = None
         try:
-            code = master.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            code = None
+            while True:
+                try:
+                    code = master.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        break
+                    if self.progress is not None:
+                        self.progress.show(folder / PROGRESS_FILE)
         finally:
+            if self.progress is not None:
+                self.progress.done()
             _stop(children)
             for raw, handle in logs:
                 handle.close()
@@ -224,3 +239,45 @@ def _redacted_copy(raw: Path, out: Path) -> None:
     except OSError:
         return
     out.write_text(REDACTOR.text(text), encoding="utf-8")
+
+
+class Progress:
+    """A load run's live line, from the master's progress.json once a second: on a terminal
+    one line rewritten in place, elsewhere (CI logs) a line every `every_s` seconds. The
+    master writes it and the parent reads it; the workers that send the load never wait."""
+
+    def __init__(self, write: Any, tty: bool, every_s: float = 10.0) -> None:
+        self.write = write
+        self.tty = tty
+        self.every_s = every_s
+        self._last = time.monotonic()  # the first line off a terminal after `every_s`
+        self._shown = False
+
+    def show(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # not written yet
+        now = time.monotonic()
+        if not self.tty and now - self._last < self.every_s:
+            return
+        self._last = now
+        line = progress_line(data)
+        self.write(f"\r{line}\x1b[K" if self.tty else f"{line}\n")
+        self._shown = True
+
+    def done(self) -> None:
+        if self.tty and self._shown:
+            self.write("\n")
+
+
+def progress_line(data: dict[str, Any]) -> str:
+    elapsed = float(data.get("elapsed_s") or 0.0)
+    parts = [
+        f"gonogo load: {data.get('plan')} {elapsed:.0f}/{float(data.get('total_s') or 0):.0f} s"
+    ]
+    for name, s in (data.get("scenarios") or {}).items():
+        rate = f"{s['started'] / elapsed:.1f}/s of {s['due'] / elapsed:.1f}/s" if elapsed else "-"
+        p95 = f"p95 {s['p95_ms']:.1f} ms" if s.get("p95_ms") is not None else "p95 -"
+        parts.append(f"{name} {rate}, {p95}, {s['failed']} failed, {s['dropped']} dropped")
+    return " | ".join(parts)

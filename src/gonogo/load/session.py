@@ -25,7 +25,7 @@ from gonogo.checks import says
 from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import Captures
-from gonogo.load.engine import Engine, LoadError, LoadResult, read_summary
+from gonogo.load.engine import Engine, LoadError, LoadResult, Progress, read_summary
 from gonogo.load.plan import Plan, PlanError, Threshold, build_plan, plan_names
 
 FAILED = "failed.txt"
@@ -227,6 +227,7 @@ def load_for(
     workers: int,
     allow: bool,
     say: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> LoadResult:
     """The env's plan, run once into `folder` (gonogo.env.Environment as `env`)."""
     from gonogo.load.plots import write_plots
@@ -254,6 +255,7 @@ def load_for(
             say=say,
             remote_workers=settings.load.remote_workers,
             master=settings.load.master,
+            progress=progress,
         )
 
     def after(result: LoadResult) -> None:

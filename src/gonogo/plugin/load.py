@@ -7,6 +7,7 @@ raises pytest's usage errors and writes to the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from gonogo.env import Environment
 from gonogo.errors import NotConfigured
 from gonogo.evidence import Bundle
 from gonogo.load import session
+from gonogo.load.engine import Progress
 from gonogo.load.plan import PlanError
 from gonogo.plugin.state import ENV_PARAM, LOAD_WORKERS, PLANS, STATE
 
@@ -157,7 +159,24 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
         workers=request.config.stash[LOAD_WORKERS] or env.settings.load.workers,
         allow=bool(request.config.getoption("gonogo_allow_load")),
         say=say,
+        progress=_progress(request.config),
     )
+
+
+def _progress(config: pytest.Config) -> Progress | None:
+    """The plan's live line on the terminal, past pytest's capture (as -s would show it);
+    none with -q -q."""
+    if config.get_verbosity() <= -2:
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(text: str) -> None:
+        disabled = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with disabled:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    return Progress(write, tty=bool(sys.__stderr__ and sys.__stderr__.isatty()))
 
 
 @pytest.fixture
