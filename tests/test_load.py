@@ -7,12 +7,14 @@ of known latency are measured by benchmarks/load_accuracy.py.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
@@ -356,65 +358,32 @@ def test_plan_round_trips_through_json() -> None:
 def test_a_worker_from_another_machine_joins_through_the_cli(tmp_path: Path) -> None:
     """`gonogo load-worker --master HOST:PORT` is how workers elsewhere join (docs/load.md);
     here the "other machine" is another process on loopback."""
-    import socket
-
     from gonogo.load.engine import Engine, free_port
 
-    port, master_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gonogo.sandbox.echo", str(port), "5"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    master_port = free_port()
     worker = None
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                import time
-
-                time.sleep(0.1)
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gonogo.cli",
-                "load-worker",
-                "--master",
-                f"127.0.0.1:{master_port}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        plan = Plan(
-            name="remote",
-            scenarios={
-                "gateway": LoadScenario.model_validate(
-                    {"rate": 25, "duration": "2s", "requests": REQ}
-                )
-            },
-            thresholds=thresholds_of({"http_req_failed": "rate<0.01"}),
-            target={"base_url": f"http://127.0.0.1:{port}"},
-        )
-        lines: list[str] = []
-        engine = Engine(
-            workers=1, remote_workers=1, master=f"127.0.0.1:{master_port}", say=lines.append
-        )
-        result = engine.run(plan, tmp_path / "remote")
-        assert "1 local worker process(es) + 1 remote, expected at 127.0.0.1:" in lines[0]
-        assert result.summary["workers"] == 2
-        assert sorted(s["scheduled"] for s in result.summary["shards"]) == [25, 25]
-        assert result.summary["metrics"]["http_reqs"]["all"]["count"] == 50
-        out, _ = worker.communicate(timeout=30)  # the master's quit ends the remote worker
-        assert worker.returncode == 0 and "connecting to the load master" in out
-    finally:
-        for proc in (server, worker):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with echo_server() as port:
+        try:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "gonogo.cli", "load-worker", "--master",
+                 f"127.0.0.1:{master_port}"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            lines: list[str] = []
+            engine = Engine(
+                workers=1, remote_workers=1, master=f"127.0.0.1:{master_port}", say=lines.append
+            )
+            result = engine.run(one_scenario("remote", port, 25, "2s"), tmp_path / "remote")
+            assert "1 local worker process(es) + 1 remote, expected at 127.0.0.1:" in lines[0]
+            assert result.summary["workers"] == 2
+            assert sorted(s["scheduled"] for s in result.summary["shards"]) == [25, 25]
+            assert result.summary["metrics"]["http_reqs"]["all"]["count"] == 50
+            out, _ = worker.communicate(timeout=30)  # the master's quit ends the remote worker
+            assert worker.returncode == 0 and "connecting to the load master" in out
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait()
 
 
 def test_ctrl_c_stops_every_load_process(tmp_path: Path, target: str) -> None:
@@ -484,15 +453,13 @@ def test_a_load_worker_without_a_master_says_so_within_its_deadline(
     assert "Traceback" not in done.stderr
 
 
-def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
-    tmp_path: Path,
-) -> None:
-    """The master rewrites progress.json once a second; the parent shows it (a TTY line
-    rewritten in place here; a line every 10 s in CI logs), and the last one matches the run."""
+@contextlib.contextmanager
+def echo_server() -> Iterator[int]:
+    """gonogo's echo server (a known 5 ms delay) on a free loopback port, up and answering."""
     import socket
     import time
 
-    from gonogo.load.engine import Engine, Progress, free_port
+    from gonogo.load.engine import free_port
 
     port = free_port()
     server = subprocess.Popen(
@@ -506,22 +473,36 @@ def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
                 break
             except OSError:
                 time.sleep(0.1)
-        plan = Plan(
-            name="live",
-            scenarios={
-                "gateway": LoadScenario.model_validate(
-                    {"rate": 20, "duration": "3s", "requests": REQ}
-                )
-            },
-            thresholds=thresholds_of({"http_req_failed": "rate<0.01"}),
-            target={"base_url": f"http://127.0.0.1:{port}"},
-        )
-        written: list[str] = []
-        engine = Engine(workers=1, say=lambda _: None, progress=Progress(written.append, tty=True))
-        result = engine.run(plan, tmp_path / "live")
+        yield port
     finally:
         server.kill()
         server.wait()
+
+
+def one_scenario(name: str, port: int, rate: int, duration: str) -> Plan:
+    return Plan(
+        name=name,
+        scenarios={
+            "gateway": LoadScenario.model_validate(
+                {"rate": rate, "duration": duration, "requests": REQ}
+            )
+        },
+        thresholds=thresholds_of({"http_req_failed": "rate<0.01"}),
+        target={"base_url": f"http://127.0.0.1:{port}"},
+    )
+
+
+def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
+    tmp_path: Path,
+) -> None:
+    """The master rewrites progress.json once a second; the parent shows it (a TTY line
+    rewritten in place here; a line every 10 s in CI logs), and the last one matches the run."""
+    from gonogo.load.engine import Engine, Progress
+
+    written: list[str] = []
+    with echo_server() as port:
+        engine = Engine(workers=1, say=lambda _: None, progress=Progress(written.append, tty=True))
+        result = engine.run(one_scenario("live", port, 20, "3s"), tmp_path / "live")
     lines = [w for w in written if w.startswith("\r")]
     assert lines and written[-1] == "\n", written
     assert lines[-1].startswith("\rgonogo load: live ") and "gateway " in lines[-1]
