@@ -511,6 +511,10 @@ def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
     assert final["plan"] == "live" and final["total_s"] == 3
     assert final["scenarios"]["gateway"]["started"] <= final["scenarios"]["gateway"]["due"] <= 60
     assert result.summary["metrics"]["http_reqs"]["all"]["count"] == 60
+    from gonogo.load.plots import write_plots
+
+    pictures = [p.name for p in write_plots(result)]
+    assert pictures == ["latency.png", "distribution.png", "rate.png"]
 
 
 def test_progress_off_a_terminal_is_a_line_every_ten_seconds(tmp_path: Path) -> None:

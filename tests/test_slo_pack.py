@@ -92,7 +92,7 @@ def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None
     root = next((tmp_path / "evidence").glob("local/*"))
     for plan in ("canary", "api", "graph"):
         folder = root / "captures" / "load" / plan
-        for name in ("summary.json", "locust.html", "latency.png", "distribution.png"):
+        for name in ("summary.json", "locust.html", "latency.png", "distribution.png", "rate.png"):
             assert (folder / name).is_file(), (plan, name)
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["schema"] == "gonogo.load.summary/1" and summary["complete"]
@@ -106,7 +106,7 @@ def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None
     assert canary["workers"] == 2
     assert [s["scheduled"] for s in canary["shards"]] == [140, 140]
     html = (root / "report.html").read_text()
-    assert "data:image/png;base64," in html and "latency.png" in html
+    assert "data:image/png;base64," in html and "latency.png" in html and "rate.png" in html
     bundle = json.loads((root / "bundle.json").read_text())
     files = {f["path"] for f in bundle["files"]}
     assert "captures/load/canary/summary.json" in files

@@ -5,7 +5,10 @@
   "when did it go over, and by how much" is one glance;
 - distribution.png: the whole latency distribution per scenario on a
   percentile axis (HdrHistogram's classic plot: 50 %, 90 %, 99 %, 99.9 %),
-  where a long tail shows as a rise on the right.
+  where a long tail shows as a rise on the right;
+- rate.png: requests per second achieved against the schedule's target, per
+  scenario, so a generator that fell behind (or a bound that cut the run
+  short) is seen before any latency is believed.
 
 matplotlib with the Agg backend: no display needed, nothing started.
 """
@@ -30,9 +33,10 @@ def _pyplot() -> Any:
 
 
 def write_plots(result: LoadResult) -> list[Path]:
-    """latency.png and distribution.png in the run's folder (what there is data for)."""
+    """latency.png, distribution.png and rate.png in the run's folder (what there is data
+    for)."""
     written = []
-    for make in (_latency, _distribution):
+    for make in (_latency, _distribution, _rate):
         path = make(result)
         if path is not None:
             written.append(path)
@@ -92,6 +96,42 @@ def _distribution(result: LoadResult) -> Path | None:
     return _finish(
         plt, fig, ax, result, "latency distribution (HDR, whole run)", "distribution.png"
     )
+
+
+def _rate(result: LoadResult) -> Path | None:
+    from gonogo.load.schedule import arrivals
+
+    rows = [r for r in result.summary.get("timeline", []) if r["metric"] in TREND_TIMELINE]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, scenario) in enumerate(sorted(result.plan.scenarios.items())):
+        color = colors[i % len(colors)]
+        target: dict[int, int] = {}
+        for due in arrivals(scenario, 0, 1):
+            target[int(due)] = target.get(int(due), 0) + len(scenario.requests)
+        achieved: dict[int, int] = {}
+        for r in rows:
+            if r["scenario"] == name:
+                achieved[int(r["t"])] = achieved.get(int(r["t"]), 0) + int(r["count"])
+        seconds = sorted(set(target) | set(achieved))
+        ax.step(seconds, [target.get(t, 0) for t in seconds], where="post", color=color,
+                lw=1, ls="--", label=f"{name} target")  # fmt: skip
+        ax.step(seconds, [achieved.get(t, 0) for t in seconds], where="post", color=color,
+                lw=2, label=f"{name} achieved")  # fmt: skip
+    ax.set_xlabel("seconds into the run (by scheduled start)")
+    ax.set_ylabel("requests per second")
+    ax.set_title(f"load plan '{result.plan.name}': achieved rate against the target")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = result.folder / "rate.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _finish(plt: Any, fig: Any, ax: Any, result: LoadResult, title: str, name: str) -> Path:

@@ -190,7 +190,7 @@ def judge_item(result: LoadResult, threshold: Threshold, evidence: Captures) -> 
     """Every threshold item's body: judge, attach the evidence, and the failure message
     (measured value, limit, margin, samples, where the summary is)."""
     judgement = result.judge(threshold)
-    for name in ("summary.json", "latency.png", "distribution.png", "locust.html"):
+    for name in ("summary.json", "latency.png", "rate.png", "distribution.png", "locust.html"):
         path = result.folder / name
         if path.is_file() and (name != "distribution.png" or threshold.aggregation == "p"):
             evidence.attach(path)
