@@ -41,7 +41,7 @@ from gonogo.watch import (
     triggers_for,
 )
 from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun
-from tests.packs import REPO
+from tests.packs import REPO, machine
 
 
 class FakeClock:
@@ -331,46 +331,42 @@ def test_the_cli_watches_through_prometheus_in_real_time(tmp_path: Path) -> None
         "[environments.local.watch]\ninterval_s = 1\nfor_s = 2\n"
         "[environments.local.watch.triggers.api-p95]\nthreshold = 0.1\n"
     )
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gonogo.cli",
-            "watch",
-            "--env",
-            "local",
-            "--env-file",
-            str(env_file),
-            "--for",
-            "40s",
-            "--fault",
-            "latency=/api/ping:300",
-            f"--evidence-dir={tmp_path / 'ev'}",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    stop = threading.Event()
-    try:
-        assert run.stdout is not None
-        first = run.stdout.readline()  # "gonogo watch target: URL (...)", once the stack is up
-        url = first.split("target: ")[1].split()[0]
+    # Real time, with Prometheus scraping: it runs alone, so no other self-test's stack
+    # starves the gateway, the scrapes or the traffic it judges.
+    with machine(exclusive=True):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "gonogo.cli", "watch", "--env", "local", "--env-file",
+             str(env_file), "--for", "40s", "--fault", "latency=/api/ping:300",
+             f"--evidence-dir={tmp_path / 'ev'}"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        stop = threading.Event()
+        seen: list[str] = []
+        try:
+            assert run.stdout is not None
+            url = None
+            while url is None:  # "gonogo watch target: URL (...)", once the stack is up
+                line = run.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+                if "target: " in line:
+                    url = line.split("target: ")[1].split()[0]
+            assert url is not None, f"the watch never named its target: {''.join(seen)[-3000:]}"
 
-        def traffic() -> None:
-            while not stop.is_set():
-                with contextlib.suppress(httpx.HTTPError):
-                    httpx.get(f"{url}/api/ping", timeout=2)  # a 401 is still a timed request
-                stop.wait(0.05)
+            def traffic() -> None:
+                while not stop.is_set():
+                    with contextlib.suppress(httpx.HTTPError):
+                        httpx.get(f"{url}/api/ping", timeout=2)  # a 401 is still timed
+                    stop.wait(0.05)
 
-        threading.Thread(target=traffic, daemon=True).start()
-        out, _ = run.communicate(timeout=90)
-        out = first + out
-    finally:
-        stop.set()
-        if run.poll() is None:
-            run.kill()
+            threading.Thread(target=traffic, daemon=True).start()
+            out, _ = run.communicate(timeout=90)
+            out = "".join(seen) + out
+        finally:
+            stop.set()
+            if run.poll() is None:
+                run.kill()
     assert run.returncode == EXIT_ROLLBACK, out
     assert "from PromQL at http://127.0.0.1:" in out and "ROLLBACK: api-p95 fired" in out
     root = next((tmp_path / "ev").glob("local/*"))

@@ -472,10 +472,15 @@ def _cutover(args: argparse.Namespace) -> int:
     return EXIT_OK if run["outcome"] == "passed" else EXIT_BAD
 
 
+STEP_LIMIT_S = 3 * 3600  # a cutover step's checks, load included, are bounded well below
+
+
 def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
     """Run a step's selection the way a person would: pytest, in this folder, its output
     on the terminal, its bundle in the day's steps/ folder."""
     import subprocess
+
+    from gonogo import cutover
 
     def run(step: Any, env: str, folder: Path) -> tuple[int, Path | None]:
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", step.marker,
@@ -486,7 +491,13 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
             argv.append(f"--env-file={env_file}")
         argv += [f"--fault={fault}" for fault in faults]
         print(f"gonogo cutover {step.at}: {' '.join(argv[1:])}", flush=True)
-        done = subprocess.run(argv, check=False, timeout=3 * 3600)
+        try:
+            done = subprocess.run(argv, check=False, timeout=STEP_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            raise cutover.CutoverError(
+                f"{step.at} ran past {STEP_LIMIT_S // 3600} h and was stopped; see "
+                f"{folder} (nothing was recorded for the step)"
+            ) from None
         bundles = sorted(folder.glob("*/*/bundle.json"))
         return done.returncode, bundles[-1].parent if bundles else None
 
