@@ -30,6 +30,7 @@ the spawn message, the secrets from the worker's own environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -362,20 +363,21 @@ class ShardRun:
         wanted = min(
             WARM_CONNECTIONS, max(math.ceil(s.max_concurrency / self.shards) for s in graph)
         )
-
-        def one() -> None:
-            for _ in range(3):
-                try:
-                    with driver.session(database=database) as session:
-                        session.run("RETURN 1").consume()
-                        gevent.sleep(0.2)  # held, so the others open connections of their own
-                    return
-                except Exception as exc:  # the plan counts real failures
-                    log.info("graph warm-up: %s", exc)
-                    gevent.sleep(0.2)
-
         timeout = float(self.target.get("timeout_s", 10.0))
-        gevent.joinall([gevent.spawn(one) for _ in range(wanted)], timeout=3 * timeout + 1)
+        # One after another, each held open while the next is made: the stalls came at the
+        # plan's start, with concurrent handshakes (eight at once did not cure them). Here
+        # the schedule starts once the server has answered, so a stall at startup is waited
+        # out (up to three tries a connection), not measured.
+        with contextlib.ExitStack() as held:
+            for _ in range(wanted):
+                for attempt in range(3):
+                    try:
+                        session = held.enter_context(driver.session(database=database))
+                        session.run("RETURN 1").consume()
+                        break
+                    except Exception as exc:  # the plan counts real failures
+                        log.info("graph warm-up (attempt %d): %s", attempt + 1, exc)
+                        gevent.sleep(min(1.0, timeout / 5))
 
     def _driver(self) -> Any:
         if self._graph is None:
