@@ -59,6 +59,24 @@ PNG_1X1 = bytes.fromhex(
 POSTED: list[dict[str, Any]] = []
 
 
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """One whole answer from a test server: bytes as they are, anything else as JSON."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "gonogo-test-target"
 
@@ -74,12 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self, status, body, content_type)
 
     def do_GET(self) -> None:
         auth = self.headers.get("Authorization", "")

@@ -23,7 +23,7 @@ import pytest
 
 from gonogo import ci
 from gonogo.release import ReleaseError
-from tests.conftest import serving
+from tests.conftest import reply, serving
 from tests.packs import REPO
 
 SHA = "ce587453ced02b1526dfb4cb910479d431683101"
@@ -166,14 +166,7 @@ def github(scenario: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
             else:
                 status, body = 404, {"message": "Not Found",
                                      "documentation_url": "https://docs.github.com/rest"}  # fmt: skip
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, status, body, "application/json; charset=utf-8", headers)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass

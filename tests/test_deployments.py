@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from gonogo.sandbox import EXTRA_MODULES
-from tests.conftest import serving
+from tests.conftest import reply, serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,11 +149,7 @@ def odd_server(mode: str) -> Iterator[str]:
                 )
             else:
                 data, code, kind = body, status, content_type
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, code, data, kind)
 
         do_GET = do_POST = _answer
 
@@ -210,12 +206,7 @@ def test_health_answers_in_other_stacks_styles(tmp_path: Path, style: str) -> No
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            data = healthz if self.path == "/healthz" else readyz
-            self.send_response(200 if green else 503)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, 200 if green else 503, healthz if self.path == "/healthz" else readyz, kind)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass

@@ -27,7 +27,7 @@ from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thres
 from gonogo.load.schedule import arrivals
 from gonogo.load.schema import LoadScenario
 from gonogo.load.stats import Store, judge
-from tests.conftest import serving
+from tests.conftest import reply, serving
 from tests.packs import REPO
 
 
@@ -273,11 +273,7 @@ class Counting(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         Counting.seen.append(f"{self.command} {self.path}")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
+        reply(self, 200, {})
 
     do_GET = do_POST = _answer
 

@@ -87,16 +87,11 @@ def app_metrics(app: App) -> Iterator[str]:
     """A loopback /metrics serving the App's registry: a real scrape for the watch."""
     from http.server import BaseHTTPRequestHandler
 
-    from tests.conftest import serving
+    from tests.conftest import reply, serving
 
     class Metrics(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            data = generate_latest(app.registry)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, 200, generate_latest(app.registry), "text/plain; version=0.0.4")
 
         def log_message(self, format: str, *args: object) -> None:
             pass
