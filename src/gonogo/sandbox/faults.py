@@ -55,6 +55,11 @@ FAULTS: dict[str, Fault] = {
         Fault("graph-down", "the graph server is stopped once the app is up (start only)"),
         Fault("kafka-down", "the Kafka broker is stopped once the app is up (start only)"),
         Fault("write-freeze-ignored", "the write freeze is accepted but not enforced"),
+        Fault(
+            "weights-stuck",
+            "the edge's declared weights change (Ingress / TraefikService), the traffic does not",
+        ),
+        Fault("blue-cold", "blue, the rollback target, is not ready (its /readyz answers 503)"),
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
         Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),
         Fault("migration-edited", "an applied SQL migration was edited after it was applied"),

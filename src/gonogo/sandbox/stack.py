@@ -30,6 +30,7 @@ from gonogo.config import (
     CiSettings,
     ClusterSettings,
     DatabaseSettings,
+    EdgeSettings,
     EnvSettings,
     GraphSettings,
     Operations,
@@ -46,6 +47,10 @@ from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURC
 from gonogo.sandbox.tokens import make_keys, mint
 
 APP_READY_TIMEOUT_S = 30.0
+# After the flip, as a local env under test is: green serves, blue stands by (the rollback's).
+DEFAULT_EDGE_WEIGHTS = {"blue": 0.0, "green": 100.0}
+# The faults that concern blue itself; every other fault is green's, the release under test.
+BLUE_FAULTS = ("blue-cold", "write-freeze-ignored")
 SANDBOX_PROVENANCE = ProvenanceSettings(
     builder_id=["https://github.com/intelgraph/intelgraph/.github/workflows/release.yml"],
     source_uri="github.com/intelgraph/intelgraph",
@@ -76,6 +81,10 @@ class StackInfo(BaseModel):
     faults: dict[str, str | None] = {}
     dialects: list[str] = []
     metrics_url: str | None = None  # the metrics-port dialect's exporter
+    # The edge (HAProxy) in front of blue and green, and blue's own address; None when
+    # HAProxy is not installed.
+    public_url: str | None = None
+    blue_url: str | None = None
     pids: dict[str, int] = {}
     startup_s: dict[str, float] = {}
 
@@ -145,9 +154,19 @@ class StackInfo(BaseModel):
                 "faults": [
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
+                "edge": self._edge(base),
                 **self._dialect_settings(base, security, stream),
             }
         )
+
+    def _edge(self, base: EnvSettings) -> EdgeSettings | None:
+        """The edge as an env file describes Traefik's: the recorded Ingress, the slots'
+        Services, the slot header; the env file's [edge] keeps its keys but the address."""
+        if self.public_url is None:
+            return base.edge
+        # The local edge applies a change at once: a rollback rehearsal need not wait 30 s.
+        edge = base.edge or EdgeSettings(settle_s=5)
+        return edge.model_copy(update={"public_url": self.public_url})
 
     def _dialect_settings(
         self, base: EnvSettings, filled_security: SecuritySettings, filled_stream: StreamSettings
@@ -222,6 +241,7 @@ class Stack:
         dialects: list[str] | None = None,
         workdir: Path | None = None,
         app_module: str = "gonogo.sandbox.app",
+        edge_weights: dict[str, float] | None = None,
     ) -> None:
         self.faults = dict(faults or {})
         self.dialects = list(dialects or [])
@@ -229,6 +249,7 @@ class Stack:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gonogo-sandbox-"))
         self.logs = logs or (self.workdir / "logs")
         self.app_module = app_module
+        self.edge_weights = dict(edge_weights or DEFAULT_EDGE_WEIGHTS)
         self.children: list[Child] = []
         self.info: StackInfo | None = None
 
@@ -283,6 +304,8 @@ class Stack:
         }
 
         port = free_port()
+        blue_port = free_port()
+        edge_socket = self.workdir / "edge" / "haproxy.sock"
         metrics_port = free_port() if "metrics-port" in self.dialects else None
         kubeconfig = cluster.write_cluster(
             self.workdir, release, f"http://127.0.0.1:{port}/k8s", self.faults
@@ -297,23 +320,56 @@ class Stack:
             dialects=self.dialects,
             metrics_port=metrics_port,
             k8s_pods=str(self.workdir / "pods.json"),
+            edge_weights=self.edge_weights,
+            edge_socket=str(edge_socket),
         )
-        config_path = self.workdir / "app.json"
-        config_path.write_text(config.model_dump_json(indent=2))
-        app = spawn(
-            "app (gateway)",
-            [sys.executable, "-m", self.app_module, str(config_path)],
-            self.logs / "app.log",
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        with_edge = servers.haproxy_binary() is not None
+        blue = config.model_copy(
+            update={
+                "port": blue_port,
+                "slot": "blue",
+                "background": False,
+                "faults": {k: v for k, v in self.faults.items() if k in BLUE_FAULTS},
+                "metrics_port": None,
+                "k8s_pods": None,
+                "edge_weights": None,
+            }
         )
-        self.children.append(app)
+        apps = [("app (gateway)", config, "app")]
+        if with_edge:
+            apps.append(("blue (previous release)", blue, "blue"))
+        started = []
+        for name, app_config, stem in apps:
+            config_path = self.workdir / f"{stem}.json"
+            config_path.write_text(app_config.model_dump_json(indent=2))
+            child = spawn(
+                name,
+                [sys.executable, "-m", self.app_module, str(config_path)],
+                self.logs / f"{stem}.log",
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            self.children.append(child)
+            started.append((child, f"http://127.0.0.1:{app_config.port}", stem))
         base_url = f"http://127.0.0.1:{port}"
+        for child, url, stem in started:  # both start at once; each is waited for
 
-        def ready() -> bool:
-            # Not /readyz: a fault may make that fail on purpose.
-            return httpx.get(f"{base_url}/__sandbox/ready", timeout=2).status_code == 200
+            def ready(url: str = url) -> bool:
+                # Not /readyz: a fault may make that fail on purpose.
+                return httpx.get(f"{url}/__sandbox/ready", timeout=2).status_code == 200
 
-        timings["app"] = app.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {base_url}")
+            timings[stem] = child.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {url}")
+        public_url = None
+        if with_edge:
+            edge = servers.start_haproxy(
+                self.logs,
+                edge_socket.parent,
+                {"blue": blue_port, "green": port},
+                self._runtime_weights(),
+            )
+            if edge is not None:
+                self.children.append(edge[0].child)
+                public_url = f"http://127.0.0.1:{edge[0].port}"
+                timings["edge"] = edge[0].ready_s
 
         # Outages that only the stack can cause: the server goes away under a running app.
         for fault, name in (("graph-down", "graph (FalkorDB)"), ("kafka-down", "kafka (tansu)")):
@@ -352,11 +408,21 @@ class Stack:
             faults=self.faults,
             dialects=self.dialects,
             metrics_url=f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
+            public_url=public_url,
+            blue_url=f"http://127.0.0.1:{blue_port}" if public_url else None,
             pids={c.name: c.pid for c in self.children},
             startup_s={k: round(v, 3) for k, v in timings.items()},
         )
         (self.workdir / "stack.json").write_text(self.info.model_dump_json(indent=2))
         return self.info
+
+    def _runtime_weights(self) -> dict[str, float]:
+        """The traffic the edge starts with: the declared weights. With weights-stuck and
+        weights other than the usual (a rehearsed step's, like T-10's 10/90), the traffic is
+        where it was before the day: all on blue. Later changes do not reach it either."""
+        if "weights-stuck" in self.faults and self.edge_weights != DEFAULT_EDGE_WEIGHTS:
+            return {"blue": 100.0, "green": 0.0}
+        return self.edge_weights
 
     def _slow_graph(self, bolt_port: int, delay_ms: float) -> str:
         """graph-slow: gonogo's graph clients go through a proxy that answers late."""

@@ -48,7 +48,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from gonogo.abac import RegoPolicy, rego_input
 from gonogo.errors import ConfigError
 from gonogo.sandbox import faults as fault_registry
-from gonogo.sandbox.app import gql
+from gonogo.sandbox.app import edge, gql
+from gonogo.sandbox.app.edge import SLOT_HEADER
 from gonogo.sandbox.app.security import (
     AUTHZ_POLICY,
     AUTHZ_QUERY,
@@ -56,6 +57,7 @@ from gonogo.sandbox.app.security import (
     AuthFailed,
     verify,
 )
+from gonogo.sandbox.cluster import NAMESPACE as cluster_namespace
 from gonogo.sandbox.tokens import AUDIENCE, ISSUER, jwk
 
 INGEST_TOPIC = "intelgraph.ingest"
@@ -80,6 +82,14 @@ class AppConfig(BaseModel):
     metrics_port: int | None = None  # the metrics-port dialect's exporter
     # Recorded Kubernetes API answers (a PodList) served under /k8s: no API server runs here.
     k8s_pods: str | None = None
+    # Which slot this app is (every answer says so in edge.SLOT_HEADER). Blue, the previous
+    # release, shares the data stores and runs no background work (green consumes).
+    slot: str = "green"
+    background: bool = True
+    # Green serves the recorded edge (Ingress + TraefikService) at these starting weights,
+    # and applies a change to HAProxy through its runtime API socket.
+    edge_weights: dict[str, float] | None = None
+    edge_socket: str | None = None
 
 
 class FaultChange(BaseModel):
@@ -411,6 +421,10 @@ def _exporter(metrics: Metrics, port: int) -> http.server.ThreadingHTTPServer:
     return server
 
 
+def _log(message: str) -> None:
+    print(message, flush=True)  # the app's log (app.log in the sandbox's logs)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -423,14 +437,16 @@ def create_app(config: AppConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.loop = asyncio.get_running_loop()
         state.pg = await psycopg.AsyncConnection.connect(config.postgres_dsn, autocommit=True)
-        await asyncio.to_thread(state.apply_graph_schema)
-        # The app audits its own start, so the log is never empty and signing is exercised.
-        record("system", "startup", {"faults": dict(state.faults)})
-        await asyncio.to_thread(state.replay_outbox)
-        threads = [
-            threading.Thread(target=state.consume_forever, name="ingest-consumer", daemon=True),
-            threading.Thread(target=state.heartbeat_forever, name="heartbeat", daemon=True),
-        ]
+        threads = []
+        if config.background:
+            await asyncio.to_thread(state.apply_graph_schema)
+            # The app audits its own start, so the log is never empty and signing is exercised.
+            record("system", "startup", {"faults": dict(state.faults)})
+            await asyncio.to_thread(state.replay_outbox)
+            threads = [
+                threading.Thread(target=state.consume_forever, name="ingest-consumer", daemon=True),
+                threading.Thread(target=state.heartbeat_forever, name="heartbeat", daemon=True),
+            ]
         for t in threads:
             t.start()
         exporter = _exporter(state.metrics, config.metrics_port) if config.metrics_port else None
@@ -500,6 +516,7 @@ def create_app(config: AppConfig) -> FastAPI:
         route = getattr(route_obj, "path", "unmatched")
         seconds = time.perf_counter() - t0
         state.metrics.request(route, request.method, response.status_code, seconds)
+        response.headers[SLOT_HEADER] = config.slot
         return response
 
     def _rate_limited(request: Request) -> bool:
@@ -550,6 +567,8 @@ def create_app(config: AppConfig) -> FastAPI:
         checks = await dependencies()
         if state.on("readyz-fail"):
             checks["graph"] = "down: injected fault"
+        if config.slot == "blue" and state.on("blue-cold"):
+            checks["pods"] = "down: scaled to zero after the cutover (blue-cold)"
         return readiness(checks)
 
     @app.get("/__sandbox/ready")
@@ -561,7 +580,9 @@ def create_app(config: AppConfig) -> FastAPI:
         # The broker's high watermark can trail a fresh publish, so a low lag alone is not
         # proof: the replay must also have been taken off the topic.
         replayed = state.handled >= STARTUP_BURST and state.lag is not None and state.lag <= 1
-        if state.on("consumer-stall"):
+        if not config.background:
+            pass  # blue consumes nothing: green does
+        elif state.on("consumer-stall"):
             # Ready once the stall has begun (after the first commit), so no check sees
             # the one message it takes before stalling as progress.
             if not state.committed_once:
@@ -595,6 +616,12 @@ def create_app(config: AppConfig) -> FastAPI:
             p for p in listing["items"] if p["metadata"].get("namespace") == namespace
         ]
         return JSONResponse(listing)
+
+    if config.edge_weights is not None:
+        recorded = edge.RecordedEdge(
+            cluster_namespace, config.edge_socket, dict(config.edge_weights)
+        )
+        edge.mount(app, recorded, lambda: state.on("weights-stuck"), _log)
 
     @app.get("/api/audit")
     async def audit(request: Request) -> dict[str, Any]:
