@@ -28,7 +28,10 @@ BY_FAULT = by_fault(CHECKS)
 def run_pack(
     tmp_path: Path, *args: str, environ: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
-    return _run_pack(tmp_path, "smoke", *args, environ=environ)
+    # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
+    return _run_pack(
+        tmp_path, "smoke", "--expect-weights", "blue=10,green=90", *args, environ=environ
+    )
 
 
 def test_every_check_names_a_sandbox_fault() -> None:

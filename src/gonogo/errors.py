@@ -20,7 +20,9 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     ├── TargetError              the environment under test misbehaved
     │   ├── Unreachable          a connection or a timeout, with the URL and the limit
     │   ├── TooLarge             a response body over [limits] max_body_mb
-    │   └── SignatureError       (supplychain/signatures.py) a signature did not verify
+    │   ├── SignatureError       (supplychain/signatures.py) a signature did not verify
+    │   ├── EdgeError            (edge.py) the route's weights cannot be read or set
+    │   └── StepFailed           (rollback.py) a rollback step's verification failed
     ├── LoadError                (load/engine.py) the load run itself failed
     ├── SandboxError             the local reference environment could not start
     └── BundleError              an evidence bundle cannot be read

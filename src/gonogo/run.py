@@ -127,6 +127,8 @@ class Run:
     user_html: str | None = None
     faults: dict[str, str | None] = dataclasses.field(default_factory=dict)
     dialects: list[str] = dataclasses.field(default_factory=list)
+    # --expect-weights: what test_route_weights expects, and where a local edge starts.
+    expected_weights: dict[str, float] | None = None
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
     exceptions_file: Path | None = None
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
@@ -287,6 +289,7 @@ class Run:
                 faults=self.faults,
                 logs=self.bundle.root / "sandbox" / settings.name,
                 dialects=self.dialects,
+                edge_weights=self.expected_weights,
             )
             sandbox = SandboxRun(stack=stack)
             self.sandboxes[settings.name] = sandbox

@@ -6,6 +6,7 @@ exist is a one-line configuration error naming it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gonogo.config import ClusterSettings
@@ -20,13 +21,13 @@ class ClusterClient:
         self._api: Any = None
 
     @property
-    def core(self) -> Any:
+    def api_client(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
+            from kubernetes import config
             from kubernetes.config.config_exception import ConfigException
 
             try:
-                api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
                     config_file=self.settings.kubeconfig, context=self.settings.context
                 )
             except (ConfigException, FileNotFoundError) as exc:
@@ -36,24 +37,110 @@ class ClusterClient:
                     f"context {self.settings.context or '(current)'}: {exc}; "
                     "check [cluster] kubeconfig and context"
                 ) from None
-            self._api = client.CoreV1Api(api_client)
         return self._api
 
-    def pods(self) -> list[Any]:
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        """One API call: unreachable and refused answers become one line naming `what`."""
+        from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
+        host = self.api_client.configuration.host
         try:
-            listing = self.core.list_namespaced_pod(
-                self.settings.namespace, _request_timeout=self.timeout_s
-            )
+            return call()
         except HTTPError as exc:
-            host = self.core.api_client.configuration.host
             raise Unreachable(host, self.timeout_s, exc) from None
+        except ApiException as exc:
+            reason = f"{exc.status} {exc.reason}".strip()
+            raise TargetError(
+                f"{host}: {what} answered {reason}; check the name, the namespace and that "
+                "the context may read (and, to change weights, patch) it"
+            ) from None
         except ValueError as exc:  # the client's models refuse a malformed object
-            host = self.core.api_client.configuration.host
             first = str(exc).strip().splitlines()
             raise TargetError(
-                f"{host}: the pod list of {self.settings.namespace} does not read as Kubernetes "
-                f"objects ({first[0] if first else type(exc).__name__})"
+                f"{host}: {what} does not read as a Kubernetes object "
+                f"({first[0] if first else type(exc).__name__})"
             ) from None
+
+    def ingress(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """An Ingress as the API server returns it (a plain dict, as kubectl -o json shows)."""
+        from kubernetes import client
+
+        api = client.NetworkingV1Api(self.api_client)
+        ns = namespace or self.settings.namespace
+        found = self._call(
+            f"ingress {ns}/{name}",
+            lambda: api.read_namespaced_ingress(name, ns, _request_timeout=self.timeout_s),
+        )
+        result: dict[str, Any] = self.api_client.sanitize_for_serialization(found)
+        return result
+
+    def patch_ingress(self, name: str, patch: dict[str, Any], namespace: str | None = None) -> None:
+        from kubernetes import client
+
+        api = client.NetworkingV1Api(self.api_client)
+        ns = namespace or self.settings.namespace
+        self._call(
+            f"patching ingress {ns}/{name}",
+            lambda: api.patch_namespaced_ingress(
+                name,
+                ns,
+                patch,
+                _request_timeout=self.timeout_s,
+                _content_type="application/merge-patch+json",
+            ),
+        )
+
+    def custom(
+        self, group: str, plural: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        """A namespaced custom object (a TraefikService), version v1alpha1."""
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.api_client)
+        ns = namespace or self.settings.namespace
+        found = self._call(
+            f"{plural}.{group} {ns}/{name}",
+            lambda: api.get_namespaced_custom_object(
+                group, "v1alpha1", ns, plural, name, _request_timeout=self.timeout_s
+            ),
+        )
+        if not isinstance(found, dict):
+            raise TargetError(f"{plural}.{group} {ns}/{name}: not a JSON object")
+        return found
+
+    def patch_custom(
+        self, group: str, plural: str, name: str, patch: dict[str, Any], namespace: str | None
+    ) -> None:
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.api_client)
+        ns = namespace or self.settings.namespace
+        self._call(
+            f"patching {plural}.{group} {ns}/{name}",
+            lambda: api.patch_namespaced_custom_object(
+                group,
+                "v1alpha1",
+                ns,
+                plural,
+                name,
+                patch,
+                _request_timeout=self.timeout_s,
+                _content_type="application/merge-patch+json",
+            ),
+        )
+
+    def pods(self) -> list[Any]:
+        listing = self._call(
+            f"the pod list of {self.settings.namespace}",
+            lambda: self.core.list_namespaced_pod(
+                self.settings.namespace, _request_timeout=self.timeout_s
+            ),
+        )
         return list(listing.items)

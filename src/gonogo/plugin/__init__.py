@@ -4,7 +4,7 @@
     session.py     configure: --env read into a Run, the bundle, sandboxes, xdist hand-over
     collection.py  --env as every check's parameter, pack markers, drills, deselections
     load.py        load plans: threshold items, the announcement, load_result / load_slot
-    fixtures.py    env (through Run.open), its clients, evidence, release
+    fixtures.py    env (through Run.open), its clients, evidence, release, expected_weights
     reporting.py   one-line outcomes, waivers, redaction, attachments, the sealing Controller
     state.py       the StashKeys and xdist keys they share
 
@@ -26,6 +26,7 @@ from gonogo.plugin.fixtures import (
     env,
     env_evidence,
     evidence,
+    expected_weights,
     graph,
     graphql,
     http,
@@ -61,6 +62,7 @@ __all__ = [
     "env",
     "env_evidence",
     "evidence",
+    "expected_weights",
     "graph",
     "graphql",
     "http",

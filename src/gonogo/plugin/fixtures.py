@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from gonogo.env import Environment
+from gonogo.errors import NotApplicable
 from gonogo.evidence import Captures
 from gonogo.plugin.state import CAPTURES_KEY, STATE
 
@@ -80,6 +81,20 @@ database = _client_fixture("database")
 def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
     """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
     return list(request.config.stash[STATE].exceptions)
+
+
+@pytest.fixture
+def expected_weights(request: pytest.FixtureRequest) -> dict[str, float]:
+    """The route weights expected now (--expect-weights). Without them the weights check is
+    n/a, not a skip: outside the cutover's T-10 and T-0 no weights are anyone's to expect, and
+    a healthy smoke run must not turn INCOMPLETE for it."""
+    weights: dict[str, float] | None = request.config.stash[STATE].expected_weights
+    if not weights:
+        raise NotApplicable(
+            "no route weights expected now (pass --expect-weights blue=10,green=90; the "
+            "cutover day's T-10 and T-0 steps pass theirs)"
+        )
+    return weights
 
 
 @pytest.fixture

@@ -60,6 +60,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"run an opt-in drill ({', '.join(DRILLS)}); never part of a default run",
     )
     group.addoption(
+        "--expect-weights",
+        dest="gonogo_expect_weights",
+        default=None,
+        metavar="SLOT=PCT,...",
+        help="the route weights the edge must declare and serve now, like blue=10,green=90 "
+        "(test_route_weights; a cutover step passes its own). On the local env the edge "
+        "starts at these weights, as if the flip was made",
+    )
+    group.addoption(
         "--allow-drill",
         action="store_true",
         dest="gonogo_allow_drill",

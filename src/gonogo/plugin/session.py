@@ -173,6 +173,11 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
         from gonogo.sandbox import dialects as dialect_registry
 
         state.dialects = dialect_registry.parse_all(dialects)
+    weights = config.getoption("gonogo_expect_weights")
+    if weights:
+        from gonogo.edge import parse_expected
+
+        state.expected_weights = parse_expected(weights)
 
 
 def _sandbox_only(flag: str, values: list[str], state: Run, names: list[str]) -> list[str]:

@@ -1,0 +1,275 @@
+"""The route in front of blue and green: its weights as declared, as observed, and changed.
+
+The seed's macro flipped traffic by editing Traefik's service-weights
+annotation and trusting it. A declared weight is only what the edge was told;
+what the IC needs is what users get. So weights are read two ways:
+
+- declared: the Ingress's annotation (Traefik's format: one `service: N%` line
+  per service; services of the route it does not list share what is left
+  equally), or a weighted TraefikService (integer weights, relative);
+- observed: N probes to the public URL, each answer naming its slot.
+
+The observed share must sit within a binomial tolerance of the declared one:
+Z_TOLERANCE standard deviations, so a healthy edge (weighted round robin, or a
+random pick) is a false alarm less than once in ten thousand steps, while a
+route left at 100/0 when 10/90 was declared is off by far more. A declared 0
+or 100 % allows no answer from the other slot at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gonogo.config import EdgeSettings
+from gonogo.errors import ConfigError, GonogoError, TargetError
+
+if TYPE_CHECKING:
+    from gonogo.env import Environment
+
+Z_TOLERANCE = 4.0
+_LINE = re.compile(
+    r"^\s*['\"]?([A-Za-z0-9._-]+)['\"]?\s*:\s*['\"]?([0-9]+(?:\.[0-9]+)?)\s*%?['\"]?\s*$"
+)
+
+
+class EdgeError(TargetError):
+    """The edge's weights cannot be read or changed as declared (one line, the fix in it)."""
+
+
+def parse_expected(text: str, option: str = "--expect-weights") -> dict[str, float]:
+    """`blue=10,green=90` -> {"blue": 10.0, "green": 90.0}; percentages summing to 100."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        slot, sep, value = part.partition("=")
+        try:
+            weights[slot.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not slot.strip() or not 0 <= weights.get(slot.strip(), -1) <= 100:
+            raise ConfigError(
+                f"{option} {text!r}: each slot is NAME=PERCENT (0-100), like blue=10,green=90"
+            )
+    if len(weights) < 2 or abs(sum(weights.values()) - 100) > 0.01:
+        raise ConfigError(
+            f"{option} {text!r}: name both slots, with percentages that sum to 100 "
+            "(blue=10,green=90)"
+        )
+    return weights
+
+
+def parse_annotation(text: str, route_services: list[str]) -> dict[str, float]:
+    """Traefik's service-weights annotation as percentages per service.
+
+    Services of the route that the annotation leaves out share the rest equally,
+    as Traefik does; a total over 100 % is refused.
+    """
+    listed: dict[str, float] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise EdgeError(f"service-weights line {number} {line.strip()!r} is not 'service: N%'")
+        listed[match.group(1)] = float(match.group(2))
+    total = sum(listed.values())
+    if total > 100.0001:
+        raise EdgeError(f"service-weights add up to {total:g} %, over 100 %: {listed}")
+    rest = [s for s in route_services if s not in listed]
+    share = (100 - total) / len(rest) if rest else 0.0
+    return {**listed, **{s: share for s in rest}}
+
+
+def _route_services(ingress: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for rule in (ingress.get("spec") or {}).get("rules") or []:
+        for path in ((rule or {}).get("http") or {}).get("paths") or []:
+            name = (((path or {}).get("backend") or {}).get("service") or {}).get("name")
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+@dataclass
+class Declared:
+    """Percent per slot, as the edge declares it, and where that was read."""
+
+    weights: dict[str, float]
+    source: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Observed:
+    counts: Counter[str]
+    samples: int
+    failures: list[str]
+
+    def share(self, slot: str) -> float:
+        return 100.0 * self.counts[slot] / self.samples if self.samples else 0.0
+
+
+class Edge:
+    """One env's edge: read, observe and set its weights (through [cluster] and the env's
+    own HTTP client, so every request is in requests.jsonl)."""
+
+    def __init__(self, env: Environment) -> None:
+        settings: EdgeSettings = env.settings.require("edge", "the edge in front of blue and green")
+        self.env = env
+        self.settings: EdgeSettings = settings
+        self.slot_of = {svc: slot for slot, svc in settings.services.items()}
+
+    @property
+    def where(self) -> str:
+        s = self.settings
+        ns = s.namespace or (
+            self.env.settings.cluster.namespace if self.env.settings.cluster else ""
+        )
+        if s.kind == "ingress":
+            return f"ingress {ns}/{s.name} annotation {s.annotation}"
+        return f"traefikservices.{s.group} {ns}/{s.name}"
+
+    def declared(self) -> Declared:
+        s = self.settings
+        if s.kind == "ingress":
+            ingress = self.env.cluster.ingress(s.name, s.namespace)
+            annotation = ((ingress.get("metadata") or {}).get("annotations") or {}).get(
+                s.annotation
+            )
+            if annotation is None:
+                raise EdgeError(
+                    f"{self.where}: no such annotation, so the route sends traffic by its own "
+                    "default; set it (gonogo rollback does) or check [edge] annotation"
+                )
+            per_service = parse_annotation(annotation, _route_services(ingress))
+            raw = {"annotation": annotation}
+        else:
+            obj = self.env.cluster.custom(s.group, "traefikservices", s.name, s.namespace)
+            services = ((obj.get("spec") or {}).get("weighted") or {}).get("services") or []
+            if not services:
+                raise EdgeError(f"{self.where}: no spec.weighted.services, so no weights")
+            total = sum(int(svc.get("weight", 1)) for svc in services)
+            per_service = {
+                svc["name"]: 100.0 * int(svc.get("weight", 1)) / total if total else 0.0
+                for svc in services
+            }
+            raw = {"services": services}
+        weights = {slot: per_service.get(svc, 0.0) for slot, svc in s.services.items()}
+        others = {k: v for k, v in per_service.items() if k not in self.slot_of and v > 0}
+        if others:
+            raise EdgeError(
+                f"{self.where}: weights go to services that are not a slot ({others}); "
+                f"[edge] services names {dict(s.services)}"
+            )
+        return Declared(weights, self.where, raw)
+
+    def observe(self, samples: int | None = None) -> Observed:
+        """N probes to the public URL; each answer's slot from the header or body field."""
+        s = self.settings
+        n = samples or s.samples
+        client = self.env.client(s.public_url) if s.public_url else self.env.http
+        counts: Counter[str] = Counter()
+        failures: list[str] = []
+        for _ in range(n):
+            try:
+                reply = client.get(s.probe_path, auth=False)
+            except GonogoError as exc:
+                failures.append(str(exc))
+                continue
+            slot = self.slot_of_reply(reply)
+            if slot is None:
+                source = f"header {s.slot_header}" if s.slot_header else f"field {s.slot_field}"
+                failures.append(f"HTTP {reply.status_code} named no slot ({source})")
+                continue
+            counts[slot] += 1
+        return Observed(counts, n, failures)
+
+    def slot_of_reply(self, reply: Any) -> str | None:
+        s = self.settings
+        value: Any = None
+        if s.slot_header:
+            value = reply.headers.get(s.slot_header)
+        if value is None and s.slot_field:
+            try:
+                body = reply.json()
+            except ValueError:
+                body = None
+            for part in s.slot_field.split("."):
+                body = body.get(part) if isinstance(body, dict) else None
+            value = body
+        if value is None:
+            return None
+        text = str(value).strip()
+        return self.slot_of.get(text, text)
+
+    def set(self, weights: dict[str, float]) -> None:
+        """Declare new weights the way the seed's macro did (the annotation), or on the
+        TraefikService; integers, since TraefikService weights are."""
+        s = self.settings
+        unknown = sorted(set(weights) - set(s.services))
+        if unknown:
+            raise ConfigError(
+                f"unknown slot(s) {', '.join(unknown)}; [edge] services names "
+                f"{', '.join(s.services)}"
+            )
+        if s.kind == "ingress":
+            text = "".join(f"{s.services[slot]}: {w:g}%\n" for slot, w in weights.items())
+            self.env.cluster.patch_ingress(
+                s.name, {"metadata": {"annotations": {s.annotation: text}}}, s.namespace
+            )
+            return
+        obj = self.env.cluster.custom(s.group, "traefikservices", s.name, s.namespace)
+        services = ((obj.get("spec") or {}).get("weighted") or {}).get("services") or []
+        by_service = {s.services[slot]: round(w) for slot, w in weights.items()}
+        changed = [{**svc, "weight": by_service.get(svc.get("name"), 0)} for svc in services]
+        self.env.cluster.patch_custom(
+            s.group,
+            "traefikservices",
+            s.name,
+            {"spec": {"weighted": {"services": changed}}},
+            s.namespace,
+        )
+
+
+def tolerance(percent: float, samples: int) -> float:
+    """The allowed distance, in answers, between observed and expected counts."""
+    p = percent / 100.0
+    return Z_TOLERANCE * math.sqrt(samples * p * (1 - p))
+
+
+def compare(expected: dict[str, float], observed: Observed) -> list[str]:
+    """Every slot whose observed share is outside its tolerance, said with numbers."""
+    problems: list[str] = []
+    answered = sum(observed.counts.values())
+    for slot, percent in expected.items():
+        want = answered * percent / 100.0
+        got = observed.counts[slot]
+        allowed = tolerance(percent, answered)
+        if abs(got - want) > allowed:
+            share = 100.0 * got / answered if answered else 0.0
+            problems.append(
+                f"{slot} answered {got}/{answered} ({share:.1f} %), expected {percent:g} % "
+                f"(±{allowed:.0f} answers)"
+            )
+    strangers = sorted(set(observed.counts) - set(expected))
+    if strangers:
+        problems.append(
+            "answers from unknown slot(s) "
+            + ", ".join(f"{s} ({observed.counts[s]})" for s in strangers)
+        )
+    return problems
+
+
+def mismatch(expected: dict[str, float], declared: Declared) -> list[str]:
+    return [
+        f"{slot} declared {declared.weights.get(slot, 0.0):g} %, expected {percent:g} %"
+        for slot, percent in expected.items()
+        if abs(declared.weights.get(slot, 0.0) - percent) > 0.5
+    ]
+
+
+def describe(weights: dict[str, float]) -> str:
+    return "/".join(f"{slot} {w:g}" for slot, w in weights.items())

@@ -1,0 +1,113 @@
+"""The route's weights: Traefik's annotation read as Traefik reads it, the binomial tolerance,
+and the check against the local edge (HAProxy) declared both ways, healthy and stuck."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gonogo import edge
+from gonogo.errors import ConfigError
+from tests.packs import outcomes, run_pack
+
+needs_haproxy = pytest.mark.skipif(
+    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
+    reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)",
+)
+
+
+def test_the_annotation_is_read_as_traefik_reads_it() -> None:
+    services = ["intelgraph-blue", "intelgraph-green", "intelgraph-canary"]
+    assert edge.parse_annotation("intelgraph-blue: 10%\nintelgraph-green: 90%\n", services) == {
+        "intelgraph-blue": 10.0,
+        "intelgraph-green": 90.0,
+        "intelgraph-canary": 0.0,
+    }
+    # Services of the route left out share what is left equally; '%' is optional.
+    assert edge.parse_annotation("intelgraph-blue: 20", services) == {
+        "intelgraph-blue": 20.0,
+        "intelgraph-green": 40.0,
+        "intelgraph-canary": 40.0,
+    }
+    with pytest.raises(edge.EdgeError, match="add up to 120 %, over 100 %"):
+        edge.parse_annotation("intelgraph-blue: 60%\nintelgraph-green: 60%", services)
+    with pytest.raises(edge.EdgeError, match=r"line 1 'blue = 10' is not 'service: N%'"):
+        edge.parse_annotation("blue = 10", services)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("blue=10", "name both slots"),
+        ("blue=10,green=80", "sum to 100"),
+        ("blue=ten,green=90", "each slot is NAME=PERCENT"),
+        ("blue=-10,green=110", "each slot is NAME=PERCENT"),
+    ],
+)
+def test_expected_weights_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        edge.parse_expected(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_tolerance_is_binomial() -> None:
+    """200 probes at 10/90: a fair edge lands within ±17 answers; 100/0 is far outside,
+    and a declared 0 % allows no answer at all."""
+    fair = edge.Observed(Counter(blue=27, green=173), 200, [])
+    assert edge.compare({"blue": 10, "green": 90}, fair) == []  # 7 off, 2.3 sd
+    stuck = edge.Observed(Counter(blue=200), 200, [])
+    assert edge.compare({"blue": 10, "green": 90}, stuck) == [
+        "blue answered 200/200 (100.0 %), expected 10 % (±17 answers)",
+        "green answered 0/200 (0.0 %), expected 90 % (±17 answers)",
+    ]
+    one_left = edge.Observed(Counter(blue=199, green=1), 200, [])
+    assert edge.compare({"blue": 100, "green": 0}, one_left) == [
+        "blue answered 199/200 (99.5 %), expected 100 % (±0 answers)",
+        "green answered 1/200 (0.5 %), expected 0 % (±0 answers)",
+    ]
+
+
+@needs_haproxy
+@pytest.mark.parametrize("kind", ["ingress", "traefikservice"])
+def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> None:
+    env_file = tmp_path / "envs.toml"
+    env_file.write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\n"
+        f'[environments.local.edge]\nkind = "{kind}"\nsamples = 100\n'
+    )
+    done, manifest = run_pack(
+        tmp_path, "smoke", "-k", "route_weights", "--expect-weights", "blue=10,green=90",
+        f"--env-file={env_file}",
+    )  # fmt: skip
+    result = outcomes(manifest)["test_route_weights"]
+    assert result["outcome"] == "passed", done.stdout[-3000:]
+    capture = next((tmp_path / "evidence").glob("local/*/captures/route_weights.json"))
+    assert '"by_slot": {' in capture.read_text()
+
+
+@needs_haproxy
+def test_route_weights_red_when_the_traffic_does_not_follow(tmp_path: Path) -> None:
+    _, manifest = run_pack(
+        tmp_path, "smoke", "-k", "route_weights", "--expect-weights", "blue=10,green=90",
+        "--fault", "weights-stuck",
+    )  # fmt: skip
+    result = outcomes(manifest)["test_route_weights"]
+    assert result["outcome"] == "failed"
+    assert (
+        "expected traffic split blue 10/green 90 (declared so); got blue answered 200/200 "
+        "(100.0 %), expected 10 % (±17 answers)" in result["message"]
+    ), result["message"]
+    assert "captures/route_weights.json" in result["message"]
+
+
+def test_route_weights_without_expectations_is_na_and_says_what_to_pass(tmp_path: Path) -> None:
+    _, manifest = run_pack(tmp_path, "smoke", "-k", "route_weights")
+    result = outcomes(manifest)["test_route_weights"]
+    assert result["outcome"] == "n/a"
+    assert (
+        "no route weights expected now (pass --expect-weights blue=10,green=90"
+        in (result["message"])
+    )
