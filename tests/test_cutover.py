@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,37 @@ def test_t0_must_say_its_time_zone() -> None:
     with pytest.raises(cutover.CutoverError, match="has no UTC offset"):
         cutover.parse_t0("2026-12-01T02:00")
     assert cutover.parse_t0(T0).utcoffset() == dt.timedelta(hours=-7)
+
+
+WEIGHTS_DAY = """
+[[steps]]
+at = "T-10"
+owner = "Release manager"
+action = "Drain blue: 10/90"
+exit = "the edge declares 10/90 and observed traffic matches"
+marker = "smoke"
+keyword = "route_weights"
+weights = { blue = 10, green = 90 }
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
+    reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)",
+)
+@pytest.mark.parametrize("fault", [None, "weights-stuck"])
+def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> None:
+    """T-10 passes its weights to test_route_weights; with the annotation changed and the
+    traffic not, the step fails."""
+    (tmp_path / "envs.toml").write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\n"
+    )
+    (tmp_path / "cutover.toml").write_text(WEIGHTS_DAY)
+    planned = cli(tmp_path, "plan", "--env", "local", "--t0", T0,
+                  "--timeline", str(tmp_path / "cutover.toml"))  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    assert "--expect-weights blue=10,green=90" in planned.stdout
+    done = cli(tmp_path, "run", "T-10", *(["--fault", fault] if fault else []))
+    assert done.returncode == (1 if fault else 0), done.stdout[-3000:] + done.stderr
+    assert "--expect-weights blue=10,green=90" in done.stdout
+    assert ("1 failed" if fault else "1 passed") in done.stdout

@@ -6,19 +6,9 @@ import uuid
 
 import pytest
 
-from gonogo.checks import says, short
+from gonogo.checks import says, short, write_freeze
 from gonogo.env import Environment
 from gonogo.evidence import Captures
-
-
-def _freeze(env: Environment, enable: bool) -> int:
-    r = env.http.post(
-        f"{env.settings.api_path}{env.settings.smoke.write_freeze_path}",
-        params={"enable": "true" if enable else "false"},
-        auth=False,
-        headers={"Authorization": f"Bearer {env.admin_token()}"},
-    )
-    return r.status_code
 
 
 @pytest.mark.drill("write-freeze")
@@ -30,7 +20,7 @@ def test_write_freeze_drill(env: Environment, evidence: Captures) -> None:
     Fault: write-freeze-ignored
     """
     create = env.settings.operations.create_note
-    code = _freeze(env, True)
+    code = write_freeze(env, True)
     try:
         assert code == 200, says("200 from enabling the write freeze", str(code), None)
         note = {create.var("text"): f"drill {uuid.uuid4()}"}
@@ -40,7 +30,7 @@ def test_write_freeze_drill(env: Environment, evidence: Captures) -> None:
             "CreateNote refused while writes are frozen", short(str(frozen.body)), path
         )
     finally:
-        lifted = _freeze(env, False)
+        lifted = write_freeze(env, False)
         evidence.step(f"write freeze lifted: HTTP {lifted}")
     note = {create.var("text"): f"drill {uuid.uuid4()}"}
     after = env.graphql.persisted(create, note, write=True)

@@ -13,6 +13,20 @@ from pathlib import Path
 from typing import Any
 
 
+def write_freeze(env: Any, enable: bool, client: Any = None) -> int:
+    """Turn the write freeze on or off ([smoke] write_freeze_path, as an admin); the HTTP
+    status. `client`: another way in than the env's base URL (the public URL, say)."""
+    settings = env.settings
+    reply = (client or env.http).post(
+        f"{settings.api_path}{settings.smoke.write_freeze_path}",
+        params={"enable": "true" if enable else "false"},
+        auth=False,
+        headers={"Authorization": f"Bearer {env.admin_token()}"},
+    )
+    status: int = reply.status_code
+    return status
+
+
 def cite(path: Path | None) -> str:
     if path is None:
         return "no capture (the run has no evidence bundle)"

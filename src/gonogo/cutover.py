@@ -53,6 +53,8 @@ class Step(Table):
     env: Literal["green", "blue"] = "green"
     marker: str | None = None
     keyword: str | None = None
+    # The route weights this step expects (percent per slot); passed as --expect-weights.
+    weights: dict[str, float] | None = None
 
     @field_validator("at")
     @classmethod
@@ -65,9 +67,23 @@ class Step(Table):
     def _judged(self) -> Step:
         if self.kind == "checks" and not self.marker:
             raise ValueError('a "checks" step needs marker = "smoke" (a pytest -m expression)')
-        if self.kind != "checks" and (self.marker or self.keyword):
-            raise ValueError(f'a "{self.kind}" step runs no checks: drop marker and keyword')
+        if self.kind != "checks" and (self.marker or self.keyword or self.weights):
+            raise ValueError(
+                f'a "{self.kind}" step runs no checks: drop marker, keyword and weights'
+            )
+        if self.weights is not None:
+            from gonogo.edge import parse_expected
+
+            try:
+                parse_expected(self.expect_weights, option="weights")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
+
+    @property
+    def expect_weights(self) -> str:
+        """The weights as --expect-weights says them: blue=10,green=90."""
+        return ",".join(f"{slot}={w:g}" for slot, w in (self.weights or {}).items())
 
     @property
     def minutes(self) -> int:
@@ -255,7 +271,9 @@ def plan_lines(day: Day) -> list[str]:
     ]
     for step in day.timeline.steps:
         judged = {
-            "checks": f"-m '{step.marker}'" + (f" -k '{step.keyword}'" if step.keyword else ""),
+            "checks": f"-m '{step.marker}'"
+            + (f" -k '{step.keyword}'" if step.keyword else "")
+            + (f" --expect-weights {step.expect_weights}" if step.weights else ""),
             "verdict": "every earlier step passed",
             "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",
         }[step.kind]
