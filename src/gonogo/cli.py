@@ -169,6 +169,35 @@ def _parser() -> argparse.ArgumentParser:
         "may start before the master)",
     )
 
+    rollback = sub.add_parser(
+        "rollback",
+        help="the rollback macro, each step verified: route to blue, freeze, notify, "
+        "verify blue, unfreeze (exit 1: a step failed)",
+    )
+    rollback.add_argument("--env", required=True, metavar="NAME", help="the env rolled back")
+    rollback.add_argument(
+        "--to", default="blue", metavar="SLOT", help="the slot to send all traffic to (blue)"
+    )
+    rollback.add_argument(
+        "--confirm", metavar="NAME", help="a production env's name again: the consent"
+    )
+    rollback.add_argument(
+        "--dry-run", action="store_true", help="print the steps and their manual commands only"
+    )
+    rollback.add_argument(
+        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
+    )
+    rollback.add_argument(
+        "--evidence-dir", default="reports", metavar="DIR", help="where its bundle goes"
+    )
+    rollback.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="sandbox envs only: rehearse with this fault (weights-stuck, blue-cold, ...)",
+    )
+
     cutover = sub.add_parser(
         "cutover", help="the cutover day: plan the timeline, run a step, show where it stands"
     )
@@ -404,6 +433,10 @@ def _serve(env: Any, chosen: dict[str, str | None], seconds: float | None) -> No
         print(f"  dialects    {', '.join(info.dialects)}")
     if info.metrics_url:
         print(f"  metrics     {info.metrics_url}")
+    if info.public_url:
+        print(
+            f"  edge        {info.public_url}  (HAProxy: blue {info.blue_url}, green the gateway)"
+        )
     print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
     topics = f"{info.ingest_topic}, {info.canary_topic}"
     print(f"  kafka       {info.kafka_bootstrap}  (topics {topics})")
@@ -487,6 +520,8 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
                 "--env", env, f"--evidence-dir={folder}"]  # fmt: skip
         if step.keyword:
             argv += ["-k", step.keyword]
+        if step.weights:
+            argv += ["--expect-weights", step.expect_weights]
         if env_file:
             argv.append(f"--env-file={env_file}")
         argv += [f"--fault={fault}" for fault in faults]
@@ -574,6 +609,63 @@ def _watch(args: argparse.Namespace) -> int:
     return code
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    """The macro, verified step by step, into a sealed bundle; exit 1 when a step failed."""
+    import signal
+
+    from gonogo import rollback
+    from gonogo.evidence import Bundle
+    from gonogo.run import opened
+    from gonogo.sandbox import faults as fault_registry
+
+    settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
+    chosen = fault_registry.parse_all(args.fault)
+    if chosen and not settings.sandbox:
+        raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
+    rollback.target_weights(settings, args.to)  # an unknown slot, or no [edge]: said now
+    if args.dry_run:
+        print(f"gonogo rollback --dry-run: {args.env} to {args.to}; nothing is changed")
+        public = settings.edge.public_url if settings.edge else None
+        commands = rollback.manual_commands(settings, args.to, public)
+        for number, step in enumerate(rollback.STEPS, 1):
+            print(f"  {number}. {step:<9} {commands[step]}")
+        return EXIT_OK
+    rollback.check_consent(settings, args.confirm)
+    for warning in settings.register_secrets():
+        print(warning, file=sys.stderr)
+    bundle = Bundle.create(Path(args.evidence_dir), [args.env])
+    signal.signal(signal.SIGTERM, _interrupt)
+    result = None
+    try:
+        with opened(
+            settings,
+            faults=chosen,
+            logs=bundle.root / "sandbox" / args.env,
+            on_request=bundle.request_log(args.env),
+        ) as env:
+            result = rollback.Rollback(env, args.to, bundle).run()
+    except KeyboardInterrupt:
+        print(
+            "gonogo: rollback interrupted; the state is as the last step line says", file=sys.stderr
+        )
+    finally:
+        bundle.seal(
+            {"rollback": result.as_json() if result else {"env": args.env, "interrupted": True}}
+        )
+    if result is None:
+        print(f"gonogo evidence bundle: {bundle.root}")
+        return 130
+    if result.ok:
+        print(f"gonogo rollback: {args.env} on {args.to}, verified, in {result.seconds:.1f} s")
+    else:
+        print(f"gonogo rollback: STOPPED after {result.seconds:.1f} s; left: {result.left}")
+        print("to finish by hand, in order:")
+        for line in result.manual:
+            print(f"  {line}")
+    print(f"gonogo evidence bundle: {bundle.root}")
+    return EXIT_OK if result.ok else EXIT_BAD
+
+
 def _load_worker(args: argparse.Namespace) -> int:
     """Locust's worker in this process's place (exec): it patches everything with gevent.
 
@@ -634,6 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "watch": _watch,
         "rules": _rules,
         "cutover": _cutover,
+        "rollback": _rollback,
         "load-worker": _load_worker,
     }
     try:
