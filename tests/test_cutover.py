@@ -51,9 +51,16 @@ action = "Blue still hot"
 exit = "blue's healthz and readyz 200"
 env = "blue"
 marker = "smoke"
-keyword = "healthz"
+keyword = "healthz or readyz"
 """
 T0 = "2026-12-01T02:00-07:00"
+HAS_HAPROXY = shutil.which("haproxy") is not None or Path("/usr/sbin/haproxy").exists()
+# Blue is the local blue slot when the local edge (HAProxy) runs; else green stands in.
+BLUE = "local-blue" if HAS_HAPROXY else "local"
+LOCAL_SLOTS = (
+    "[environments.local]\nsandbox = true\nproduction = false\n"
+    '[environments.local-blue]\nsandbox = true\nslot = "blue"\nproduction = false\n'
+)
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,11 +74,9 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def day(tmp_path: Path) -> Path:
-    (tmp_path / "envs.toml").write_text(
-        "[environments.local]\nsandbox = true\nproduction = false\n"
-    )
+    (tmp_path / "envs.toml").write_text(LOCAL_SLOTS)
     (tmp_path / "cutover.toml").write_text(SHORT_DAY)
-    done = cli(tmp_path, "plan", "--env", "local", "--blue", "local", "--t0", T0,
+    done = cli(tmp_path, "plan", "--env", "local", "--blue", BLUE, "--t0", T0,
                "--timeline", str(tmp_path / "cutover.toml"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     return tmp_path / "r" / "cutover" / "2026-12-01"
@@ -190,10 +195,12 @@ weights = { blue = 10, green = 90 }
 """
 
 
-@pytest.mark.skipif(
-    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
-    reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)",
+needs_haproxy = pytest.mark.skipif(
+    not HAS_HAPROXY, reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)"
 )
+
+
+@needs_haproxy
 @pytest.mark.parametrize("fault", [None, "weights-stuck"])
 def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> None:
     """T-10 passes its weights to test_route_weights; with the annotation changed and the
@@ -210,3 +217,13 @@ def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> 
     assert done.returncode == (1 if fault else 0), done.stdout[-3000:] + done.stderr
     assert "--expect-weights blue=10,green=90" in done.stdout
     assert ("1 failed" if fault else "1 passed") in done.stdout
+
+
+@needs_haproxy
+def test_blue_cold_turns_the_blue_step_red(day: Path, tmp_path: Path) -> None:
+    """T+55 runs on the day's blue (the local blue slot): a blue that is not ready fails it."""
+    done = cli(tmp_path, "run", "T+55", "--force", "--fault", "blue-cold")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr
+    assert (
+        "--env local-blue" in done.stdout and "gonogo cutover: T+55 failed (forced)" in done.stdout
+    )

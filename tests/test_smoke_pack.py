@@ -28,10 +28,7 @@ BY_FAULT = by_fault(CHECKS)
 def run_pack(
     tmp_path: Path, *args: str, environ: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
-    # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
-    return _run_pack(
-        tmp_path, "smoke", "--expect-weights", "blue=10,green=90", *args, environ=environ
-    )
+    return _run_pack(tmp_path, "smoke", *args, environ=environ)
 
 
 def test_every_check_names_a_sandbox_fault() -> None:
@@ -45,7 +42,8 @@ def test_every_check_names_a_sandbox_fault() -> None:
 
 
 def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) -> None:
-    done, manifest = run_pack(tmp_path, "-n", "2")
+    # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
+    done, manifest = run_pack(tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90")
     assert done.returncode == 0, done.stdout[-4000:]
     results = {k: v for k, v in outcomes(manifest).items() if v["outcome"] != "deselected"}
     expected = {name for name in CHECKS if name != "test_write_freeze_drill"}
@@ -85,7 +83,8 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
 
 @pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f != "write-freeze-ignored"))
 def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
-    done, manifest = run_pack(tmp_path, "--fault", fault)
+    weights = ["--expect-weights", "blue=10,green=90"] if fault == "weights-stuck" else []
+    done, manifest = run_pack(tmp_path, "--fault", fault, *weights)
     results = outcomes(manifest)
     for check in BY_FAULT[fault]:
         assert_red_with_a_message(results[check], check, fault)

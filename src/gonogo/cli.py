@@ -405,7 +405,7 @@ def _sandbox_up(
     # SIGTERM ends the wait like Ctrl-C does, so every child is stopped on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with opened(local, faults=chosen, dialects=dialects) as env:
+        with opened(local, faults=chosen, dialects=dialects, edge=True) as env:
             _serve(env, chosen, seconds)
     except KeyboardInterrupt:
         pass
@@ -642,6 +642,7 @@ def _rollback(args: argparse.Namespace) -> int:
             faults=chosen,
             logs=bundle.root / "sandbox" / args.env,
             on_request=bundle.request_log(args.env),
+            edge=True,
         ) as env:
             result = rollback.Rollback(env, args.to, bundle).run()
     except KeyboardInterrupt:

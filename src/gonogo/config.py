@@ -713,6 +713,9 @@ class EnvSettings(Table):
     # Safe default: an env is production unless it says otherwise.
     production: StrictBool = True
     sandbox: StrictBool = False
+    # A sandbox env's slot: "blue" points base_url at the local blue (the previous release,
+    # the rollback target) instead of green. Real envs say where they are with base_url.
+    slot: Literal["green", "blue"] = "green"
     faults: list[str] = Field(default_factory=list)
     # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
     required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
@@ -793,6 +796,11 @@ class EnvSettings(Table):
     def _needs_url(self) -> EnvSettings:
         if not self.sandbox and self.base_url is None:
             raise ValueError("base_url is required (or sandbox = true for the local environment)")
+        if self.slot != "green" and not self.sandbox:
+            raise ValueError(
+                "slot applies only to the local environment (sandbox = true); a real env "
+                "says where its slot is with base_url"
+            )
         return self
 
     # -- secrets, read at the moment of use ---------------------------------------

@@ -290,6 +290,8 @@ class Run:
                 logs=self.bundle.root / "sandbox" / settings.name,
                 dialects=self.dialects,
                 edge_weights=self.expected_weights,
+                # Blue and the edge cost a second app's start: only for a run that reads them.
+                edge=self.expected_weights is not None or settings.slot == "blue",
             )
             sandbox = SandboxRun(stack=stack)
             self.sandboxes[settings.name] = sandbox
@@ -508,8 +510,10 @@ def opened(
     logs: Path | None = None,
     on_request: RequestSink | None = None,
     dialects: list[str] | None = None,
+    edge: bool = False,
 ) -> Iterator[Environment]:
-    """An env opened outside a pytest run (`gonogo watch`, `gonogo sandbox up`).
+    """An env opened outside a pytest run (`gonogo watch`, `gonogo sandbox up`); `edge`:
+    a sandbox starts its blue slot and edge too (`gonogo rollback`, `sandbox up`).
 
     A sandbox env's stack starts here and stops on every way out (an error,
     Ctrl-C, SIGTERM turned into KeyboardInterrupt), as the plugin's does.
@@ -523,7 +527,12 @@ def opened(
             require(settings.name)
             from gonogo.sandbox.stack import Stack
 
-            stack = Stack(faults=faults or {}, logs=logs, dialects=dialects)
+            stack = Stack(
+                faults=faults or {},
+                logs=logs,
+                dialects=dialects,
+                edge=edge or settings.slot == "blue",
+            )
             info = stack.start()
         env = Environment.open(settings, info, on_request)
         try:

@@ -129,9 +129,14 @@ class StackInfo(BaseModel):
             groups=[INGEST_GROUP],
             ingest_topic=self.ingest_topic,
         )
+        if base.slot == "blue" and self.blue_url is None:
+            raise SandboxError(
+                f"env '{base.name}' is the local blue slot, which runs behind the local edge "
+                "(HAProxy): apt-get install haproxy"
+            )
         return base.model_copy(
             update={
-                "base_url": self.base_url,
+                "base_url": self.blue_url if base.slot == "blue" else self.base_url,
                 "graph": GraphSettings(
                     uri=self.bolt_uri,
                     user=self.graph_user,
@@ -242,6 +247,7 @@ class Stack:
         workdir: Path | None = None,
         app_module: str = "gonogo.sandbox.app",
         edge_weights: dict[str, float] | None = None,
+        edge: bool = False,
     ) -> None:
         self.faults = dict(faults or {})
         self.dialects = list(dialects or [])
@@ -250,6 +256,8 @@ class Stack:
         self.logs = logs or (self.workdir / "logs")
         self.app_module = app_module
         self.edge_weights = dict(edge_weights or DEFAULT_EDGE_WEIGHTS)
+        # Blue and HAProxy start only when asked (a second app's start is ~2 s of CPU).
+        self.edge = edge
         self.children: list[Child] = []
         self.info: StackInfo | None = None
 
@@ -323,7 +331,7 @@ class Stack:
             edge_weights=self.edge_weights,
             edge_socket=str(edge_socket),
         )
-        with_edge = servers.haproxy_binary() is not None
+        with_edge = self.edge and servers.haproxy_binary() is not None
         blue = config.model_copy(
             update={
                 "port": blue_port,
