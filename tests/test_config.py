@@ -18,10 +18,11 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_shipped_file_defines_the_five_envs() -> None:
+def test_shipped_file_defines_the_six_envs() -> None:
     envs = load_env_file(REPO / "environments.toml")
-    assert envs.names == ["blue", "green", "local", "prod", "staging"]
+    assert envs.names == ["blue", "green", "local", "local-blue", "prod", "staging"]
     assert envs.get("local").sandbox and not envs.get("local").production
+    assert envs.get("local-blue").slot == "blue" and envs.get("local-blue").sandbox
     green = envs.get("green")
     assert green.production and green.token_env == "GONOGO_GREEN_TOKEN"
     assert green.operations.health.id == "op:healthQuery:v1"
@@ -98,6 +99,15 @@ def test_base_url_is_required_unless_sandbox(tmp_path: Path) -> None:
     )
 
 
+def test_a_slot_is_the_local_environments_only(tmp_path: Path) -> None:
+    text = '[environments.blue]\nbase_url = "https://blue.example.com"\nslot = "blue"\n'
+    with pytest.raises(EnvFileError) as err:
+        load_env_file(write(tmp_path, text))
+    assert "slot applies only to the local environment (sandbox = true); a real env says " in (
+        str(err.value)
+    )
+
+
 def test_bad_values_name_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, '[environments.green]\nbase_url = "ftp://g"\ntimeout_s = -1\n')
     with pytest.raises(EnvFileError) as err:
@@ -122,7 +132,7 @@ def test_unknown_env_suggests_the_nearest() -> None:
         envs.get("gren")
     assert str(err.value) == (
         f"unknown env 'gren' in {REPO / 'environments.toml'}: did you mean 'green'? "
-        "known envs: blue, green, local, prod, staging"
+        "known envs: blue, green, local, local-blue, prod, staging"
     )
 
 

@@ -111,3 +111,41 @@ def test_route_weights_without_expectations_is_na_and_says_what_to_pass(tmp_path
         "no route weights expected now (pass --expect-weights blue=10,green=90"
         in (result["message"])
     )
+
+
+def test_probes_stop_after_a_few_failures(closed_port: int) -> None:
+    """A public URL that does not answer costs five timeouts, not [edge] samples of them."""
+    from gonogo.config import EnvSettings
+    from gonogo.env import Environment
+
+    url = f"http://127.0.0.1:{closed_port}"
+    settings = EnvSettings.model_validate(
+        {"name": "x", "base_url": url, "timeout_s": 1, "edge": {"public_url": url}}
+    )
+    env = Environment.open(settings, None, None)
+    try:
+        observed = edge.Edge(env).observe(200)
+    finally:
+        env.close()
+    assert len(observed.failures) == edge.MAX_PROBE_FAILURES + 1
+    assert "cannot reach" in observed.failures[0]
+    assert observed.failures[-1] == "stopped after 5 probes failed"
+
+
+@needs_haproxy
+def test_an_edge_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    env_file = tmp_path / "envs.toml"
+    env_file.write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\n"
+        '[environments.local.edge]\nname = "intelgraph-edge"\n'
+    )
+    _, manifest = run_pack(
+        tmp_path, "smoke", "-k", "route_weights", "--expect-weights", "blue=10,green=90",
+        f"--env-file={env_file}",
+    )  # fmt: skip
+    result = outcomes(manifest)["test_route_weights"]
+    assert result["outcome"] == "failed"
+    assert result["message"].endswith(
+        "ingress intelgraph/intelgraph-edge answered 404 Not Found; check the name, the "
+        "namespace and that the context may read (and, to change weights, patch) it"
+    ), result["message"]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gonogo.env import Environment
 
 Z_TOLERANCE = 4.0
+MAX_PROBE_FAILURES = 5
 _LINE = re.compile(
     r"^\s*['\"]?([A-Za-z0-9._-]+)['\"]?\s*:\s*['\"]?([0-9]+(?:\.[0-9]+)?)\s*%?['\"]?\s*$"
 )
@@ -174,6 +175,9 @@ class Edge:
         counts: Counter[str] = Counter()
         failures: list[str] = []
         for _ in range(n):
+            if len(failures) >= MAX_PROBE_FAILURES:  # bounded: 200 timeouts would be an hour
+                failures.append(f"stopped after {MAX_PROBE_FAILURES} probes failed")
+                break
             try:
                 reply = client.get(s.probe_path, auth=False)
             except GonogoError as exc:
