@@ -24,6 +24,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     │   ├── EdgeError            (edge.py) the route's weights cannot be read or set
     │   └── StepFailed           (rollback.py) a rollback step's verification failed
     ├── LoadError                (load/engine.py) the load run itself failed
+    │   └── GeneratorSaturated   (load/engine.py) a verdict turns on the generator's busy seconds
     ├── SandboxError             the local reference environment could not start
     └── BundleError              an evidence bundle cannot be read
 

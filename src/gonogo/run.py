@@ -220,6 +220,8 @@ class Run:
         elif report.when == "call":
             if "not_applicable" in props:
                 entry["outcome"], entry["message"] = "n/a", message(report)
+            elif "inconclusive" in props:
+                entry["outcome"], entry["message"] = "error", message(report)
             elif waived:
                 entry["outcome"], entry["message"] = "waived", str(getattr(report, "wasxfail", ""))
             elif xfail:

@@ -55,7 +55,14 @@ from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, PROGRESS_FILE, TOKEN_VAR
 from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration  # noqa: E402
 from gonogo.load.schedule import arrivals  # noqa: E402
 from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
-from gonogo.load.stats import Store, judge, new_histogram, to_us  # noqa: E402
+from gonogo.load.stats import (  # noqa: E402
+    SATURATED_START_DELAY_MS,
+    Store,
+    Timeline,
+    judge,
+    new_histogram,
+    to_us,
+)
 from gonogo.vocabulary import parse_duration  # noqa: E402
 
 REPORT_INTERVAL_S = 1.0  # worker -> master; the timeline's resolution
@@ -121,12 +128,17 @@ class Recorder:
             self.store.mark("auth_success", tags, status != 401)
             self.store.add("http_reqs", tags)
             metric = "http_req_duration"
-        second = int(info["intended"] - self.started)
-        key = (second, tags["scenario"], metric)
+        self.window(info["intended"], tags["scenario"], metric, waited, failed)
+
+    def window(
+        self, intended: float, scenario: str, metric: str, ms: float, failed: bool = False
+    ) -> None:
+        """One sample into its second's window (by when it was due, not when it ended)."""
+        key = (int(intended - self.started), scenario, metric)
         hist = self.windows.get(key)
         if hist is None:
             hist = self.windows[key] = new_histogram()
-        hist.record_value(to_us(waited))
+        hist.record_value(to_us(ms))
         self.window_fail[key] = self.window_fail.get(key, 0) + int(failed)
 
     def drain(self) -> dict[str, Any]:
@@ -249,8 +261,9 @@ class ShardRun:
                 RECORDER.store.add("dropped_iterations", tags)
                 continue
             RECORDER.store.add("iterations", tags)
-            late = (time.perf_counter() - intended) * 1000.0
-            RECORDER.store.record("iteration_start_delay", tags, max(0.0, late))
+            late = max(0.0, (time.perf_counter() - intended) * 1000.0)
+            RECORDER.store.record("iteration_start_delay", tags, late)
+            RECORDER.window(intended, name, "iteration_start_delay", late)
             self.sent += len(s.requests)
             pool.spawn(self._iteration, name, s, session, intended)
         grace = parse_duration(s.graceful_stop)
@@ -406,44 +419,6 @@ class ShardRun:
 # -- master side ----------------------------------------------------------------------
 
 
-class Timeline:
-    """Per-second latency of each scenario, merged across workers, summarised and freed."""
-
-    def __init__(self) -> None:
-        self.open: dict[tuple[int, str, str], Any] = {}
-        self.failed: dict[tuple[int, str, str], int] = {}
-        self.rows: list[dict[str, Any]] = []
-
-    def merge(self, windows: list[dict[str, Any]]) -> None:
-        from hdrh.histogram import HdrHistogram
-
-        for w in windows:
-            key = (int(w["t"]), w["scenario"], w["metric"])
-            hist = self.open.get(key)
-            if hist is None:
-                hist = self.open[key] = new_histogram()
-            hist.add(HdrHistogram.decode(w["hdr"]))
-            self.failed[key] = self.failed.get(key, 0) + int(w.get("failed", 0))
-
-    def close(self, before: int | None = None) -> None:
-        for key in sorted(k for k in self.open if before is None or k[0] < before):
-            hist = self.open.pop(key)
-            second, scenario, metric = key
-            self.rows.append(
-                {
-                    "t": second,
-                    "scenario": scenario,
-                    "metric": metric,
-                    "count": hist.get_total_count(),
-                    "failed": self.failed.pop(key, 0),
-                    "p50": hist.get_value_at_percentile(50) / 1000.0,
-                    "p95": hist.get_value_at_percentile(95) / 1000.0,
-                    "p99": hist.get_value_at_percentile(99) / 1000.0,
-                    "max": hist.get_max_value() / 1000.0,
-                }
-            )
-
-
 def _options(plan: Plan, shards: int) -> argparse.Namespace:
     parser = locust_args.get_empty_argument_parser()
     locust_args.setup_parser_arguments(parser)
@@ -577,6 +552,17 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         "thresholds": [j.as_dict() for j in judged],
         "series": store.encoded(),
         "timeline": timeline.rows,
+        # The generator's own health: seconds it fell behind its schedule, and the latency
+        # of the seconds it kept it (judged against when a threshold fails: gonogo.load.engine).
+        "saturation": {
+            "rule": f"iteration_start_delay p95 > {SATURATED_START_DELAY_MS:g} ms in a second",
+            "seconds": timeline.saturated,
+            "clean": [
+                {"scenario": scenario, "metric": metric, "hdr": hist.encode().decode("ascii")}
+                for (scenario, metric), hist in sorted(timeline.clean.items())
+                if hist.get_total_count()
+            ],
+        },
         "locust": _locust_figures(environment),
         "failures": _failures(environment),
     }

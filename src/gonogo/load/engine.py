@@ -24,7 +24,7 @@ from typing import Any
 
 from gonogo.errors import GonogoError
 from gonogo.load.plan import SCHEMA, Plan, Threshold
-from gonogo.load.stats import Judgement, Store, judge
+from gonogo.load.stats import GENERATOR_TIMED, Judgement, Store, judge, new_histogram, value_of
 from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
 
@@ -40,6 +40,11 @@ class LoadError(GonogoError):
     """The load run itself failed (a child died, workers never connected, no summary)."""
 
 
+class GeneratorSaturated(LoadError):
+    """A threshold's verdict turns on seconds in which the generator fell behind its own
+    schedule: neither a pass nor a fail of the service, so the check errors (INCOMPLETE)."""
+
+
 @dataclass
 class LoadResult:
     plan: Plan
@@ -50,6 +55,40 @@ class LoadResult:
     def judge(self, threshold: Threshold) -> Judgement:
         """Counter rates are per second of the plan's schedule, as in summary.json."""
         return judge(self.store, threshold, self.plan.duration_s())
+
+    def saturation(self, threshold: Threshold, judged: Judgement) -> str | None:
+        """Why `judged` cannot stand, or None: the generator was saturated in some seconds
+        and the threshold's verdict without those seconds differs from its verdict with them.
+
+        A latency the generator timed while it could not keep its schedule is partly its
+        own delay; a threshold that fails only because of those seconds says nothing about
+        the service (and one that holds only because of them says nothing either)."""
+        from hdrh.histogram import HdrHistogram
+
+        saturation = self.summary.get("saturation") or {}
+        seconds = saturation.get("seconds") or []
+        if not seconds or threshold.metric not in GENERATOR_TIMED:
+            return None
+        scenarios = self.plan.scenarios_matching(threshold.tags)
+        clean = new_histogram()
+        for window in saturation.get("clean") or []:
+            if window["metric"] == threshold.metric and window["scenario"] in scenarios:
+                clean.add(HdrHistogram.decode(window["hdr"]))
+        without = value_of(clean, threshold)
+        if without is not None and threshold.holds(without) == judged.ok:
+            return None
+        worst = max(float(s["start_delay_p95"]) for s in seconds)
+
+        def shown(value: float | None) -> str:
+            return "no samples" if value is None else f"{value:.1f} {threshold.unit}".strip()
+
+        return (
+            f"load generator saturated for {len(seconds)} of {round(self.plan.duration_s())} s "
+            f"({saturation.get('rule', 'start delay')}; worst {worst:.1f} ms): "
+            f"{threshold.id} is {shown(judged.value)} with those seconds and {shown(without)} "
+            "without them, so it judges the generator, not the service; rerun on a quieter "
+            "runner or add --load-workers"
+        )
 
     @property
     def summary_path(self) -> Path:

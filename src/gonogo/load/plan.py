@@ -240,6 +240,17 @@ class Plan:
                     values.setdefault(key, set()).add(value)
         return values
 
+    def scenarios_matching(self, tags: tuple[tuple[str, str], ...]) -> set[str]:
+        """The scenarios whose samples can carry all of `tags` (per-second windows are kept
+        by scenario; a request-level tag selects the scenarios that send such a request)."""
+        chosen = set()
+        for name, scenario in self.scenarios.items():
+            own = {"scenario": name, **scenario.tags}
+            requests = [{"name": r.name, "method": _method(r), **r.tags} for r in scenario.requests]
+            if all(own.get(k) == v or any(r.get(k) == v for r in requests) for k, v in tags):
+                chosen.add(name)
+        return chosen
+
     def validate(self) -> None:
         """Refuse thresholds that could never be judged (unknown metric, tag or value)."""
         kinds = self.request_kinds()

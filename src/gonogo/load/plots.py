@@ -68,6 +68,10 @@ def _latency(result: LoadResult) -> Path | None:
         failed = [(r["t"], r["p95"]) for r in mine if r.get("failed")]
         if failed:
             ax.scatter(*zip(*failed, strict=True), color="red", marker="x", zorder=3)
+    busy = [int(s["t"]) for s in (result.summary.get("saturation") or {}).get("seconds", [])]
+    for i, second in enumerate(busy):  # the generator, not the service, set these seconds
+        ax.axvspan(second, second + 1, color="orange", alpha=0.25, lw=0,
+                   label="generator saturated" if i == 0 else None)  # fmt: skip
     ax.set_xlabel("seconds into the run (by scheduled start); x: seconds with failures")
     ax.set_ylabel("latency from scheduled start (ms)")
     return _finish(plt, fig, ax, result, "latency over time", "latency.png")

@@ -21,11 +21,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gonogo.checks import says
+from gonogo.checks import cite, says
 from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.evidence import Captures
-from gonogo.load.engine import Engine, LoadError, LoadResult, Progress, read_summary
+from gonogo.load.engine import (
+    Engine,
+    GeneratorSaturated,
+    LoadError,
+    LoadResult,
+    Progress,
+    read_summary,
+)
 from gonogo.load.plan import Plan, PlanError, Threshold, build_plan, plan_names
 
 FAILED = "failed.txt"
@@ -190,6 +197,7 @@ def judge_item(result: LoadResult, threshold: Threshold, evidence: Captures) -> 
     """Every threshold item's body: judge, attach the evidence, and the failure message
     (measured value, limit, margin, samples, where the summary is)."""
     judgement = result.judge(threshold)
+    saturated = result.saturation(threshold, judgement)
     for name in ("summary.json", "latency.png", "rate.png", "distribution.png", "locust.html"):
         path = result.folder / name
         if path.is_file() and (name != "distribution.png" or threshold.aggregation == "p"):
@@ -212,6 +220,8 @@ def judge_item(result: LoadResult, threshold: Threshold, evidence: Captures) -> 
             f"; most frequent failure: {top['error']} ({top['count']}x on "
             f"{top['method']} {top['name']})"
         )
+    if saturated:  # after the evidence is attached: the report shows what was measured
+        raise GeneratorSaturated(f"{saturated}; summary: {cite(result.summary_path)}")
     message = says(f"{threshold.id} (plan '{result.plan.name}')", got, result.summary_path)
     return judgement.ok, message
 

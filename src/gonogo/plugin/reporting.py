@@ -20,6 +20,7 @@ import pytest
 
 from gonogo.errors import GonogoError, NotApplicable, NotConfigured
 from gonogo.evidence import CURRENT_TEST, Bundle, Captures
+from gonogo.load.engine import LoadError
 from gonogo.plugin.state import CAPTURES_KEY, STATE, item_env
 from gonogo.redact import REDACTOR
 from gonogo.run import Run, message
@@ -72,6 +73,9 @@ def pytest_runtest_makereport(
     elif excinfo is not None and isinstance(excinfo.value, GonogoError):
         # One line: what happened and what to do, not a stack of gonogo internals.
         report.longrepr = excinfo.getrepr(style="value", chain=False)
+        if call.when == "call" and isinstance(excinfo.value, LoadError):
+            # The instrument failed, not the service: recorded as an error (INCOMPLETE).
+            report.user_properties.append(("inconclusive", True))
 
     if call.when == "call" or report.outcome != "passed":
         rule = _rule(item)
