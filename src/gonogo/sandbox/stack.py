@@ -321,7 +321,8 @@ class Stack:
         config = AppConfig(
             port=port,
             postgres_dsn=dsn,
-            bolt_uri=f"bolt://127.0.0.1:{bolt_port}",
+            # The app and gonogo's clients alike: FalkorDB only ever sees the proxy's connections.
+            bolt_uri=self._bolt_proxy(bolt_port, 0.0, "graph proxy"),
             kafka_bootstrap=bootstrap,
             jwt_public_key=str(public),
             faults=self.faults,
@@ -388,7 +389,8 @@ class Stack:
 
         external_bolt = config.bolt_uri
         if "graph-slow" in self.faults:
-            external_bolt = self._slow_graph(bolt_port, float(self.faults["graph-slow"] or 0))
+            delay = float(self.faults["graph-slow"] or 0)
+            external_bolt = self._bolt_proxy(bolt_port, delay, "graph proxy (graph-slow)")
 
         prometheus_url = None
         prom = servers.start_prometheus(
@@ -432,11 +434,12 @@ class Stack:
             return {"blue": 100.0, "green": 0.0}
         return self.edge_weights
 
-    def _slow_graph(self, bolt_port: int, delay_ms: float) -> str:
-        """graph-slow: gonogo's graph clients go through a proxy that answers late."""
+    def _bolt_proxy(self, bolt_port: int, delay_ms: float, name: str) -> str:
+        """FalkorDB's Bolt through gonogo.sandbox.proxy: no GOODBYE reaches the server (it
+        drops the next handshake after one), and with graph-slow every answer is late."""
         port = free_port(below=32768)
         proxy = spawn(
-            "graph proxy (graph-slow)",
+            name,
             [
                 sys.executable,
                 "-m",
@@ -445,7 +448,7 @@ class Stack:
                 f"127.0.0.1:{bolt_port}",
                 str(delay_ms),
             ],
-            self.logs / "graph-proxy.log",
+            self.logs / ("graph-proxy-slow.log" if delay_ms else "graph-proxy.log"),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.children.append(proxy)
