@@ -535,3 +535,28 @@ def test_progress_off_a_terminal_is_a_line_every_ten_seconds(tmp_path: Path) -> 
     progress.show(path)
     progress.done()
     assert written == [progress_line(data) + "\n"]
+
+
+def test_the_k6_summary_export_has_k6s_shape(tmp_path: Path) -> None:
+    """--load-summary-export: k6's legacy JSON, its threshold booleans included (true = the
+    threshold FAILED, as k6 writes it): every request here fails (nothing listens)."""
+    export = tmp_path / "k6"
+    done = pytest_run(
+        tmp_path, False,
+        '"http_req_failed" = ["rate<0.01"], "http_req_duration{scenario:gateway}" = ["p(95)<150"]',
+        f"--load-summary-export={export}",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:]
+    summary = json.loads((export / "x-canary.json").read_text())
+    assert summary["root_group"] == {
+        "name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": {},
+        "checks": {},
+    }  # fmt: skip
+    failed = summary["metrics"]["http_req_failed"]
+    assert failed["thresholds"] == {"rate<0.01": True}
+    assert failed["passes"] == 5 and failed["fails"] == 0 and failed["value"] == 1.0
+    assert summary["metrics"]["http_reqs"]["count"] == 5
+    gateway = summary["metrics"]["http_req_duration{scenario:gateway}"]
+    assert set(gateway) == {"avg", "min", "med", "max", "p(90)", "p(95)", "thresholds"}
+    steps = next((tmp_path / "ev").glob("x/*/steps.log")).read_text()
+    assert f"gonogo load: k6 summary export {export / 'x-canary.json'}" in steps

@@ -341,6 +341,10 @@ def test_the_report_shows_the_verdict_in_chromium(project: pytest.Pytester, monk
                 r.startswith("smoke") and "FAILED 1/2" in r and "red: bad" in r for r in rows
             ), rows
             assert any(r.startswith("slo") and "required" in r for r in rows), rows
+            # The name links to the check's row.
+            target = page.locator("#gonogo-gates a", has_text="bad").get_attribute("href")
+            assert target is not None and page.locator(target).count() == 1
+            assert "expected 1; got 2" in page.locator(target).inner_text()
             assert page.title() == "gonogo release verification: green"
             # The failing row says its rule, value, limit and message as it opens; the
             # traceback is there, collapsed, for the engineer.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from html import escape
 from pathlib import Path
 
@@ -26,19 +27,38 @@ GATE_COLOURS = {
 }
 
 
+def row_anchor(nodeid: str) -> str:
+    """The HTML id of a check's row (on its message cell): the gate table links to it."""
+    return "gonogo-row-" + hashlib.sha256(nodeid.encode()).hexdigest()[:16]
+
+
 def verdict_banner(verdict: Verdict) -> str:
-    """The verdict, and a row a gate coloured by its status: its failing checks by name, or
-    the numbers that matter (measured against their limits), before any detail."""
+    """The verdict, and a row a gate coloured by its status: its failing or unrun checks by
+    name, each a link to its row, or the numbers that matter (measured against their
+    limits), before any detail."""
     colour = COLOURS[verdict.decision]
     rows = []
     for line in gate_lines(verdict):
         required = "required" if line.gate in verdict.required_gates else ""
-        detail = "red: " + ", ".join(line.red) if line.red else "; ".join(line.numbers)
+
+        def linked(names: list[str], nodeids: dict[str, str] = line.nodeids) -> str:
+            return ", ".join(
+                f'<a href="#{row_anchor(nodeids[n])}">{escape(n)}</a>'
+                if n in nodeids
+                else escape(n)
+                for n in names
+            )
+
+        detail = escape("; ".join(line.numbers))
+        if line.red:
+            detail = "red: " + linked(line.red)
+        elif line.unrun and line.gate in verdict.required_gates:
+            detail = "not run: " + linked(line.unrun)
         rows.append(
             f'<tr style="background:{GATE_COLOURS.get(line.status, "#fff")}">'
             f"<td>{escape(line.gate)}</td><td>{escape(GATES.get(line.gate, ''))}</td>"
             f"<td>{required}</td><td><b>{escape(line.status)}</b> {escape(line.counts)}</td>"
-            f"<td>{escape(detail)}</td></tr>"
+            f"<td>{detail}</td></tr>"
         )
     return (
         f'<div id="gonogo-verdict" style="border:3px solid {colour};padding:12px;margin:12px 0">'

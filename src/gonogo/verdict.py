@@ -395,6 +395,10 @@ class GateLine:
     counts: str
     numbers: list[str]
     red: list[str]
+    # Required checks that did not run (skipped, errored in setup, deselected), by name.
+    unrun: list[str] = field(default_factory=list)
+    # Each named check's node id: the report links the name to the check's row.
+    nodeids: dict[str, str] = field(default_factory=dict)
 
 
 def gate_lines(verdict: Verdict, most: int = 3) -> list[GateLine]:
@@ -408,6 +412,12 @@ def gate_lines(verdict: Verdict, most: int = 3) -> list[GateLine]:
             continue
         outcomes = [str(c["outcome"]) for c in checks]
         red = [_short(c["nodeid"]) for c in checks if c["outcome"] in FAILED | {"error"}]
+        unrun = [
+            _short(c["nodeid"])
+            for c in checks
+            if c["outcome"] not in RAN_OK | FAILED | {"error", "waived"}
+        ]
+        nodeids = {_short(c["nodeid"]): str(c["nodeid"]) for c in checks}
         passed = sum(1 for o in outcomes if o in RAN_OK)
         if red:
             status = "FAILED"
@@ -424,7 +434,9 @@ def gate_lines(verdict: Verdict, most: int = 3) -> list[GateLine]:
             key=lambda c: c["outcome"] not in FAILED | {"error"},
         )
         numbers = [_number(c) for c in measured]
-        out.append(GateLine(gate, status, f"{passed}/{len(checks)}", numbers[:most], red))
+        named = {name: nodeids[name] for name in [*red, *unrun]}
+        counts = f"{passed}/{len(checks)}"
+        out.append(GateLine(gate, status, counts, numbers[:most], red, unrun, named))
     return out
 
 

@@ -238,8 +238,10 @@ def load_for(
     allow: bool,
     say: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    export: Path | None = None,
 ) -> LoadResult:
-    """The env's plan, run once into `folder` (gonogo.env.Environment as `env`)."""
+    """The env's plan, run once into `folder` (gonogo.env.Environment as `env`); `export`:
+    a folder for the result in k6's --summary-export shape too."""
     from gonogo.load.plots import write_plots
 
     cached = _RESULTS.get(folder)
@@ -273,6 +275,18 @@ def load_for(
             write_plots(result)
         except Exception as exc:  # a plot is not worth failing a gate for
             warnings.warn(f"plots for load plan '{plan.name}' failed: {exc}", stacklevel=1)
+        if export is not None:
+            from gonogo.load import k6export
+
+            try:
+                written = k6export.write(result, export, env.name)
+            except OSError as exc:
+                raise ConfigError(
+                    f"--load-summary-export {export}: cannot write there ({exc.strerror}); "
+                    "give a folder this run may write"
+                ) from None
+            if say is not None:
+                say(f"gonogo load: k6 summary export {written}")
 
     result = run_once(plan, folder, engine, after)
     _RESULTS[folder] = result

@@ -160,7 +160,14 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
         allow=bool(request.config.getoption("gonogo_allow_load")),
         say=say,
         progress=_progress(request.config),
+        export=_export_dir(request.config),
     )
+
+
+def _export_dir(config: pytest.Config) -> Path | None:
+    """--load-summary-export, relative to where pytest was started (like --junitxml)."""
+    value = config.getoption("gonogo_load_summary_export")
+    return Path(config.invocation_params.dir, value) if value else None
 
 
 def _progress(config: pytest.Config) -> Progress | None:

@@ -105,6 +105,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="local Locust worker processes per load plan (default: the env's [load] workers, 1)",
     )
     group.addoption(
+        "--load-summary-export",
+        dest="gonogo_load_summary_export",
+        default=None,
+        metavar="DIR",
+        help="also write each load plan's result in k6's --summary-export JSON shape, as "
+        "DIR/<env>-<plan>.json (for tools that already read k6's)",
+    )
+    group.addoption(
         "--allow-load",
         action="store_true",
         dest="gonogo_allow_load",
@@ -154,6 +162,10 @@ def _rootdir_without_our_values(config: pytest.Config) -> Path | None:
     return Path(rootpath)
 
 
+# The options whose value is a path, which pytest may take for a test path when separate.
+PATH_OPTIONS = ("--evidence-dir", "--env-file", "--release", "--load-summary-export")
+
+
 def check_rootdir(config: pytest.Config) -> None:
     """Refuse the one way a path option silently breaks a run.
 
@@ -166,7 +178,7 @@ def check_rootdir(config: pytest.Config) -> None:
     separate = [
         (flag, args[i + 1])
         for i, flag in enumerate(args[:-1])
-        if flag in ("--evidence-dir", "--env-file", "--release") and not args[i + 1].startswith("-")
+        if flag in PATH_OPTIONS and not args[i + 1].startswith("-")
     ]
     if not separate:
         return

@@ -23,6 +23,7 @@ from gonogo.evidence import CURRENT_TEST, Bundle, Captures
 from gonogo.load.engine import LoadError
 from gonogo.plugin.state import CAPTURES_KEY, STATE, item_env
 from gonogo.redact import REDACTOR
+from gonogo.report import row_anchor
 from gonogo.run import Run, message
 from gonogo.verdict import HOW_TO_WAIVE, gate_lines
 
@@ -333,7 +334,7 @@ def pytest_html_results_table_row(
     cells[2:2] = [
         f'<td class="col-rule">{escape(_property(report, "rule"))}</td>',
         f'<td class="col-measured">{escape(measured)}</td>',
-        f'<td class="col-message">{escape(said)}</td>',
+        f'<td class="col-message" id="{row_anchor(report.nodeid)}">{escape(said)}</td>',
     ]
 
 
