@@ -109,13 +109,11 @@ class Observed:
     samples: int
     failures: list[str]
 
-    def share(self, slot: str) -> float:
-        return 100.0 * self.counts[slot] / self.samples if self.samples else 0.0
-
 
 class Edge:
-    """One env's edge: read, observe and set its weights (through [cluster] and the env's
-    own HTTP client, so every request is in requests.jsonl)."""
+    """One env's edge: its objects read and patched through [cluster] (the kubernetes
+    client), its traffic probed through the env's own HTTP client (so every probe is in
+    requests.jsonl)."""
 
     def __init__(self, env: Environment) -> None:
         settings: EdgeSettings = env.settings.require("edge", "the edge in front of blue and green")

@@ -205,13 +205,16 @@ class Rollback:
                 )
             self.sleep(SETTLE_POLL_S)
 
-    def _write(self) -> Any:
+    def _graphql(self) -> Any:
+        """GraphQL through the public URL: what users reach, so blue once the route moved."""
         from gonogo.clients.graphql import GraphQLClient
 
         s = self.env.settings
-        client = GraphQLClient(self.public, s.graphql_path, s.graphql.persisted, s.graphql.method)
-        create = s.operations.create_note
-        return create, client.persisted(
+        return GraphQLClient(self.public, s.graphql_path, s.graphql.persisted, s.graphql.method)
+
+    def _write(self) -> Any:
+        create = self.env.settings.operations.create_note
+        return create, self._graphql().persisted(
             create, {create.var("text"): f"rollback {uuid.uuid4()}"}, write=True
         )
 
@@ -270,10 +273,7 @@ class Rollback:
                     f"{slot or 'an unnamed slot'}: {short(reply.text)}"
                 )
             seen.append(f"{path} 200")
-        from gonogo.clients.graphql import GraphQLClient
-
-        client = GraphQLClient(self.public, s.graphql_path, s.graphql.persisted, s.graphql.method)
-        health = client.persisted(s.operations.health)
+        health = self._graphql().persisted(s.operations.health)
         if not health.ok:
             raise StepFailed(
                 f"expected the persisted health query answered on {self.to}; got "
@@ -311,15 +311,16 @@ class Rollback:
                 ok = True
             except GonogoError as exc:
                 said, ok = str(exc), False
+            took = round(self.monotonic() - s0, 3)
             outcome = StepOutcome(
-                name, ok, said, started, round(self.monotonic() - s0, 3), warning=name == "notify"
+                name, ok, said, started, took, warning=not ok and name == "notify"
             )
             self.result.steps.append(outcome)
             word = "ok" if ok else "WARNING" if outcome.warning else "FAILED"
             line = f"{name}: {word} in {outcome.seconds:.1f} s: {said}"
             self.bundle.log(f"rollback {line}")
             self.say(f"gonogo rollback {line}")
-            if not ok and name != "notify":
+            if not ok and not outcome.warning:
                 self.result.left = left_in(name)
                 remaining = STEPS[STEPS.index(name) :]
                 self.result.manual = [f"{step}: {manual[step]}" for step in remaining]
