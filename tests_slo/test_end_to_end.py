@@ -8,6 +8,8 @@ WebSocket clients), so both are marked `load`: a production env needs --allow-lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from gonogo import slo
@@ -19,7 +21,9 @@ from gonogo.evidence import Captures
 @pytest.mark.gate("slo")
 @pytest.mark.load
 @pytest.mark.usefixtures("load_slot")
-def test_stream_end_to_end(env: Environment, evidence: Captures) -> None:
+def test_stream_end_to_end(
+    env: Environment, evidence: Captures, progress: Callable[[str], None]
+) -> None:
     """Rule: [slo] stream_messages numbered notes sent through the ingest path (CreateNote)
     at stream_rate/s are all read off [stream] ingest_topic: none lost, none twice, no
     offset missing, p(95) send-to-topic <= stream_e2e_p95_ms (1 s).
@@ -27,7 +31,7 @@ def test_stream_end_to_end(env: Environment, evidence: Captures) -> None:
     Fault: outbox-lag=1500 (p95), outbox-loss=0.3 (lost), stream-dup=0.5 (read twice)
     """
     s = env.settings.slo
-    run = slo.stream_e2e(env, s.stream_messages, s.stream_rate, settle_s=5.0)
+    run = slo.stream_e2e(env, s.stream_messages, s.stream_rate, settle_s=5.0, progress=progress)
     capture = evidence.save("stream_e2e.json", run.as_capture())
     p95 = run.p95()
     if p95 is not None:
@@ -52,7 +56,9 @@ def test_stream_end_to_end(env: Environment, evidence: Captures) -> None:
 @pytest.mark.gate("slo")
 @pytest.mark.load
 @pytest.mark.usefixtures("load_slot")
-def test_subscriptions_fan_out(env: Environment, evidence: Captures) -> None:
+def test_subscriptions_fan_out(
+    env: Environment, evidence: Captures, progress: Callable[[str], None]
+) -> None:
     """Rule: [slo] subscription_clients (100) clients subscribed over graphql-transport-ws
     each receive every one of subscription_events notes, p(95) from the mutation's answer
     to the client's receipt <= subscription_p95_ms (250 ms).
@@ -61,7 +67,11 @@ def test_subscriptions_fan_out(env: Environment, evidence: Captures) -> None:
     """
     s = env.settings.slo
     run = slo.subscription_fanout(
-        env, s.subscription_clients, s.subscription_events, wait_s=env.settings.timeout_s + 5
+        env,
+        s.subscription_clients,
+        s.subscription_events,
+        wait_s=env.settings.timeout_s + 5,
+        progress=progress,
     )
     capture = evidence.save("subscriptions_fanout.json", run.as_capture())
     p95 = run.p95()

@@ -23,6 +23,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +58,16 @@ class StreamRun:
         }
 
 
-def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
-    """Send `count` numbered notes through the ingest path and read them off the topic."""
+def stream_e2e(
+    env: Any,
+    count: int,
+    rate: float,
+    settle_s: float,
+    progress: Callable[[str], None] | None = None,
+) -> StreamRun:
+    """Send `count` numbered notes through the ingest path and read them off the topic;
+    `progress` gets where it stands (the plugin shows it at most once a second)."""
+    say = progress or (lambda _line: None)
     table = env.settings.require("stream", "the Kafka stream")
     topic = table.ingest_topic
     if not topic:
@@ -104,11 +113,15 @@ def stream_e2e(env: Any, count: int, rate: float, settle_s: float) -> StreamRun:
                 send_failures.append(f"#{i}: {'; '.join(result.error_messages())}")
         except TargetError as exc:
             send_failures.append(f"#{i}: {exc}")
+        say(f"gonogo stream e2e: {i + 1}/{count} sent, {len(ours)} back off {topic}, "
+            f"{len(send_failures)} failed")  # fmt: skip
     # Wait for the last ones (or the settle time), then stop the reader.
     deadline = time.perf_counter() + settle_s
     while time.perf_counter() < deadline and not failure:
         if len(ours) >= count:
             break
+        say(f"gonogo stream e2e: {count}/{count} sent, {len(ours)} back off {topic}, waiting "
+            f"{deadline - time.perf_counter():.0f} s more")  # fmt: skip
         time.sleep(0.05)
     done.set()
     reader.join(timeout=env.settings.timeout_s + 5)
@@ -178,14 +191,23 @@ class FanoutRun:
         }
 
 
-def subscription_fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutRun:
+def subscription_fanout(
+    env: Any,
+    clients: int,
+    events: int,
+    wait_s: float,
+    progress: Callable[[str], None] | None = None,
+) -> FanoutRun:
     """C subscribed clients, K notes: every client's receipt of every note, timed."""
+    say = progress or (lambda _line: None)
     return asyncio.run(
-        asyncio.wait_for(_fanout(env, clients, events, wait_s), timeout=wait_s * 3 + 60)
+        asyncio.wait_for(_fanout(env, clients, events, wait_s, say), timeout=wait_s * 3 + 60)
     )
 
 
-async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutRun:
+async def _fanout(
+    env: Any, clients: int, events: int, wait_s: float, say: Callable[[str], None]
+) -> FanoutRun:
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
 
@@ -254,6 +276,8 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
         # Warm-up until every client has seen one note: each subscription is live.
         deadline = time.perf_counter() + wait_s
         while not all(r.is_set() for r in ready) and time.perf_counter() < deadline:
+            live_now = sum(r.is_set() for r in ready) - len(refused)
+            say(f"gonogo fan-out: {live_now}/{clients} subscribed, {len(refused)} refused")
             await create(warm)
             await asyncio.wait(
                 [asyncio.create_task(r.wait()) for r in ready if not r.is_set()], timeout=1.0
@@ -268,6 +292,9 @@ async def _fanout(env: Any, clients: int, events: int, wait_s: float) -> FanoutR
         while time.perf_counter() < end:
             if all(len(got[i]) >= events for i in live):
                 break
+            delivered = sum(len(got[i]) for i in live)
+            say(f"gonogo fan-out: {delivered}/{len(live) * events} deliveries, "
+                f"{len(refused)} refused")  # fmt: skip
             await asyncio.sleep(0.05)
     finally:
         for ws in sockets:

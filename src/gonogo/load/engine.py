@@ -280,6 +280,9 @@ def _redacted_copy(raw: Path, out: Path) -> None:
     out.write_text(REDACTOR.text(text), encoding="utf-8")
 
 
+TTY_EVERY_S = 0.9  # "at most once a second", with room for the caller's own jitter
+
+
 class Progress:
     """A load run's live line, from the master's progress.json once a second: on a terminal
     one line rewritten in place, elsewhere (CI logs) a line every `every_s` seconds. The
@@ -297,12 +300,16 @@ class Progress:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # not written yet
+        self.line(progress_line(data))
+
+    def line(self, text: str) -> None:
+        """One progress line (a load plan's, or a probe's own counts): on a terminal at most
+        once a second, rewritten in place; elsewhere every `every_s`."""
         now = time.monotonic()
-        if not self.tty and now - self._last < self.every_s:
+        if now - self._last < (TTY_EVERY_S if self.tty else self.every_s):
             return
         self._last = now
-        line = progress_line(data)
-        self.write(f"\r{line}\x1b[K" if self.tty else f"{line}\n")
+        self.write(f"\r{text}\x1b[K" if self.tty else f"{text}\n")
         self._shown = True
 
     def done(self) -> None:

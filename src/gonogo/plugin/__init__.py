@@ -35,7 +35,12 @@ from gonogo.plugin.fixtures import (
     release,
     stream,
 )
-from gonogo.plugin.load import load_result, load_slot, pytest_xdist_node_collection_finished
+from gonogo.plugin.load import (
+    load_result,
+    load_slot,
+    progress,
+    pytest_xdist_node_collection_finished,
+)
 from gonogo.plugin.options import pytest_addoption
 from gonogo.plugin.reporting import (
     pytest_html_report_title,
@@ -70,6 +75,7 @@ __all__ = [
     "load_slot",
     "metrics",
     "policy_exceptions",
+    "progress",
     "pytest_addoption",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,21 @@ def _progress(config: pytest.Config) -> Progress | None:
             sys.stderr.flush()
 
     return Progress(write, tty=bool(sys.__stderr__ and sys.__stderr__.isatty()))
+
+
+@pytest.fixture
+def progress(request: pytest.FixtureRequest) -> Iterator[Callable[[str], None]]:
+    """A long probe's live line (the stream end to end, the fan-out), shown like a load
+    plan's: in place on a terminal at most once a second, every 10 s in CI logs, nothing
+    with -q -q."""
+    shown = _progress(request.config)
+    if shown is None:
+        yield lambda _line: None
+        return
+    try:
+        yield shown.line
+    finally:
+        shown.done()
 
 
 @pytest.fixture
