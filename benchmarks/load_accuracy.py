@@ -17,7 +17,9 @@ each of gonogo's figures is its peer from the same run:
    = 150). gonogo's dropped count and p99 from scheduled start, against plain Locust's
    request count and p99 (coordinated omission: it stops sending, so its p99 looks good);
 3. capacity: the highest rate one worker process keeps within 1 % of the target with its
-   p95 start delay under 2 ms, against wrk (Debian's, if installed) on the same endpoint.
+   p95 start delay under 2 ms, against wrk (Debian's, if installed) on the same endpoint;
+4. progress on/off: the live line shown (as on a terminal) and not, interleaved, at 200/s:
+   its difference against the run-to-run range.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ def truth(port: int) -> list[float]:
         return list(json.loads(r.read()))
 
 
-def gonogo(port: int, rate: float, seconds: float, slots: int) -> dict[str, Any]:
+def gonogo(
+    port: int, rate: float, seconds: float, slots: int, progress: Any = None
+) -> dict[str, Any]:
     plan = Plan(
         name="bench",
         scenarios={
@@ -127,7 +131,8 @@ def gonogo(port: int, rate: float, seconds: float, slots: int) -> dict[str, Any]
         max_requests=10_000_000,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        result = Engine(workers=1, say=lambda line: None).run(plan, Path(tmp) / "run")
+        engine = Engine(workers=1, say=lambda line: None, progress=progress)
+        result = engine.run(plan, Path(tmp) / "run")
     m = result.summary["metrics"]
     locust = next(iter(result.summary["locust"].values()), {})
     return {
@@ -243,6 +248,35 @@ def accuracy(runs: int, seconds: float) -> None:
     )
 
 
+def progress_ab(runs: int, seconds: float) -> None:
+    """The live line on and off, interleaved (on, off, on, off, ...), same server: does
+    showing progress change what is measured? Progress on is a terminal's (rewritten every
+    second), written to /dev/null."""
+    from gonogo.load.engine import Progress
+
+    figures: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    with open(os.devnull, "w") as sink, echo(20, 10) as port:
+        for _ in range(runs):
+            for mode in ("on", "off"):
+                shown = Progress(sink.write, tty=True) if mode == "on" else None
+                figures[mode].append(gonogo(port, 200, seconds, 100, shown))
+    print(f"4. progress on/off: 200/s for {seconds:g} s, interleaved, {runs} runs each (medians)")
+    labels = {
+        "p95": "p95 from scheduled start",
+        "service_p95": "p95 from send",
+        "start_delay_p95": "start delay p95",
+        "rate": "achieved rate",
+    }
+    for key, label in labels.items():
+        on = med([f[key] for f in figures["on"]])
+        off = med([f[key] for f in figures["off"]])
+        spread = max(f[key] for f in figures["off"]) - min(f[key] for f in figures["off"])
+        print(
+            f"   {label}: on {on:.2f}, off {off:.2f} (difference {on - off:+.2f}; "
+            f"run-to-run range with it off {spread:.2f})"
+        )
+
+
 def stall(runs: int) -> None:
     rows = []
     args = ("--stall-at", "3", "--stall-ms", "2000")
@@ -299,7 +333,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer rates")
-    parser.add_argument("--only", choices=["accuracy", "stall", "capacity"])
+    parser.add_argument("--only", choices=["accuracy", "stall", "capacity", "progress"])
     args = parser.parse_args()
     _pin(0)
     print(f"cores: {os.cpu_count()} (generator pinned to core 0, server to core 1: {TWO_CORES})")
@@ -307,6 +341,8 @@ def main() -> None:
         accuracy(args.runs, 5 if args.quick else 10)
     if not args.only or args.only == "stall":
         stall(args.runs)
+    if not args.only or args.only == "progress":
+        progress_ab(max(args.runs, 3), 5 if args.quick else 10)
     if not args.only or args.only == "capacity":
         capacity(args.runs, [250, 500, 1000] if args.quick else [250, 500, 1000, 1500, 2000, 3000])
 
