@@ -651,7 +651,8 @@ def _rollback(args: argparse.Namespace) -> int:
         )
     finally:
         bundle.seal(
-            {"rollback": result.as_json() if result else {"env": args.env, "interrupted": True}}
+            # No result: interrupted, or the env could not be opened (said on stderr).
+            {"rollback": result.as_json() if result else {"env": args.env, "ended": False}}
         )
     if result is None:
         print(f"gonogo evidence bundle: {bundle.root}")
