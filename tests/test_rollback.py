@@ -133,6 +133,12 @@ def test_production_needs_confirm_and_dry_run_changes_nothing(tmp_path: Path) ->
     )
     assert lines[5].startswith('  5. unfreeze  curl -fsS -X POST -H "Authorization: Bearer')
     assert not (tmp_path / "r").exists()
+    faulted = subprocess.run([*base, "--fault", "blue-cold"], capture_output=True, text=True,
+                             timeout=60)  # fmt: skip
+    assert faulted.returncode == 2
+    assert (
+        faulted.stderr.strip() == "gonogo: --fault applies only to a sandbox env; prod is not one"
+    )
     purple = subprocess.run([*base, "--to", "purple"], capture_output=True, text=True, timeout=60)
     assert purple.returncode == 2
     assert purple.stderr.strip() == (

@@ -562,13 +562,37 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _watch(args: argparse.Namespace) -> int:
+def _sandbox_faults(settings: Any, values: list[str]) -> dict[str, str | None]:
+    """--fault for a command that opens one env: parsed, and only for the local one."""
+    from gonogo.sandbox import faults as fault_registry
+
+    chosen = fault_registry.parse_all(values)
+    if chosen and not settings.sandbox:
+        raise ConfigError(f"--fault applies only to a sandbox env; {settings.name} is not one")
+    return chosen
+
+
+def _command_bundle(settings: Any, evidence_dir: str) -> Any:
+    """The run folder of a command that opens one env (watch, rollback): the secrets'
+    warnings on stderr and in steps.log, and SIGTERM ending it as Ctrl-C does, so the
+    stack stops and the bundle is sealed."""
     import signal
 
     from gonogo.evidence import Bundle
+
+    warnings = settings.register_secrets()
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    bundle = Bundle.create(Path(evidence_dir), [settings.name])
+    for warning in warnings:
+        bundle.log(warning)
+    signal.signal(signal.SIGTERM, _interrupt)
+    return bundle
+
+
+def _watch(args: argparse.Namespace) -> int:
     from gonogo.run import opened
     from gonogo.sandbox import dialects as dialect_registry
-    from gonogo.sandbox import faults as fault_registry
     from gonogo.watch import RealClock
     from gonogo.watchrun import WatchRun
 
@@ -576,19 +600,11 @@ def _watch(args: argparse.Namespace) -> int:
     interval = parse_duration(args.interval, "--interval") if args.interval else None
     env_file = load_env_file(resolve_env_file(args.env_file, Path.cwd()))
     settings = env_file.get(args.env)
-    chosen = fault_registry.parse_all(args.fault)
-    if chosen and not settings.sandbox:
-        raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
+    chosen = _sandbox_faults(settings, args.fault)
     dialects = dialect_registry.parse_all(args.dialect)
     if dialects and not settings.sandbox:
         raise ConfigError(f"--dialect applies only to a sandbox env; {args.env} is not one")
-    warnings = settings.register_secrets()
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    bundle = Bundle.create(Path(args.evidence_dir), [args.env])
-    for warning in warnings:
-        bundle.log(warning)
-    signal.signal(signal.SIGTERM, _interrupt)
+    bundle = _command_bundle(settings, args.evidence_dir)
     try:
         with opened(
             settings,
@@ -611,17 +627,11 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     """The macro, verified step by step, into a sealed bundle; exit 1 when a step failed."""
-    import signal
-
     from gonogo import rollback
-    from gonogo.evidence import Bundle
     from gonogo.run import opened
-    from gonogo.sandbox import faults as fault_registry
 
     settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
-    chosen = fault_registry.parse_all(args.fault)
-    if chosen and not settings.sandbox:
-        raise ConfigError(f"--fault applies only to a sandbox env; {args.env} is not one")
+    chosen = _sandbox_faults(settings, args.fault)
     rollback.target_weights(settings, args.to)  # an unknown slot, or no [edge]: said now
     if args.dry_run:
         print(f"gonogo rollback --dry-run: {args.env} to {args.to}; nothing is changed")
@@ -631,10 +641,7 @@ def _rollback(args: argparse.Namespace) -> int:
             print(f"  {number}. {step:<9} {commands[step]}")
         return EXIT_OK
     rollback.check_consent(settings, args.confirm)
-    for warning in settings.register_secrets():
-        print(warning, file=sys.stderr)
-    bundle = Bundle.create(Path(args.evidence_dir), [args.env])
-    signal.signal(signal.SIGTERM, _interrupt)
+    bundle = _command_bundle(settings, args.evidence_dir)
     result = None
     try:
         with opened(

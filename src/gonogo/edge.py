@@ -22,12 +22,14 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gonogo.config import EdgeSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
 if TYPE_CHECKING:
+    from gonogo.clients.http import HttpClient
     from gonogo.env import Environment
 
 Z_TOLERANCE = 4.0
@@ -84,6 +86,29 @@ def parse_annotation(text: str, route_services: list[str]) -> dict[str, float]:
     return {**listed, **{s: share for s in rest}}
 
 
+def format_annotation(by_service: dict[str, float]) -> str:
+    """Weights as Traefik's service-weights annotation: one `service: N%` line each."""
+    return "".join(f"{service}: {weight:g}%\n" for service, weight in by_service.items())
+
+
+def traefik_shares(services: list[dict[str, Any]]) -> dict[str, float]:
+    """A weighted TraefikService's services as percentages (its weights are relative
+    integers, 1 when left out)."""
+    total = sum(int(svc.get("weight", 1)) for svc in services)
+    return {
+        str(svc.get("name")): 100.0 * int(svc.get("weight", 1)) / total if total else 0.0
+        for svc in services
+    }
+
+
+def namespace(settings: Any) -> str | None:
+    """The edge's namespace: [edge] namespace, else [cluster]'s (an EnvSettings)."""
+    edge = settings.edge
+    if edge is not None and edge.namespace:
+        return str(edge.namespace)
+    return settings.cluster.namespace if settings.cluster else None
+
+
 def _route_services(ingress: dict[str, Any]) -> list[str]:
     names: list[str] = []
     for rule in (ingress.get("spec") or {}).get("rules") or []:
@@ -121,12 +146,18 @@ class Edge:
         self.settings: EdgeSettings = settings
         self.slot_of = {svc: slot for slot, svc in settings.services.items()}
 
+    @cached_property
+    def public(self) -> HttpClient:
+        """The URL users reach ([edge] public_url, else base_url): one client for every
+        probe (a rollback probes it again each second until the traffic has moved)."""
+        if self.settings.public_url:
+            return self.env.client(self.settings.public_url, self.env.token)
+        return self.env.http
+
     @property
     def where(self) -> str:
         s = self.settings
-        ns = s.namespace or (
-            self.env.settings.cluster.namespace if self.env.settings.cluster else ""
-        )
+        ns = namespace(self.env.settings) or ""
         if s.kind == "ingress":
             return f"ingress {ns}/{s.name} annotation {s.annotation}"
         return f"traefikservices.{s.group} {ns}/{s.name}"
@@ -150,11 +181,7 @@ class Edge:
             services = ((obj.get("spec") or {}).get("weighted") or {}).get("services") or []
             if not services:
                 raise EdgeError(f"{self.where}: no spec.weighted.services, so no weights")
-            total = sum(int(svc.get("weight", 1)) for svc in services)
-            per_service = {
-                svc["name"]: 100.0 * int(svc.get("weight", 1)) / total if total else 0.0
-                for svc in services
-            }
+            per_service = traefik_shares(services)
             raw = {"services": services}
         weights = {slot: per_service.get(svc, 0.0) for slot, svc in s.services.items()}
         others = {k: v for k, v in per_service.items() if k not in self.slot_of and v > 0}
@@ -169,7 +196,7 @@ class Edge:
         """N probes to the public URL; each answer's slot from the header or body field."""
         s = self.settings
         n = samples or s.samples
-        client = self.env.client(s.public_url) if s.public_url else self.env.http
+        client = self.public
         counts: Counter[str] = Counter()
         failures: list[str] = []
         for _ in range(n):
@@ -218,7 +245,7 @@ class Edge:
                 f"{', '.join(s.services)}"
             )
         if s.kind == "ingress":
-            text = "".join(f"{s.services[slot]}: {w:g}%\n" for slot, w in weights.items())
+            text = format_annotation({s.services[slot]: w for slot, w in weights.items()})
             self.env.cluster.patch_ingress(
                 s.name, {"metadata": {"annotations": {s.annotation: text}}}, s.namespace
             )

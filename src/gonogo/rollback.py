@@ -113,13 +113,14 @@ def target_weights(settings: EnvSettings, to: str) -> dict[str, float]:
 def manual_commands(settings: EnvSettings, to: str, public_url: str | None) -> dict[str, str]:
     """The seed macro's line for each step, filled in from the env's settings."""
     table = edge_settings(settings)
-    ns = table.namespace or (settings.cluster.namespace if settings.cluster else "NAMESPACE")
+    ns = edge.namespace(settings) or "NAMESPACE"
     weights = target_weights(settings, to)
     url = (public_url or settings.base_url or "$PUBLIC_URL").rstrip("/")
     freeze = f"{url}{settings.api_path}{settings.smoke.write_freeze_path}"
     if table.kind == "ingress":
         # One line a service: bash's $'...' keeps the newlines on one command line.
-        value = "".join(f"{table.services[s]}: {w:g}%\\n" for s, w in weights.items())
+        value = edge.format_annotation({table.services[s]: w for s, w in weights.items()})
+        value = value.replace("\n", "\\n")
         route = (
             f"kubectl -n {ns} annotate ingress {table.name} --overwrite "
             f"{table.annotation}=$'{value}'"
@@ -164,11 +165,7 @@ class Rollback:
         self.bundle = bundle
         self.weights = target_weights(env.settings, to)
         self.route = edge.Edge(env)
-        self.public: HttpClient = (
-            env.client(self.route.settings.public_url, env.token)
-            if self.route.settings.public_url
-            else env.http
-        )
+        self.public: HttpClient = self.route.public
         self.monotonic = monotonic
         self.sleep = sleep
         self.now = now
@@ -218,12 +215,17 @@ class Rollback:
             create, {create.var("text"): f"rollback {uuid.uuid4()}"}, write=True
         )
 
-    def step_freeze(self) -> str:
-        code = write_freeze(self.env, True, self.public)
+    def _freeze_then_write(self, enable: bool, capture: str) -> tuple[Any, Any, str]:
+        """Switch the freeze, then try a CreateNote: the write that proves the switch."""
+        code = write_freeze(self.env, enable, self.public)
         if code != 200:
-            raise StepFailed(f"expected 200 from enabling the write freeze; got {code}")
+            action = "enabling" if enable else "lifting"
+            raise StepFailed(f"expected 200 from {action} the write freeze; got {code}")
         create, result = self._write()
-        path = self.save("freeze_write.json", result.as_capture())
+        return create, result, self.save(capture, result.as_capture())
+
+    def step_freeze(self) -> str:
+        create, result, path = self._freeze_then_write(True, "freeze_write.json")
         if not result.errors or (result.data or {}).get(create.field):
             raise StepFailed(
                 f"expected CreateNote refused while writes are frozen; got it accepted "
@@ -282,11 +284,7 @@ class Rollback:
         return ", ".join(seen) + ", persisted health query ok"
 
     def step_unfreeze(self) -> str:
-        code = write_freeze(self.env, False, self.public)
-        if code != 200:
-            raise StepFailed(f"expected 200 from lifting the write freeze; got {code}")
-        _, result = self._write()
-        path = self.save("unfreeze_write.json", result.as_capture())
+        _, result, path = self._freeze_then_write(False, "unfreeze_write.json")
         if not result.ok:
             raise StepFailed(
                 f"expected CreateNote to succeed once the freeze is lifted; got "

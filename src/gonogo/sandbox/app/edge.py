@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gonogo.config import SERVICE_WEIGHTS_ANNOTATION
-from gonogo.edge import EdgeError, parse_annotation
+from gonogo.edge import EdgeError, format_annotation, parse_annotation, traefik_shares
 
 SLOT_HEADER = "X-IntelGraph-Slot"
 SERVICES = {"blue": "intelgraph-blue", "green": "intelgraph-green"}
@@ -101,7 +101,7 @@ class RecordedEdge:
         }
 
     def _annotation(self) -> str:
-        return "".join(f"{SERVICES[slot]}: {w:g}%\n" for slot, w in self.weights.items())
+        return format_annotation({SERVICES[slot]: w for slot, w in self.weights.items()})
 
     def _services(self) -> list[dict[str, Any]]:
         return [
@@ -129,8 +129,7 @@ class RecordedEdge:
     def patch_traefik(self, patch: dict[str, Any]) -> dict[str, float]:
         changed = merge_patch(self.traefik, patch)
         services = changed.get("spec", {}).get("weighted", {}).get("services") or []
-        total = sum(int(s.get("weight", 1)) for s in services) or 1
-        by_name = {s.get("name"): 100.0 * int(s.get("weight", 1)) / total for s in services}
+        by_name = traefik_shares(services)
         self.traefik = changed
         self.weights = {slot: by_name.get(svc, 0.0) for slot, svc in SERVICES.items()}
         self.ingress["metadata"]["annotations"][SERVICE_WEIGHTS_ANNOTATION] = self._annotation()
