@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gonogo.sandbox import servers
 from tests.packs import REPO, assert_red_with_a_message, pack_checks, run_pack
 
 CHECKS = pack_checks("tests_slo")
@@ -98,6 +99,13 @@ def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None
         assert summary["schema"] == "gonogo.load.summary/1" and summary["complete"]
         assert all(t["ok"] for t in summary["thresholds"])
         assert any("hdr" in s for s in summary["series"])  # encoded histograms
+        if servers.prometheus_binary() is not None:
+            # The local env pushes each plan to its Prometheus, as a team's [load]
+            # remote_write does (read back with PromQL in tests/test_remote_write.py).
+            pushed = json.loads((folder / "remote_write.json").read_text())
+            assert pushed["failed"] == 0 and pushed["pushed"] >= 2, pushed
+            assert pushed["labels"] == {"plan": plan, "env": "local", "testid": root.name}
+            assert "k6_dropped_iterations_total" in pushed["series"]
     canary = json.loads((root / "captures/load/canary/summary.json").read_text())
     # 50/s and 20/s for the local env's 4 s: the open model sends what the schedule says.
     assert canary["metrics"]["http_reqs"]["scenario:gateway"]["count"] == 200

@@ -340,13 +340,52 @@ class LoadSettings(Table):
     graph_queries: list[str] = Field(
         default_factory=lambda: ["MATCH (n:Note) RETURN count(n) AS notes"]
     )
+    # Prometheus remote write (the receiver's URL, e.g. http://prometheus:9090/api/v1/write):
+    # every plan's figures once a second under k6's series names (gonogo.load.remotewrite),
+    # so the team's k6 dashboards show the canary. Auth: a bearer token in the variable
+    # remote_write_token_env names, or HTTP basic with remote_write_user and the password in
+    # remote_write_password_env. The local env pushes to its own Prometheus.
+    remote_write: str | None = None
+    remote_write_token_env: VarName | None = None
+    remote_write_user: str | None = None
+    remote_write_password_env: VarName | None = None
 
     _d = field_validator("duration")(check_duration)
+    _v = field_validator("remote_write_token_env", "remote_write_password_env")(check_var_name)
+
+    @field_validator("remote_write")
+    @classmethod
+    def _receiver_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+            raise ValueError(
+                "must be the receiver's whole URL, like http://prometheus:9090/api/v1/write"
+            )
+        # Do not echo the URL: it holds a password.
+        if parts.password is not None:
+            raise ValueError(
+                "holds a password in the URL; put the user in remote_write_user and the "
+                "password in the variable remote_write_password_env names"
+            )
+        return value
 
     @model_validator(mode="after")
     def _someone_sends(self) -> LoadSettings:
         if self.workers + self.remote_workers < 1:
             raise ValueError("workers + remote_workers must be at least 1")
+        basic = self.remote_write_user or self.remote_write_password_env
+        if self.remote_write_token_env and basic:
+            raise ValueError(
+                "remote_write takes a bearer token (remote_write_token_env) or basic auth "
+                "(remote_write_user, remote_write_password_env), not both"
+            )
+        if bool(self.remote_write_user) != bool(self.remote_write_password_env):
+            raise ValueError(
+                "remote_write's basic auth needs both remote_write_user and "
+                "remote_write_password_env (the NAME of the variable holding the password)"
+            )
         if self.remote_workers and not self.master:
             raise ValueError(
                 'remote_workers needs master = "HOST:PORT" (the address the master binds and '

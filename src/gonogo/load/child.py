@@ -60,6 +60,7 @@ from gonogo.load.stats import (  # noqa: E402
     Store,
     Timeline,
     judge,
+    k6_series,
     new_histogram,
     to_us,
 )
@@ -431,8 +432,8 @@ def _options(plan: Plan, shards: int) -> argparse.Namespace:
 
 
 def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float) -> None:
-    """The run so far, once a second, for the parent to show (gonogo.load.engine): per
-    scenario the iterations started against those due by now, p95 so far, failures, drops.
+    """The run so far, once a second, for the parent to show and push (gonogo.load.engine):
+    per scenario the iterations started against those due by now, p95 so far, failures, drops.
     Written whole and renamed, so the reader never sees half a file."""
     scenarios = {}
     for name, s in plan.scenarios.items():
@@ -455,7 +456,9 @@ def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float) -> Non
             "dropped": store.aggregate("dropped_iterations", tags).count,
         }
     data = {"plan": plan.name, "elapsed_s": round(elapsed_s, 1), "total_s": plan.duration_s(),
-            "scenarios": scenarios}  # fmt: skip
+            "scenarios": scenarios,
+            # What [load] remote_write pushes (gonogo.load.remotewrite): k6's series so far.
+            "k6": k6_series(store, plan.scenarios)}  # fmt: skip
     tmp = out / f".{PROGRESS_FILE}"
     tmp.write_text(json.dumps(data), encoding="utf-8")
     tmp.replace(out / PROGRESS_FILE)

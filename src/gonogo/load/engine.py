@@ -20,13 +20,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gonogo.errors import GonogoError
 from gonogo.load.plan import SCHEMA, Plan, Threshold
 from gonogo.load.stats import GENERATOR_TIMED, Judgement, Store, judge, new_histogram, value_of
 from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
+
+if TYPE_CHECKING:
+    from gonogo.load.remotewrite import RemoteWrite
 
 # The master's view of the run so far, rewritten once a second (gonogo.load.child).
 PROGRESS_FILE = "progress.json"
@@ -123,6 +126,7 @@ class Engine:
         remote_workers: int = 0,
         master: str | None = None,
         progress: Progress | None = None,
+        remote_write: RemoteWrite | None = None,
     ) -> None:
         """`workers` run here; `remote_workers` more are expected to connect to the master at
         `master` (HOST:PORT it binds, e.g. 0.0.0.0:5557), started with `gonogo load-worker`."""
@@ -133,6 +137,8 @@ class Engine:
         self.graph_password = graph_password
         self.say = say or (lambda line: print(line, file=sys.stderr))
         self.progress = progress
+        # The plan's figures on the team's dashboards, pushed from here once a second.
+        self.remote_write = remote_write
 
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GONOGO_LOAD_")}
@@ -144,6 +150,13 @@ class Engine:
         return env
 
     def run(self, plan: Plan, folder: Path) -> LoadResult:
+        try:
+            return self._run(plan, folder)
+        finally:
+            if self.remote_write is not None:
+                self.remote_write.close(folder)
+
+    def _run(self, plan: Plan, folder: Path) -> LoadResult:
         folder.mkdir(parents=True, exist_ok=True)
         plan_file = folder / "plan.json"
         plan_file.write_text(json.dumps(plan.to_json(), indent=1) + "\n", encoding="utf-8")
@@ -216,6 +229,8 @@ class Engine:
                         break
                     if self.progress is not None:
                         self.progress.show(folder / PROGRESS_FILE)
+                    if self.remote_write is not None:
+                        self.remote_write.progress(folder / PROGRESS_FILE)
         finally:
             if self.progress is not None:
                 self.progress.done()
@@ -243,6 +258,8 @@ class Engine:
                 f"(see {folder / 'master.log'})"
             )
         result = read_summary(folder)
+        if self.remote_write is not None:
+            self.remote_write.final(result.store, result.plan)
         if result.summary.get("errors"):
             raise LoadError(
                 f"load plan '{plan.name}': the load generator failed: "

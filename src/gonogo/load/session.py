@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -239,9 +240,11 @@ def load_for(
     say: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     export: Path | None = None,
+    testid: str | None = None,
 ) -> LoadResult:
     """The env's plan, run once into `folder` (gonogo.env.Environment as `env`); `export`:
-    a folder for the result in k6's --summary-export shape too."""
+    a folder for the result in k6's --summary-export shape too; `testid`: the run's name on
+    the dashboards [load] remote_write feeds (the bundle's)."""
     from gonogo.load.plots import write_plots
 
     cached = _RESULTS.get(folder)
@@ -260,7 +263,9 @@ def load_for(
             password = settings.read_secret(
                 settings.graph.password_env, "graph password", "graph.password_env"
             )
-        return Engine(
+        from gonogo.load import remotewrite
+
+        made = Engine(
             workers=workers,
             token=token,
             graph_password=password,
@@ -269,6 +274,14 @@ def load_for(
             master=settings.load.master,
             progress=progress,
         )
+        made.remote_write = remotewrite.for_plan(
+            settings,
+            plan,
+            testid or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            made.say,
+            env.on_request,
+        )
+        return made
 
     def after(result: LoadResult) -> None:
         try:

@@ -143,6 +143,40 @@ class Store:
         )
 
 
+# k6's trend stats for remote write, as K6_PROMETHEUS_RW_TREND_STATS=p(95),p(99): the canary's
+# thresholds are p(95); k6's default stat is p(99), which its dashboards show first.
+K6_TREND_STATS = (("p95", 95.0), ("p99", 99.0))
+# Counters written even at 0: a dashboard's "nothing dropped" is a 0, not a missing series.
+K6_ALWAYS = ("iterations", "dropped_iterations")
+
+K6Sample = tuple[str, str, float]  # (series name, scenario, value)
+
+
+def k6_series(store: Store, scenarios: Iterable[str]) -> list[K6Sample]:
+    """Every metric recorded so far, per scenario, named as k6's remote-write output names it
+    (gonogo.load.remotewrite says how); here, beside the store, because the master computes
+    them each second and must not import the HTTP side. Other series appear once they have a
+    sample, as k6 writes a series only once its metric has one."""
+    recorded = {metric for (metric, _tags) in store.series} | set(K6_ALWAYS)
+    out: list[K6Sample] = []
+    for scenario in scenarios:
+        tags = (("scenario", scenario),)
+        for metric in sorted(recorded):
+            kind, unit = METRICS[metric][0], METRICS[metric][1]
+            agg = store.aggregate(metric, tags)
+            if not agg.count and metric not in K6_ALWAYS:
+                continue
+            if kind == "counter":
+                out.append((f"k6_{metric}_total", scenario, float(agg.count)))
+            elif kind == "rate":
+                out.append((f"k6_{metric}_rate", scenario, agg.hits / agg.count))
+            else:  # k6 writes times in seconds
+                scale = 1000.0 if unit == "ms" else 1.0
+                for stat, q in K6_TREND_STATS:
+                    out.append((f"k6_{metric}_{stat}", scenario, agg.percentile_ms(q) / scale))
+    return out
+
+
 @dataclass
 class Aggregate:
     metric: str

@@ -161,6 +161,7 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
         say=say,
         progress=_progress(request.config),
         export=_export_dir(request.config),
+        testid=bundle.root.name,
     )
 
 

@@ -233,6 +233,8 @@ def start_prometheus(logs: Path, workdir: Path, app_port: int) -> Started | None
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            # The load engine pushes its canary here as k6 would (gonogo.load.remotewrite).
+            "--web.enable-remote-write-receiver",
         ],
         logs / "prometheus.log",
     )

@@ -33,6 +33,7 @@ from gonogo.config import (
     EdgeSettings,
     EnvSettings,
     GraphSettings,
+    LoadSettings,
     Operations,
     PrometheusSettings,
     ProvenanceSettings,
@@ -160,9 +161,17 @@ class StackInfo(BaseModel):
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
                 "edge": self._edge(base),
+                "load": self._load(base),
                 **self._dialect_settings(base, security, stream),
             }
         )
+
+    def _load(self, base: EnvSettings) -> LoadSettings:
+        """The canary pushed to the local Prometheus (its remote-write receiver is on), as a
+        team's env file points [load] remote_write at theirs; the env file's own wins."""
+        if base.load.remote_write or not self.prometheus_url:
+            return base.load
+        return base.load.model_copy(update={"remote_write": f"{self.prometheus_url}/api/v1/write"})
 
     def _edge(self, base: EnvSettings) -> EdgeSettings | None:
         """The edge as an env file describes Traefik's: the recorded Ingress, the slots'
