@@ -45,10 +45,11 @@ from gevent import monkey
 monkey.patch_all()
 
 import gevent  # noqa: E402
-from gevent.pool import Pool  # noqa: E402
+from gevent.event import Event  # noqa: E402
+from geventhttpclient import HTTPClient  # noqa: E402
+from geventhttpclient.url import URL  # noqa: E402
 from locust import User, events, task  # noqa: E402
 from locust import argument_parser as locust_args  # noqa: E402
-from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, PROGRESS_FILE, TOKEN_VARIABLE  # noqa: E402
@@ -58,6 +59,7 @@ from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
 from gonogo.load.stats import (  # noqa: E402
     SATURATED_START_DELAY_MS,
     Store,
+    Tags,
     Timeline,
     judge,
     k6_series,
@@ -97,6 +99,7 @@ class Recorder:
         self.windows: dict[tuple[int, str, str], Any] = {}  # (second, scenario, metric) -> hdr
         self.window_fail: dict[tuple[int, str, str], int] = {}
         self.started = time.perf_counter()
+        self.health: list[dict[str, float]] = []  # closed seconds, from Health
 
     def on_request(
         self,
@@ -113,23 +116,24 @@ class Recorder:
         if "gonogo" not in ctx:
             return
         info = ctx["gonogo"]
-        tags: dict[str, str] = info["tags"]
+        tags: Tags = info["tags"]  # sorted once per request of the plan (Sent.tags)
         waited = response_time + (info["called"] - info["intended"]) * 1000.0
         failed = exception is not None
+        store = self.store
         if info["kind"] == "cypher":
-            self.store.record("graph_query_duration", tags, waited)
-            self.store.mark("graph_query_failed", tags, failed)
-            self.store.add("graph_queries", tags)
+            store.record("graph_query_duration", tags, waited)
+            store.mark("graph_query_failed", tags, failed)
+            store.add("graph_queries", tags)
             metric = "graph_query_duration"
         else:
             status = int(getattr(response, "status_code", 0) or 0)
-            self.store.record("http_req_duration", tags, waited)
-            self.store.record("http_req_service", tags, response_time)
-            self.store.mark("http_req_failed", tags, failed)
-            self.store.mark("auth_success", tags, status != 401)
-            self.store.add("http_reqs", tags)
+            store.record("http_req_duration", tags, waited)
+            store.record("http_req_service", tags, response_time)
+            store.mark("http_req_failed", tags, failed)
+            store.mark("auth_success", tags, status != 401)
+            store.add("http_reqs", tags)
             metric = "http_req_duration"
-        self.window(info["intended"], tags["scenario"], metric, waited, failed)
+        self.window(info["intended"], info["scenario"], metric, waited, failed)
 
     def window(
         self, intended: float, scenario: str, metric: str, ms: float, failed: bool = False
@@ -155,14 +159,206 @@ class Recorder:
         ]
         self.windows.clear()
         self.window_fail.clear()
-        return {"series": self.store.drain(), "windows": windows}
+        health, self.health = self.health, []
+        return {"series": self.store.drain(), "windows": windows, "health": health}
 
 
 RECORDER = Recorder()
 
+# The loop-lag probe's period: 100 wake-ups a second cost ~0.2 % of a core.
+LAG_PROBE_S = 0.01
 
-def _tags(name: str, s: LoadScenario, r: LoadRequest, method: str) -> dict[str, str]:
-    return {**s.tags, **r.tags, "scenario": name, "name": r.name, "method": method}
+
+class Health:
+    """The worker's own state each second of the schedule: its CPU share (process CPU time
+    over wall time: 1.0 is a whole core) and its event loop's lag (how late a greenlet that
+    asked to sleep LAG_PROBE_S woke, at worst). Beside the iterations' start delay, these
+    say why a second was saturated: the worker's core was full, or its loop was held.
+    Closed seconds go to the master with the next report (Recorder.health)."""
+
+    def __init__(self, worker: int) -> None:
+        self.worker = worker
+        self.running = True
+
+    def run(self) -> None:
+        started = RECORDER.started
+        second = 0
+        worst = 0.0
+        wall, cpu = time.perf_counter(), time.process_time()
+        while self.running:
+            asked = time.perf_counter()
+            gevent.sleep(LAG_PROBE_S)
+            now = time.perf_counter()
+            lag_ms = max(0.0, (now - asked - LAG_PROBE_S) * 1000.0)
+            at = int(now - started)
+            if at != second:
+                used = time.process_time()
+                RECORDER.health.append(
+                    {"t": second, "worker": self.worker, "lag_ms": round(worst, 3),
+                     "cpu": round((used - cpu) / max(1e-9, now - wall), 3)}
+                )  # fmt: skip
+                second, worst, wall, cpu = at, 0.0, now, used
+            worst = max(worst, lag_ms)
+        now = time.perf_counter()
+        RECORDER.health.append(
+            {"t": second, "worker": self.worker, "lag_ms": round(worst, 3),
+             "cpu": round((time.process_time() - cpu) / max(1e-9, now - wall), 3)}
+        )  # fmt: skip
+
+
+def _tags(name: str, s: LoadScenario, r: LoadRequest, method: str) -> Tags:
+    """A request's tags as the store keys them (sorted): made once per request of the plan,
+    not once per sample."""
+    tags = {**s.tags, **r.tags, "scenario": name, "name": r.name, "method": method}
+    return tuple(sorted(tags.items()))
+
+
+class Answer:
+    """What the request event hands on about a response: its status and body."""
+
+    __slots__ = ("content", "status_code")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+
+class Http:
+    """One scenario's HTTP connections on this worker: geventhttpclient's HTTPClient, the
+    client under Locust's FastHttpSession, used directly. FastHttpSession's layers (its user
+    agent, request and response wrappers, redirects, cookies) cost ~80 us of CPU a request
+    (231 against 148 us, sequential, against nginx: benchmarks/load_capacity.py), a third of
+    what one worker could send; the open model needs none of them. What it did that matters
+    is kept: keep-alive connections up to the scenario's concurrency, the timeouts, the TLS
+    settings, and the request event (Locust's statistics and gonogo's Recorder read it).
+    A status outside 200-399 is a failure, as Locust counts it; redirects are not followed
+    (an API under a canary answers, it does not send the client elsewhere)."""
+
+    def __init__(self, target: dict[str, Any], concurrency: int) -> None:
+        verify = target.get("verify_tls", True)
+        timeout = float(target.get("timeout_s", 10.0))
+        url = URL(target["base_url"])
+        options: dict[str, Any] = {}
+        if url.scheme == "https":
+            import gevent.ssl
+            from locust.contrib.fasthttp import insecure_ssl_context_factory
+
+            if verify is False:
+                options["ssl_context_factory"] = insecure_ssl_context_factory
+                options["insecure"] = True
+            elif isinstance(verify, str):  # the env's CA bundle, as its other clients use it
+                options["ssl_context_factory"] = lambda: gevent.ssl.create_default_context(
+                    cafile=verify
+                )
+            else:
+                options["ssl_context_factory"] = gevent.ssl.create_default_context
+        self.client = HTTPClient.from_url(
+            url,
+            concurrency=concurrency,
+            network_timeout=timeout,
+            connection_timeout=timeout,
+            **options,
+        )
+        self.prefix = url.path.rstrip("/")  # a base URL with a path: requests go under it
+
+    def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        response = self.client.request(
+            method, self.prefix + path, body=body or b"", headers=headers
+        )
+        try:
+            content = response.read()
+        finally:
+            response.release()
+        return Answer(response.status_code, content)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Slots:
+    """At most `size` iterations at once (a scenario's max_concurrency on this worker): a
+    count and raw greenlets. gevent's Pool did the same with a group, links and a semaphore
+    per spawn: ~7 % of a saturated worker's CPU (py-spy), for bookkeeping the open model
+    does not need: a full pool drops the arrival, it never waits for a slot."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.running: set[Any] = set()
+        self._idle = Event()
+        self._idle.set()
+
+    def full(self) -> bool:
+        return len(self.running) >= self.size
+
+    def spawn(self, function: Any, *args: Any) -> None:
+        self._idle.clear()
+        self.running.add(gevent.spawn_raw(self._run, function, args))
+
+    def _run(self, function: Any, args: tuple[Any, ...]) -> None:
+        try:
+            function(*args)
+        finally:
+            self.running.discard(gevent.getcurrent())
+            if not self.running:
+                self._idle.set()
+
+    def join(self, timeout: float) -> None:
+        self._idle.wait(timeout)
+
+    def kill(self, timeout: float) -> None:
+        """Iterations still running after the grace period are stopped (each counted as sent;
+        its request event never fires, as k6's interrupted iterations)."""
+        for running in list(self.running):
+            gevent.kill(running)
+        self._idle.wait(timeout)
+
+
+class Sent:
+    """One request of a scenario as this worker sends it: its tags made once."""
+
+    __slots__ = ("request", "scenario", "tags")
+
+    def __init__(self, scenario: str, s: LoadScenario, request: LoadRequest) -> None:
+        method = {"graphql": "POST", "cypher": "BOLT"}.get(request.kind, request.method)
+        self.scenario = scenario
+        self.request = request
+        self.tags = _tags(scenario, s, request, method)
+
+    def context(self, intended: float, called: float) -> dict[str, Any]:
+        """What the Recorder reads off the request event: the sample's tags and its times."""
+        return {
+            "gonogo": {
+                "tags": self.tags,
+                "scenario": self.scenario,
+                "intended": intended,
+                "called": called,
+                "kind": self.request.kind,
+            }
+        }
+
+
+class Failed(Exception):
+    """A request that was answered, and failed: its text is what the failure message shows
+    (Locust groups failures by repr, so the repr is the text: "HTTP 500", not a class)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class BadStatus(Failed):
+    """An answer outside 200-399."""
+
+
+class GraphQLErrors(Failed):
+    """A GraphQL answer with errors, or not JSON."""
+
+
+def _graphql_errors(content: bytes) -> GraphQLErrors | None:
+    try:
+        errors = (json.loads(content) or {}).get("errors")
+    except (ValueError, AttributeError):
+        return GraphQLErrors("the answer is not JSON")
+    return GraphQLErrors(f"GraphQL errors: {str(errors)[:200]}") if errors else None
 
 
 class Shard(User):
@@ -211,10 +407,14 @@ class ShardRun:
         self._warm_graph()
         start = time.perf_counter()
         RECORDER.started = start
+        health = Health(self.shard)
+        probe = gevent.spawn(health.run)
         jobs = [
             gevent.spawn(self._scenario, name, s, start) for name, s in self.plan.scenarios.items()
         ]
         gevent.joinall(jobs)
+        health.running = False
+        probe.join(timeout=1)
         if self._graph is not None:
             self._graph.close()
         errors = [f"{type(j.exception).__name__}: {j.exception}" for j in jobs if j.exception]
@@ -226,30 +426,12 @@ class ShardRun:
             "elapsed_s": time.perf_counter() - start,
         }
 
-    def _session(self, s: LoadScenario) -> FastHttpSession:
-        verify = self.target.get("verify_tls", True)
-        timeout = float(self.target.get("timeout_s", 10.0))
-        factory = None
-        if isinstance(verify, str):  # the env's CA bundle, as its other clients use it
-            import gevent.ssl
-
-            factory = lambda: gevent.ssl.create_default_context(cafile=verify)  # noqa: E731
-        return FastHttpSession(
-            base_url=self.target["base_url"],
-            request_event=self.environment.events.request,
-            user=None,
-            insecure=verify is False,
-            ssl_context_factory=factory,
-            concurrency=max(1, math.ceil(s.max_concurrency / self.shards)),
-            network_timeout=timeout,
-            connection_timeout=timeout,
-        )
-
     def _scenario(self, name: str, s: LoadScenario, start: float) -> None:
         slots = max(1, math.ceil(s.max_concurrency / self.shards))
-        pool = Pool(slots)
-        session = self._session(s)
-        tags = {**s.tags, "scenario": name}
+        pool = Slots(slots)
+        http = Http(self.target, slots)
+        sent = [Sent(name, s, r) for r in s.requests]
+        tags = tuple(sorted({**s.tags, "scenario": name}.items()))
         for due in arrivals(s, self.shard, self.shards):
             if self.sent >= self.budget:
                 self.bounded = True
@@ -266,63 +448,53 @@ class ShardRun:
             RECORDER.store.record("iteration_start_delay", tags, late)
             RECORDER.window(intended, name, "iteration_start_delay", late)
             self.sent += len(s.requests)
-            pool.spawn(self._iteration, name, s, session, intended)
+            pool.spawn(self._iteration, sent, http, intended)
         grace = parse_duration(s.graceful_stop)
         pool.join(timeout=grace)
-        pool.kill(block=True, timeout=5)
+        pool.kill(timeout=5)
+        http.close()
 
-    def _iteration(self, name: str, s: LoadScenario, session: FastHttpSession, due: float) -> None:
+    def _iteration(self, sent: list[Sent], http: Http, due: float) -> None:
         intended = due
-        for request in s.requests:
+        for request in sent:
             try:
-                self._request(name, s, request, session, intended)
+                self._request(request, http, intended)
             except Exception as exc:
-                log.warning("request %s failed in the client: %s", request.name, exc)
+                log.warning("request %s failed in the client: %s", request.request.name, exc)
             intended = time.perf_counter()  # the next request is due when this one ends
 
-    def _request(
-        self,
-        name: str,
-        s: LoadScenario,
-        request: LoadRequest,
-        session: FastHttpSession,
-        intended: float,
-    ) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    def _request(self, sent: Sent, http: Http, intended: float) -> None:
+        request = sent.request
         if request.kind == "cypher":
-            self._cypher(name, s, request, intended)
+            self._cypher(sent, intended)
             return
-        tags = _tags(name, s, request, "POST" if request.kind == "graphql" else request.method)
-        ctx: dict[str, Any] = {"gonogo": {"tags": tags, "intended": intended, "kind": request.kind}}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         if request.kind == "http":
-            ctx["gonogo"]["called"] = time.perf_counter()
-            session.request(
-                request.method.upper(),
-                str(request.path),
-                name=request.name,
-                headers=headers,
-                context=ctx,
-            )
-            return
-        body = self._graphql_body(request)
-        ctx["gonogo"]["called"] = time.perf_counter()
-        with session.post(
-            self.target.get("graphql_path", "/graphql"),
-            json=body,
+            method, path, body = request.method.upper(), str(request.path), None
+        else:
+            method, path = "POST", self.target.get("graphql_path", "/graphql")
+            body = json.dumps(self._graphql_body(request)).encode()
+            headers["Content-Type"] = "application/json"
+        called = time.perf_counter()
+        answer: Answer | None = None
+        exception: BaseException | None = None
+        try:
+            answer = http.send(method, path, body, headers)
+            if not 200 <= answer.status_code < 400:
+                exception = BadStatus(f"HTTP {answer.status_code}")
+            elif request.kind == "graphql":
+                exception = _graphql_errors(answer.content)
+        except Exception as exc:  # a connection refused, reset or timed out: a failure
+            exception = exc
+        self.environment.events.request.fire(
+            request_type=method,
             name=request.name,
-            headers=headers,
-            context=ctx,
-            catch_response=True,
-        ) as response:
-            if response.status_code and response.status_code >= 400:
-                response.failure(f"HTTP {response.status_code}")
-            else:
-                try:
-                    errors = (response.json() or {}).get("errors")
-                except Exception:
-                    errors = [{"message": "the answer is not JSON"}]
-                if errors:
-                    response.failure(f"GraphQL errors: {str(errors)[:200]}")
+            response_time=(time.perf_counter() - called) * 1000.0,
+            response_length=len(answer.content) if answer is not None else 0,
+            response=answer,
+            context=sent.context(intended, called),
+            exception=exception,
+        )
 
     def _graphql_body(self, request: LoadRequest) -> dict[str, Any]:
         operations: dict[str, Any] = self.target.get("operations", {})
@@ -338,8 +510,8 @@ class ShardRun:
             return {"documentId": op, "variables": request.variables}
         return {"id": op, "variables": request.variables}
 
-    def _cypher(self, name: str, s: LoadScenario, request: LoadRequest, intended: float) -> None:
-        tags = _tags(name, s, request, "BOLT")
+    def _cypher(self, sent: Sent, intended: float) -> None:
+        request = sent.request
         called = time.perf_counter()
         exception: BaseException | None = None
         try:
@@ -354,9 +526,7 @@ class ShardRun:
             response_time=(time.perf_counter() - called) * 1000.0,
             response_length=0,
             response=None,
-            context={
-                "gonogo": {"tags": tags, "intended": intended, "called": called, "kind": "cypher"}
-            },
+            context=sent.context(intended, called),
             exception=exception,
         )
 
@@ -505,6 +675,7 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         if ours:
             store.merge(ours["series"])
             timeline.merge(ours["windows"])
+            timeline.merge_health(ours.get("health", []))
             timeline.close(before=int(time.perf_counter() - began) - WINDOW_KEEP_S)
 
     def on_done(environment: Any, msg: Any, **_: Any) -> None:
@@ -560,6 +731,8 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         "saturation": {
             "rule": f"iteration_start_delay p95 > {SATURATED_START_DELAY_MS:g} ms in a second",
             "seconds": timeline.saturated,
+            # Every second: start delay p95, the busiest worker's CPU share, the worst loop lag.
+            "generator": timeline.generator,
             "clean": [
                 {"scenario": scenario, "metric": metric, "hdr": hist.encode().decode("ascii")}
                 for (scenario, metric), hist in sorted(timeline.clean.items())

@@ -319,8 +319,15 @@ class Timeline:
         self.open: dict[tuple[int, str, str], Any] = {}
         self.failed: dict[tuple[int, str, str], int] = {}
         self.rows: list[dict[str, Any]] = []
-        self.saturated: list[dict[str, float]] = []  # {"t", "start_delay_p95"}
+        self.saturated: list[dict[str, float]] = []  # {"t", "start_delay_p95", ...}
         self.clean: dict[tuple[str, str], Any] = {}  # (scenario, metric) -> hdr
+        # Per second: each worker's CPU share and loop lag (gonogo.load.child.Health).
+        self.health: dict[int, list[dict[str, float]]] = {}
+        self.generator: list[dict[str, float]] = []  # every closed second, summarised
+
+    def merge_health(self, rows: list[dict[str, float]]) -> None:
+        for row in rows:
+            self.health.setdefault(int(row["t"]), []).append(row)
 
     def merge(self, windows: list[dict[str, Any]]) -> None:
         for w in windows:
@@ -340,8 +347,16 @@ class Timeline:
                     delays.add(self.open[key])
             p95 = delays.get_value_at_percentile(95) / 1000.0
             busy = delays.get_total_count() > 0 and p95 > SATURATED_START_DELAY_MS
+            workers = self.health.pop(second, [])
+            state = {
+                "t": second,
+                "start_delay_p95": p95,
+                "cpu_max": max((float(w["cpu"]) for w in workers), default=None),
+                "loop_lag_ms": max((float(w["lag_ms"]) for w in workers), default=None),
+            }
+            self.generator.append(state)
             if busy:
-                self.saturated.append({"t": second, "start_delay_p95": p95})
+                self.saturated.append(state)
             for key in closing:
                 if key[0] == second and not busy and key[2] in GENERATOR_TIMED:
                     clean = self.clean.setdefault((key[1], key[2]), new_histogram())
