@@ -43,14 +43,15 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.checks import percentile
-from gonogo.load.engine import Engine, free_port
+from gonogo.load.engine import Engine
 from gonogo.load.plan import Plan
 from gonogo.load.schema import LoadScenario
+from gonogo.processes import free_port
 
 TWO_CORES = (os.cpu_count() or 1) >= 2
 
 
-def _pin(core: int) -> None:
+def pin(core: int) -> None:
     if TWO_CORES:
         os.sched_setaffinity(0, {core})
 
@@ -58,21 +59,32 @@ def _pin(core: int) -> None:
 @contextlib.contextmanager
 def echo(delay_ms: float, jitter_ms: float = 0.0, *stall: str) -> Iterator[int]:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gonogo.sandbox.echo", str(port), str(delay_ms),
-         "--jitter-ms", str(jitter_ms), *stall],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(1),
-    )  # fmt: skip
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            time.sleep(0.1)
+    with served(port, [sys.executable, "-m", "gonogo.sandbox.echo", str(port), str(delay_ms),
+                       "--jitter-ms", str(jitter_ms), *stall]):  # fmt: skip
         yield port
+
+
+@contextlib.contextmanager
+def served(port: int, argv: list[str]) -> Iterator[None]:
+    """A server process on core 1, answering on `port` for the block, then stopped."""
+    server = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: pin(1)
+    )
+    try:
+        wait_for(port)
+        yield
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def wait_for(port: int) -> None:
+    """Until something answers on the loopback port (10 s at most)."""
+    for _ in range(100):
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -87,7 +99,7 @@ def on_the_wire(port: int, into: list[float]) -> Iterator[None]:
         pcap = Path(tmp) / "cap.pcap"
         capture = subprocess.Popen(
             ["tshark", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap), "-q"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(1),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: pin(1),
         )  # fmt: skip
         time.sleep(2)  # tshark is capturing before the first request
         try:
@@ -115,10 +127,9 @@ def truth(port: int) -> list[float]:
         return list(json.loads(r.read()))
 
 
-def gonogo(
-    port: int, rate: float, seconds: float, slots: int, progress: Any = None
-) -> dict[str, Any]:
-    plan = Plan(
+def ping_plan(port: int, rate: float, seconds: float, slots: int) -> Plan:
+    """GET /api/ping at a constant rate on the loopback port: every benchmark's workload."""
+    return Plan(
         name="bench",
         scenarios={
             "s": LoadScenario.model_validate(
@@ -128,13 +139,19 @@ def gonogo(
             )
         },
         target={"base_url": f"http://127.0.0.1:{port}", "timeout_s": 30},
-        max_requests=10_000_000,
+        max_requests=100_000_000,
     )  # fmt: skip
+
+
+def gonogo(
+    port: int, rate: float, seconds: float, slots: int, progress: Any = None
+) -> dict[str, Any]:
+    plan = ping_plan(port, rate, seconds, slots)
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(workers=1, say=lambda line: None, progress=progress)
         result = engine.run(plan, Path(tmp) / "run")
     m = result.summary["metrics"]
-    locust = next(iter(result.summary["locust"].values()), {})
+    locust: dict[str, Any] = next(iter(result.summary["locust"].values()), {})
     return {
         "sent": m["http_reqs"]["all"]["count"],
         "rate": m["http_reqs"]["all"]["count"] / seconds,
@@ -186,7 +203,7 @@ def wrk(port: int, seconds: int = 5) -> float | None:
         return None
     done = subprocess.run(
         ["wrk", "-t1", "-c64", f"-d{seconds}s", f"http://127.0.0.1:{port}/api/ping"],
-        capture_output=True, text=True, timeout=seconds + 30, preexec_fn=lambda: _pin(0),
+        capture_output=True, text=True, timeout=seconds + 30, preexec_fn=lambda: pin(0),
     )  # fmt: skip
     for line in done.stdout.splitlines():
         if line.startswith("Requests/sec:"):
@@ -335,7 +352,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer rates")
     parser.add_argument("--only", choices=["accuracy", "stall", "capacity", "progress"])
     args = parser.parse_args()
-    _pin(0)
+    pin(0)
     print(f"cores: {os.cpu_count()} (generator pinned to core 0, server to core 1: {TWO_CORES})")
     if not args.only or args.only == "accuracy":
         accuracy(args.runs, 5 if args.quick else 10)

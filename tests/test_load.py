@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -649,3 +650,31 @@ def test_https_targets_are_verified_as_the_env_says(tmp_path: Path, verify: str)
         assert "CERTIFICATE_VERIFY_FAILED" in result.summary["failures"][0]["error"]
     else:
         assert failed["rate"] == 0.0, result.summary["failures"]
+
+
+def test_the_scheduler_never_wakes_before_an_arrival_is_due() -> None:
+    """The timerfd waker (and its gevent.sleep fallback for dense schedules) returns at or
+    after the due time, never before: an iteration never starts ahead of its schedule. In a
+    child: importing the Locust side patches the process with gevent."""
+    script = textwrap.dedent(
+        """
+        import time
+        from gonogo.load.child import PRECISE_WAKE_MIN_S, Waker
+        waker = Waker()
+        assert waker._fd >= 0, "no timerfd on Linux"
+        early = 0
+        for i in range(300):
+            gap = (0.0001, 0.001, 0.004)[i % 3]  # dense, precise, and timer + precise
+            due = time.perf_counter() + gap
+            waker.sleep_until(due)
+            early += time.perf_counter() < due
+        waker.close()
+        assert waker._fd == -1
+        print("early", early, PRECISE_WAKE_MIN_S)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["early", "0"]
