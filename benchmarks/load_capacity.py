@@ -30,6 +30,7 @@ import contextlib
 import csv
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -251,38 +252,62 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _children(folder: Path) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"gonogo.load.child" in argv and b"master" in argv and str(folder).encode() in argv:
+                found["master"] = int(entry.name)
+                found["port"] = int(argv[argv.index(b"--port") + 1])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and "port" in found:
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"worker" in argv and str(found["port"]).encode() in argv:
+                    found["worker"] = int(entry.name)
+    found.pop("port", None)
+    return found
+
+
 def memory(minutes: float) -> None:
     samples: dict[str, list[tuple[float, int]]] = {"master": [], "worker": []}
 
     def watch(folder: Path, stop: threading.Event) -> None:
+        """This run's master (its --out is `folder`) and the worker on its port."""
         began = time.monotonic()
+        pids: dict[str, int] = {}
         while not stop.wait(5):
-            for role in ("master", "worker"):
-                pattern = f"gonogo.load.child {role}"
-                found = subprocess.run(
-                    ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
-                ).stdout.split()
-                if found:
-                    with contextlib.suppress(OSError, ValueError):
-                        samples[role].append((time.monotonic() - began, _rss_kb(int(found[0]))))
+            if len(pids) < 2:
+                pids = _children(folder)
+            for role, pid in pids.items():
+                with contextlib.suppress(OSError, ValueError):
+                    samples[role].append((time.monotonic() - began, _rss_kb(pid)))
 
     with nginx() as port:
         got = gonogo(port, 1000, minutes * 60, 1, watch)
     print(f"3. memory: one worker at 1,000/s for {minutes:g} min (sent {got['sent']})")
     for role, points in samples.items():
-        by_minute = {}
-        for at, kb in points:
-            by_minute[int(at // 60) + 1] = kb
-        if not by_minute:
+        if not points:
             print(f"   {role}: no samples")
             continue
-        first = by_minute.get(1) or next(iter(by_minute.values()))
-        last_minute = max(by_minute)
-        growth = (by_minute[last_minute] - first) / first * 100
-        shown = ", ".join(f"{m}: {kb / 1024:.0f}" for m, kb in sorted(by_minute.items()))
+        per_minute: dict[int, list[int]] = {}
+        for at, kb in points:
+            per_minute.setdefault(int(at // 60) + 1, []).append(kb)
+        mean = {m: statistics.mean(kbs) / 1024 for m, kbs in sorted(per_minute.items())}
+        first, last = mean[min(mean)], mean[max(mean)]
+        # the trend, not one sample: histograms are made and freed every second, so any one
+        # reading swings by ~15 MB with what is alive at that moment
+        xs, ys = [at / 60 for at, _ in points], [kb / 1024 for _, kb in points]
+        slope = statistics.linear_regression(xs, ys).slope
+        growth = (last - first) / first * 100
+        shown = ", ".join(f"{m}: {mb:.0f}" for m, mb in mean.items())
         print(
-            f"   {role} RSS MB by minute {shown}; minute {last_minute} vs minute 1 "
-            f"{growth:+.1f} % ({'flat' if abs(growth) <= 10 else 'NOT flat'})"
+            f"   {role} RSS MB (mean of each minute) {shown}; last minute vs minute 1 "
+            f"{growth:+.1f} %, trend {slope:+.2f} MB/min "
+            f"({'flat' if abs(growth) <= 10 else 'NOT flat'})"
         )
 
 

@@ -1,6 +1,6 @@
 """Does a busy runner still turn into NO-GO? The canary on the local env, beside busy loops.
 
-    python benchmarks/load_saturation.py [--runs 10] [--hogs-per-core 1] [--packs]
+    python benchmarks/load_saturation.py [--runs 10] [--peer-runs N] [--hogs-per-core 1] [--packs]
 
 Two series, --runs each, on this machine:
 
@@ -73,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--hogs-per-core", type=int, default=1, help="busy loops per core")
+    parser.add_argument("--peer-runs", type=int, help="runs of the slow peer (default --runs)")
     parser.add_argument(
         "--packs", action="store_true", help="run the four packs at -n 2, not the canary alone"
     )
@@ -86,7 +87,8 @@ def main() -> None:
             False,
         ),
     ):
-        print(f"{label}: {args.runs} runs", flush=True)
+        runs = args.runs if busy or args.peer_runs is None else args.peer_runs
+        print(f"{label}: {runs} runs", flush=True)
         loops = []
         if busy:
             loops = [
@@ -95,7 +97,7 @@ def main() -> None:
             ]
         try:
             results = []
-            for run in range(args.runs):
+            for run in range(runs):
                 decision, saturated, worst = canary(extra, args.packs)
                 results.append((decision, saturated))
                 print(f"  run {run + 1}: {decision}; saturated seconds {saturated}, "

@@ -143,6 +143,12 @@ class Engine:
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GONOGO_LOAD_")}
         env["PYTHONUNBUFFERED"] = "1"
+        # glibc raises its mmap threshold each time a large block is freed, after which the
+        # HDR histograms (~190 KB each, made and freed every second) come from the heap and
+        # fragment it: the master's RSS grew 22-26 % over 4-10 minutes at 1,000/s. A fixed
+        # threshold keeps them mmapped and returned when freed: +2 % (benchmarks/
+        # load_capacity.py --only memory). The caller's own setting wins.
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(128 * 1024))
         if self.token:
             env[TOKEN_VARIABLE] = self.token
         if self.graph_password:
