@@ -523,7 +523,7 @@ def test_live_progress_comes_from_the_master_and_says_where_the_run_stands(
 
 
 def test_progress_off_a_terminal_is_a_line_every_ten_seconds(tmp_path: Path) -> None:
-    from gonogo.load.engine import Progress, progress_line
+    from gonogo.load.engine import Progress, progress_line, read_progress
 
     data = {"plan": "canary", "elapsed_s": 12.0, "total_s": 120,
             "scenarios": {"gateway": {"started": 600, "due": 600, "p95_ms": 9.1, "failed": 0,
@@ -533,11 +533,12 @@ def test_progress_off_a_terminal_is_a_line_every_ten_seconds(tmp_path: Path) -> 
     )
     path = tmp_path / "progress.json"
     path.write_text(json.dumps(data))
+    assert read_progress(tmp_path / "not-yet.json") is None  # before the master's first write
     written: list[str] = []
     progress = Progress(written.append, tty=False, every_s=10.0)
-    progress.show(path)  # too soon: CI logs get a line every ten seconds, not every second
+    progress.show(read_progress(path) or {})  # too soon: CI logs get a line every ten seconds
     progress._last -= 10.0
-    progress.show(path)
+    progress.show(read_progress(path) or {})
     progress.done()
     assert written == [progress_line(data) + "\n"]
 

@@ -677,7 +677,7 @@ def _options(plan: Plan, shards: int) -> argparse.Namespace:
     return options
 
 
-def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float) -> None:
+def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float, k6: bool = False) -> None:
     """The run so far, once a second, for the parent to show and push (gonogo.load.engine):
     per scenario the iterations started against those due by now, p95 so far, failures, drops.
     Written whole and renamed, so the reader never sees half a file."""
@@ -702,9 +702,9 @@ def write_progress(out: Path, plan: Plan, store: Store, elapsed_s: float) -> Non
             "dropped": store.aggregate("dropped_iterations", tags).count,
         }
     data = {"plan": plan.name, "elapsed_s": round(elapsed_s, 1), "total_s": plan.duration_s(),
-            "scenarios": scenarios,
-            # What [load] remote_write pushes (gonogo.load.remotewrite): k6's series so far.
-            "k6": k6_series(store, plan.scenarios)}  # fmt: skip
+            "scenarios": scenarios}  # fmt: skip
+    if k6:  # what [load] remote_write pushes (gonogo.load.remotewrite): k6's series so far
+        data["k6"] = k6_series(store, plan.scenarios)
     tmp = out / f".{PROGRESS_FILE}"
     tmp.write_text(json.dumps(data), encoding="utf-8")
     tmp.replace(out / PROGRESS_FILE)
@@ -729,7 +729,7 @@ class _Due:
 _DUES: dict[int, _Due] = {}
 
 
-def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> int:
+def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: bool = False) -> int:
     import locust.runners as locust_runners
 
     locust_runners.WORKER_REPORT_INTERVAL = REPORT_INTERVAL_S
@@ -781,7 +781,7 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int) -> in
         gevent.sleep(0.1)
         if time.perf_counter() - shown >= 1.0:  # the master's view; the workers never wait
             shown = time.perf_counter()
-            write_progress(out, plan, store, shown - began)
+            write_progress(out, plan, store, shown - began, k6)
     elapsed = max(float(d.get("elapsed_s", 0.0)) for d in done.values()) if done else 0.0
     timed_out = len(done) < workers
     runner.quit()
@@ -927,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--bind", default="127.0.0.1")
     m.add_argument("--port", type=int, required=True)
     m.add_argument("--workers", type=int, default=1)
+    m.add_argument("--k6-series", action="store_true", help="k6's series in progress.json")
     w = sub.add_parser("worker")
     w.add_argument("--master-host", default="127.0.0.1")
     w.add_argument("--master-port", type=int, default=5557)
@@ -934,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.role == "master":
-        return master(args.plan, args.out, args.bind, args.port, args.workers)
+        return master(args.plan, args.out, args.bind, args.port, args.workers, args.k6_series)
     return worker(args.master_host, args.master_port, args.connect_timeout)
 
 

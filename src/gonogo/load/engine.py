@@ -114,6 +114,11 @@ def read_summary(folder: Path) -> LoadResult:
     return LoadResult(Plan.from_json(data["plan"]), folder, data, store)
 
 
+def stderr_line(line: str) -> None:
+    """Where the engine's lines go when its caller names no place (benchmarks, scripts)."""
+    print(line, file=sys.stderr)
+
+
 class Engine:
     """Starts, bounds and stops one load run's processes."""
 
@@ -135,7 +140,7 @@ class Engine:
         self.master = master
         self.token = token
         self.graph_password = graph_password
-        self.say = say or (lambda line: print(line, file=sys.stderr))
+        self.say = say or stderr_line
         self.progress = progress
         # The plan's figures on the team's dashboards, pushed from here once a second.
         self.remote_write = remote_write
@@ -215,6 +220,8 @@ class Engine:
                 str(port),
                 "--workers",
                 str(total),
+                # k6's series each second only when they are pushed (gonogo.load.remotewrite)
+                *(["--k6-series"] if self.remote_write is not None else []),
             ],
             "master",
         )
@@ -233,10 +240,13 @@ class Engine:
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= deadline:
                         break
-                    if self.progress is not None:
-                        self.progress.show(folder / PROGRESS_FILE)
-                    if self.remote_write is not None:
-                        self.remote_write.progress(folder / PROGRESS_FILE)
+                    if self.progress is None and self.remote_write is None:
+                        continue
+                    data = read_progress(folder / PROGRESS_FILE)
+                    if data is not None and self.progress is not None:
+                        self.progress.show(data)
+                    if data is not None and self.remote_write is not None:
+                        self.remote_write.progress(data)
         finally:
             if self.progress is not None:
                 self.progress.done()
@@ -303,6 +313,16 @@ def _redacted_copy(raw: Path, out: Path) -> None:
     out.write_text(REDACTOR.text(text), encoding="utf-8")
 
 
+def read_progress(path: Path) -> dict[str, Any] | None:
+    """The master's progress.json, read once a tick for the live line and remote write both;
+    None until it is first written."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
 TTY_EVERY_S = 0.9  # "at most once a second", with room for the caller's own jitter
 
 
@@ -318,11 +338,7 @@ class Progress:
         self._last = time.monotonic()  # the first line off a terminal after `every_s`
         self._shown = False
 
-    def show(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # not written yet
+    def show(self, data: dict[str, Any]) -> None:
         self.line(progress_line(data))
 
     def line(self, text: str) -> None:

@@ -16,8 +16,9 @@ and `k6_dropped_iterations_total`, each with `scenario`, `plan`, `env` and
 run's bundle name). `http_req_duration` is gonogo's, timed from the scheduled
 start as the thresholds judge it; k6's own (from the send) is `http_req_service`.
 
-Where it runs: the master computes the series once a second into progress.json
-(`k6_series`, no protobuf there); the parent (gonogo.load.engine) pushes them
+Where it runs: for a pushed plan (the engine starts its master with --k6-series),
+the master computes the series once a second into progress.json (`k6_series`, no
+protobuf there); the parent (gonogo.load.engine) pushes them
 through the one HTTP seam (gonogo.clients.http), so every push has a deadline
 and is recorded in requests.jsonl; the last push is computed from summary.json,
 so what the dashboard ends on is what the verdict judged.
@@ -149,14 +150,11 @@ class RemoteWrite:
     def stopped(self) -> bool:
         return self.in_a_row >= MAX_FAILED_PUSHES
 
-    def progress(self, path: Path) -> None:
-        """The master's latest series (progress.json), unless already pushed."""
+    def progress(self, data: dict[str, Any]) -> None:
+        """The master's latest series (progress.json, read by the engine), unless already
+        pushed."""
         if self.stopped:
             return
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # not written yet
         if data.get("elapsed_s") == self._seen_elapsed or not data.get("k6"):
             return
         self._seen_elapsed = data.get("elapsed_s")

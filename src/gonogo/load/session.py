@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from gonogo.load.engine import (
     LoadResult,
     Progress,
     read_summary,
+    stderr_line,
 )
 from gonogo.load.plan import Plan, PlanError, Threshold, build_plan, plan_names
 
@@ -240,7 +240,7 @@ def load_for(
     say: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     export: Path | None = None,
-    testid: str | None = None,
+    testid: str,
 ) -> LoadResult:
     """The env's plan, run once into `folder` (gonogo.env.Environment as `env`); `export`:
     a folder for the result in k6's --summary-export shape too; `testid`: the run's name on
@@ -265,7 +265,7 @@ def load_for(
             )
         from gonogo.load import remotewrite
 
-        made = Engine(
+        return Engine(
             workers=workers,
             token=token,
             graph_password=password,
@@ -273,15 +273,10 @@ def load_for(
             remote_workers=settings.load.remote_workers,
             master=settings.load.master,
             progress=progress,
+            remote_write=remotewrite.for_plan(
+                settings, plan, testid, say or stderr_line, env.on_request
+            ),
         )
-        made.remote_write = remotewrite.for_plan(
-            settings,
-            plan,
-            testid or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-            made.say,
-            env.on_request,
-        )
-        return made
 
     def after(result: LoadResult) -> None:
         try:
