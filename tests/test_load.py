@@ -167,6 +167,20 @@ def test_histograms_merge_losslessly_across_workers() -> None:
     assert not workers[0].series  # drained: a worker's memory does not grow with the run
 
 
+def test_samples_recorded_at_once_give_the_same_histogram_as_one_by_one() -> None:
+    """Workers hold samples until the report and fill them counted (stats.fill): nothing
+    about the histogram may change, out-of-range values included (clamped, as to_us)."""
+    rng = random.Random(11)
+    values = [rng.lognormvariate(0, 1.5) for _ in range(30_000)] + [0.0, -1.0, 5e9]
+    tags = (("scenario", "gateway"),)
+    one_by_one, at_once = Store(), Store()
+    for v in values:
+        one_by_one.record("http_req_duration", tags, v)
+    at_once.record_many("http_req_duration", tags, values)
+    a, b = one_by_one.drain(), at_once.drain()
+    assert a == b and a[0]["count"] == len(values)
+
+
 def test_judgement_gives_value_limit_margin_and_sample_count() -> None:
     store = Store()
     for v in [100.0] * 90 + [200.0] * 10:
