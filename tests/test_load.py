@@ -12,9 +12,12 @@ import itertools
 import json
 import os
 import random
+import re
+import socketserver
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -665,6 +668,84 @@ def test_https_targets_are_verified_as_the_env_says(tmp_path: Path, verify: str)
         assert "CERTIFICATE_VERIFY_FAILED" in result.summary["failures"][0]["error"]
     else:
         assert failed["rate"] == 0.0, result.summary["failures"]
+
+
+class _Dropping(socketserver.BaseRequestHandler):
+    """Keep-alive HTTP/1.1 that closes, unanswered, the first request to a path with /drop
+    (a gateway that closed a pooled connection as it was reused). Every request is kept."""
+
+    seen: ClassVar[list[bytes]] = []
+
+    def handle(self) -> None:
+        self.request.settimeout(10)
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            size = int(length.group(1)) if length else 0
+            while len(buffer) < size:
+                buffer += self.request.recv(65536)
+            request, buffer = head + b"\r\n\r\n" + buffer[:size], buffer[size:]
+            path = head.split(b" ")[1]
+            dropped = b"/drop" in path and not any(r.split(b" ")[1] == path for r in self.seen)
+            self.seen.append(request)
+            if dropped:
+                return
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent_again() -> None:
+    """The worker sends each request of the plan as bytes built once (Http.prepare) by
+    geventhttpclient's own code: the same bytes client.request sends. A connection closed
+    under a request is replaced and a GET sent again; a POST is not (RFC 9110 9.2.2), it
+    fails. In a child: the Locust side patches the process with gevent."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Dropping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Dropping.seen.clear()
+    script = textwrap.dedent(
+        f"""
+        from gonogo.load.child import Http
+        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}/base",
+                     "timeout_s": 5}}, 2)
+        auth = {{"Authorization": "Bearer t"}}
+        prepared = http.prepare("GET", "/same", None, auth)
+        assert prepared.data is not None, "not prepared"
+        print(http.send(prepared).status_code)
+        plain = http.prepare("GET", "/same", None, auth)
+        plain.data = None  # through client.request
+        print(http.send(plain).status_code)
+        print(http.send(http.prepare("GET", "/drop-get", None, auth)).status_code)
+        body = b'{{"id": "x"}}'
+        try:
+            got = http.send(http.prepare("POST", "/drop-post", body, {{}}))
+            print("answered", got.status_code, got.content)
+        except Exception as exc:
+            print(type(exc).__name__)
+        http.close()
+        """
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["200", "200", "200", "HTTPConnectionClosed"], _Dropping.seen
+    seen = _Dropping.seen
+    same = [r for r in seen if r.startswith(b"GET /base/same ")]
+    assert len(same) == 2 and same[0] == same[1], same
+    assert b"Authorization: Bearer t" in same[0]
+    assert sum(r.startswith(b"GET /base/drop-get ") for r in seen) == 2  # sent again
+    posts = [r for r in seen if r.startswith(b"POST /base/drop-post ")]
+    assert len(posts) == 1 and posts[0].endswith(b'{"id": "x"}')  # not sent again
 
 
 def test_the_scheduler_never_wakes_before_an_arrival_is_due() -> None:
