@@ -1,7 +1,7 @@
 """How much load can one gonogo worker process send, against Locust and wrk on the same server?
 
     python benchmarks/load_capacity.py [--runs 3] [--quick] [--only capacity|scaling|memory]
-                                       [--memory-minutes 10]
+                                       [--memory-minutes 10] [--same-rate 2000]
 
 The server is nginx from Debian (`return 200` on a location, keep-alive, one worker
 process) pinned to core 1, so it is not the bottleneck; every generator is pinned to core 0
@@ -14,7 +14,9 @@ process) pinned to core 1, so it is not the bottleneck; every generator is pinne
    - Locust's own FastHttpUser, closed loop (`wait_time = constant(0)`, 64 users): what
      the library gonogo is built on sends flat out on one core;
    - wrk (1 thread, 64 connections): what one core can make the loopback carry;
-   and the ratios gonogo/Locust and gonogo/wrk.
+   and the ratios gonogo/Locust and gonogo/wrk;
+   - at one rate both keep (--same-rate, 2,000/s): the CPU a request of gonogo's worker
+     against Locust paced to that rate (64 users, constant_throughput), interleaved.
 2. scaling: 1, 2 and 4 local worker processes at a rate each should hold (the 1-worker
    maximum times the workers), achieved rate and start delay p95. On a 2-core machine with
    the server on one core, 2 and 4 workers share core 0 with each other and the master:
@@ -152,6 +154,76 @@ def plain_locust(port: int, seconds: float, users: int = 64) -> float:
             row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
     # Locust's own rate: requests over the time its users ran (ramp-up included, 1 s at most)
     return float(row["Requests/s"])
+
+
+PACED_LOCUSTFILE = """
+import os, time
+from locust import FastHttpUser, constant_throughput, events, task
+
+class Ping(FastHttpUser):
+    wait_time = constant_throughput(float(os.environ["GONOGO_BENCH_RATE"]) / 64)
+
+    @task
+    def ping(self):
+        self.client.get("/api/ping")
+
+START = {}
+
+@events.test_start.add_listener
+def started(environment, **_):
+    START["cpu"], START["wall"] = time.process_time(), time.perf_counter()
+
+@events.quitting.add_listener
+def quitting(environment, **_):
+    with open(os.environ["GONOGO_BENCH_OUT"], "w") as fh:
+        fh.write(f"{environment.stats.total.num_requests} "
+                 f"{time.process_time() - START['cpu']} {time.perf_counter() - START['wall']}")
+"""
+
+
+def paced_locust(port: int, rate: float, seconds: float) -> tuple[float, float]:
+    """Locust FastHttpUser sending `rate` a second (64 users, constant_throughput): its rate
+    and its process's CPU a request, from its test start (imports and start-up excluded)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        locustfile = Path(tmp) / "locustfile.py"
+        locustfile.write_text(textwrap.dedent(PACED_LOCUSTFILE))
+        out = Path(tmp) / "cpu.txt"
+        env = {**os.environ, "GONOGO_BENCH_RATE": str(rate), "GONOGO_BENCH_OUT": str(out)}
+        subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "64",
+             "-r", "64", "-t", f"{int(seconds)}s", "--host", f"http://127.0.0.1:{port}",
+             "--only-summary", "--loglevel", "ERROR"],
+            capture_output=True, timeout=seconds + 60, check=False, env=env,
+            preexec_fn=lambda: pin(0),
+        )  # fmt: skip
+        sent, cpu, wall = out.read_text().split()
+    return int(sent) / float(wall), float(cpu) * 1e6 / int(sent)
+
+
+def same_rate(runs: int, rate: float, seconds: float) -> None:
+    """What a request costs each at the same offered rate, which both keep: gonogo's worker
+    (open model) against Locust paced to that rate (64 users, closed loop), interleaved. The
+    flat-out figure above compares an open model's ~1-4 requests in flight with Locust's 64
+    (a loop turn shared by many answers); here both carry the same load."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    rates: list[float] = []
+    with nginx() as port:
+        for i in range(runs):
+            for who in ("gonogo", "locust") if i % 2 == 0 else ("locust", "gonogo"):
+                if who == "gonogo":
+                    ours.append(gonogo(port, rate, seconds)["cpu_us_per_req"])
+                else:
+                    achieved, cost = paced_locust(port, rate, seconds)
+                    theirs.append(cost)
+                    rates.append(achieved)
+    print(
+        f"   at the same rate, {rate:.0f}/s ({runs} interleaved runs, medians): gonogo's worker "
+        f"{med(ours):.0f} us of CPU a request (runs: {', '.join(f'{x:.0f}' for x in ours)}); "
+        f"Locust paced (64 users, constant_throughput, {med(rates):.0f}/s achieved) "
+        f"{med(theirs):.0f} us (runs: {', '.join(f'{x:.0f}' for x in theirs)}); "
+        f"Locust/gonogo {med(theirs) / med(ours):.2f}"
+    )
 
 
 def capacity(runs: int, ladder: list[float], seconds: float) -> float:
@@ -317,6 +389,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["capacity", "scaling", "memory"])
     parser.add_argument("--memory-minutes", type=float, default=10.0)
+    parser.add_argument("--same-rate", type=float, default=2000.0)
     parser.add_argument(
         "--ladder", default="3000,4000,4500,5000,5500,6000,6500,7000,7500,8000,9000,10000"
     )
@@ -328,6 +401,7 @@ def main() -> None:
     per_worker = ladder[0]
     if args.only in (None, "capacity"):
         per_worker = capacity(args.runs, ladder, seconds) or ladder[0]
+        same_rate(args.runs, args.same_rate, seconds)
     if args.only in (None, "scaling"):
         scaling(args.runs, [r for r in ladder if r >= per_worker / 2] or ladder, seconds)
     if args.only in (None, "memory"):
