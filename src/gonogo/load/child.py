@@ -207,7 +207,7 @@ class Recorder:
         self.window(info["intended"], info["scenario"], metric, waited, failed)
 
     def record(self, metric: str, tags: Tags, ms: float) -> None:
-        """A trend's sample, held until drain."""
+        """A trend's sample, held until the next fill."""
         held = self.samples.get((metric, tags))
         if held is None:
             held = self.samples[(metric, tags)] = []

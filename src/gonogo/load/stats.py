@@ -58,9 +58,9 @@ def fill(histogram: HdrHistogram, samples_ms: Iterable[float]) -> int:
     Here the samples are counted by microsecond (C code), those counts folded into the
     histogram's own buckets (each value to its lowest equivalent: the bucket keeps 3
     significant figures, so a value's low bits beyond them say nothing), and each bucket
-    recorded once with its count: at most a few thousand calls a drain, however many samples
-    and however widely spread. With the Recorder holding samples until its report, a worker's
-    CPU a request at 6,000/s against nginx fell from 148-158 to 125-138 us (3 interleaved
+    recorded once with its count: at most a few thousand calls a fill, however many samples
+    and however widely spread. With the worker's Recorder holding samples and filling them so,
+    its CPU a request at 6,000/s against nginx fell from 148-158 to 125-138 us (3 interleaved
     pairs, benchmarks/load_capacity.py's workload). The encoded histogram (all the master
     reads) is the same; only the worker's own min and max become the buckets' lower ends."""
     unit = histogram.unit_magnitude
