@@ -171,8 +171,8 @@ def test_histograms_merge_losslessly_across_workers() -> None:
 
 
 def test_samples_recorded_at_once_give_the_same_histogram_as_one_by_one() -> None:
-    """Workers hold samples until the report and fill them counted (stats.fill): nothing
-    about the histogram may change, out-of-range values included (clamped, as to_us)."""
+    """Workers hold samples and fill them in counted (stats.fill): nothing about the
+    histogram may change, out-of-range values included (clamped, as to_us)."""
     rng = random.Random(11)
     values = [rng.lognormvariate(0, 1.5) for _ in range(30_000)] + [0.0, -1.0, 5e9]
     tags = (("scenario", "gateway"),)
@@ -689,7 +689,10 @@ class _Dropping(socketserver.BaseRequestHandler):
             length = re.search(rb"(?i)content-length: *(\d+)", head)
             size = int(length.group(1)) if length else 0
             while len(buffer) < size:
-                buffer += self.request.recv(65536)
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
             request, buffer = head + b"\r\n\r\n" + buffer[:size], buffer[size:]
             path = head.split(b" ")[1]
             dropped = b"/drop" in path and not any(r.split(b" ")[1] == path for r in self.seen)
