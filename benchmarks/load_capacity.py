@@ -189,13 +189,15 @@ def paced_locust(port: int, rate: float, seconds: float) -> tuple[float, float]:
         locustfile.write_text(textwrap.dedent(PACED_LOCUSTFILE))
         out = Path(tmp) / "cpu.txt"
         env = {**os.environ, "GONOGO_BENCH_RATE": str(rate), "GONOGO_BENCH_OUT": str(out)}
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "64",
              "-r", "64", "-t", f"{int(seconds)}s", "--host", f"http://127.0.0.1:{port}",
              "--only-summary", "--loglevel", "ERROR"],
-            capture_output=True, timeout=seconds + 60, check=False, env=env,
+            capture_output=True, text=True, timeout=seconds + 60, check=False, env=env,
             preexec_fn=lambda: pin(0),
         )  # fmt: skip
+        if not out.exists():
+            sys.exit(f"Locust (paced) wrote no figures: {done.stderr.strip()[-300:]}")
         sent, cpu, wall = out.read_text().split()
     return int(sent) / float(wall), float(cpu) * 1e6 / int(sent)
 
@@ -204,7 +206,8 @@ def same_rate(runs: int, rate: float, seconds: float) -> None:
     """What a request costs each at the same offered rate, which both keep: gonogo's worker
     (open model) against Locust paced to that rate (64 users, closed loop), interleaved. The
     flat-out figure above compares an open model's ~1-4 requests in flight with Locust's 64
-    (a loop turn shared by many answers); here both carry the same load."""
+    (a loop turn shared by many answers); here both carry the same load. gonogo's figure is
+    its worker's alone (its master merges once a second); Locust's is its one process."""
     ours: list[float] = []
     theirs: list[float] = []
     rates: list[float] = []
