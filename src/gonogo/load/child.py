@@ -459,6 +459,7 @@ class Prepared:
         self.http = Http(run.target, slots)
         self.waker = Waker()
         self.name = name
+        self.scenario = s
         self.sent = [Sent(name, s, r) for r in s.requests]
         for sent in self.sent:
             if sent.request.kind != "cypher":
@@ -601,7 +602,7 @@ class ShardRun:
         # due at once. Made inside the schedule (with libc found by ldconfig), the api and
         # graph plans' first second had a start delay p95 of 22-24 ms beside the other packs
         # and busy loops, marked saturated; made here, 0.2-0.5 ms.
-        ready = [(name, s, Prepared(self, name, s)) for name, s in self.plan.scenarios.items()]
+        ready = [Prepared(self, name, s) for name, s in self.plan.scenarios.items()]
         # What is alive now (Locust, gevent, the plan, the connections) lives all run: moved
         # out of the collector's reach, a full collection scans only what the run made. A
         # full collection over all of it held the loop 47 ms at 3-5 s into a 4,000/s run
@@ -615,7 +616,7 @@ class ShardRun:
         health = Health(self.shard)
         probe = gevent.spawn(health.run)
         filler = gevent.spawn(RECORDER.fill_every, FILL_EVERY_S)
-        jobs = [gevent.spawn(self._scenario, name, s, start, made) for name, s, made in ready]
+        jobs = [gevent.spawn(self._scenario, made, start) for made in ready]
         gevent.joinall(jobs)
         health.running = False
         probe.join(timeout=1)
@@ -631,8 +632,8 @@ class ShardRun:
             "elapsed_s": time.perf_counter() - start,
         }
 
-    def _scenario(self, name: str, s: LoadScenario, start: float, made: Prepared) -> None:
-        pool, http, waker, tags = made.pool, made.http, made.waker, made.tags
+    def _scenario(self, made: Prepared, start: float) -> None:
+        s, pool, http, waker, tags = made.scenario, made.pool, made.http, made.waker, made.tags
         try:
             for due in arrivals(s, self.shard, self.shards):
                 if self.sent >= self.budget:
