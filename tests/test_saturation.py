@@ -16,15 +16,14 @@ import pytest
 from gonogo.config import EnvSettings
 from gonogo.load.engine import GeneratorSaturated, LoadResult
 from gonogo.load.plan import Threshold, build_plan, parse_threshold
-from gonogo.load.stats import SATURATED_START_DELAY_MS, Store, Timeline, new_histogram, to_us
+from gonogo.load.stats import SATURATED_START_DELAY_MS, Store, Timeline, fill, new_histogram
 
 GATEWAY = (("scenario", "gateway"),)
 
 
 def window(second: int, scenario: str, metric: str, values: list[float]) -> dict[str, Any]:
     hist = new_histogram()
-    for ms in values:
-        hist.record_value(to_us(ms))
+    fill(hist, values)
     return {"t": second, "scenario": scenario, "metric": metric, "hdr": hist.encode().decode()}
 
 

@@ -47,12 +47,9 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT)
 
 
-def to_us(ms: float) -> int:
-    return max(LOWEST_US, min(HIGHEST_US, round(ms * 1000.0)))
-
-
 def fill(histogram: HdrHistogram, samples_ms: Iterable[float]) -> int:
-    """Record many samples at once; the same histogram as one record_value per sample.
+    """Record many samples (ms) at once, in microseconds, clamped to the histogram's range: the
+    same histogram as one record_value per sample, and the one place samples are recorded.
 
     hdrh's record_value is Python (several calls deep), and a worker made five a request.
     Here the samples are counted by microsecond (C code), those counts folded into the
@@ -120,12 +117,11 @@ class Store:
         return found
 
     def record(self, metric: str, tags: dict[str, str] | Tags, ms: float) -> None:
-        series = self._get(metric, tags)
-        assert series.histogram is not None
-        series.histogram.record_value(to_us(ms))
-        series.count += 1
+        self.record_many(metric, tags, [ms])
 
-    def record_many(self, metric: str, tags: Tags, samples_ms: list[float]) -> None:
+    def record_many(
+        self, metric: str, tags: dict[str, str] | Tags, samples_ms: list[float]
+    ) -> None:
         series = self._get(metric, tags)
         assert series.histogram is not None
         series.count += fill(series.histogram, samples_ms)
