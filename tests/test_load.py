@@ -753,6 +753,34 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
     assert len(posts) == 1 and posts[0].endswith(b'{"id": "x"}')  # not sent again
 
 
+def test_a_requests_method_is_one_spelling_on_the_wire_in_its_tags_and_in_the_plans_tags() -> None:
+    """A plan may write `method = "get"`. What is sent, what its samples are tagged with and
+    what a threshold's `method:` may name are one answer (plan.request_method): tagged as the
+    plan spelled it, `http_req_duration{method:GET}` passed validation and then selected no
+    sample. In a child: the Locust side patches the process with gevent."""
+    script = textwrap.dedent(
+        """
+        from gonogo.load.child import Sent, ShardRun
+        from gonogo.load.plan import Plan
+        plan = Plan.from_json({"name": "p", "target": {"base_url": "http://127.0.0.1:1"},
+            "scenarios": {"s": {"rate": 1, "duration": "1s", "requests": [
+                {"name": "ping", "path": "/api/ping", "method": "get"},
+                {"name": "q", "kind": "graphql", "operation": "Q"}]}}})
+        s = plan.scenarios["s"]
+        run = ShardRun(None, plan, 0, 1)
+        for request in s.requests:
+            tags = dict(Sent("s", s, request).tags)
+            print(run.http_request(request)[0], tags["method"])
+        print(*sorted(plan.tag_values()["method"]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["GET GET", "POST POST", "GET POST"], done.stdout
+
+
 def test_a_worker_filling_its_histograms_in_steps_reports_what_it_would_at_once() -> None:
     """The worker puts held samples into their histograms every FILL_EVERY_S, not all at the
     report (which held the loop 12-21 ms a second): what it reports is the same, series and

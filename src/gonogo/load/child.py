@@ -57,7 +57,13 @@ from locust import argument_parser as locust_args  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, PROGRESS_FILE, TOKEN_VARIABLE  # noqa: E402
-from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration  # noqa: E402
+from gonogo.load.plan import (  # noqa: E402
+    METRICS,
+    SCHEMA,
+    Plan,
+    request_method,
+    scenario_duration,
+)
 from gonogo.load.schedule import arrivals  # noqa: E402
 from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
 from gonogo.load.stats import (  # noqa: E402
@@ -511,10 +517,9 @@ class Sent:
     __slots__ = ("request", "scenario", "tags", "wire")
 
     def __init__(self, scenario: str, s: LoadScenario, request: LoadRequest) -> None:
-        method = {"graphql": "POST", "cypher": "BOLT"}.get(request.kind, request.method)
         self.scenario = scenario
         self.request = request
-        self.tags = _tags(scenario, s, request, method)
+        self.tags = _tags(scenario, s, request, request_method(request))
         self.wire: Wire | None = None  # an HTTP or GraphQL request's bytes (Prepared)
 
     def context(self, intended: float, called: float) -> dict[str, Any]:
@@ -678,11 +683,12 @@ class ShardRun:
     def http_request(self, request: LoadRequest) -> tuple[str, str, bytes | None, dict[str, str]]:
         """An HTTP or GraphQL request of the plan: method, path, body and headers."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        method = request_method(request)
         if request.kind == "http":
-            return request.method.upper(), str(request.path), None, headers
+            return method, str(request.path), None, headers
         headers["Content-Type"] = "application/json"
         path = self.target.get("graphql_path", "/graphql")
-        return "POST", path, json.dumps(self._graphql_body(request)).encode(), headers
+        return method, path, json.dumps(self._graphql_body(request)).encode(), headers
 
     def _request(self, sent: Sent, http: Http, intended: float) -> None:
         request = sent.request

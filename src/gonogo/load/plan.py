@@ -235,7 +235,7 @@ class Plan:
                 values.setdefault(key, set()).add(value)
             for request in scenario.requests:
                 values.setdefault("name", set()).add(request.name)
-                values.setdefault("method", set()).add(_method(request))
+                values.setdefault("method", set()).add(request_method(request))
                 for key, value in request.tags.items():
                     values.setdefault(key, set()).add(value)
         return values
@@ -246,7 +246,9 @@ class Plan:
         chosen = set()
         for name, scenario in self.scenarios.items():
             own = {"scenario": name, **scenario.tags}
-            requests = [{"name": r.name, "method": _method(r), **r.tags} for r in scenario.requests]
+            requests = [
+                {"name": r.name, "method": request_method(r), **r.tags} for r in scenario.requests
+            ]
             if all(own.get(k) == v or any(r.get(k) == v for r in requests) for k, v in tags):
                 chosen.add(name)
         return chosen
@@ -344,7 +346,9 @@ class Plan:
         )
 
 
-def _method(request: LoadRequest) -> str:
+def request_method(request: LoadRequest) -> str:
+    """A request's method as it goes on the wire and as its samples are tagged: one answer
+    for both, so a threshold on `method:GET` selects the samples of `method = "get"`."""
     if request.kind == "graphql":
         return "POST"
     if request.kind == "cypher":
