@@ -52,6 +52,7 @@ from gevent.event import Event  # noqa: E402
 from geventhttpclient import HTTPClient  # noqa: E402
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse  # noqa: E402
 from geventhttpclient.url import URL  # noqa: E402
+from hdrh.histogram import HdrHistogram  # noqa: E402
 from locust import User, events, task  # noqa: E402
 from locust import argument_parser as locust_args  # noqa: E402
 from locust.env import Environment  # noqa: E402
@@ -162,6 +163,18 @@ class _ITimerSpec(ctypes.Structure):
 # -- worker side: one Shard user per worker process ----------------------------------
 
 
+class Window:
+    """One second of one scenario's metric on this worker, until the next report: the samples
+    held since the last fill, their histogram, the failures among them."""
+
+    __slots__ = ("failed", "held", "hist")
+
+    def __init__(self) -> None:
+        self.held: list[float] = []
+        self.hist: HdrHistogram | None = None
+        self.failed = 0
+
+
 class Recorder:
     """Turns Locust's request events into HDR series, per-second windows and counts.
 
@@ -172,9 +185,7 @@ class Recorder:
     def __init__(self) -> None:
         self.store = Store()
         self.samples: dict[tuple[str, Tags], list[float]] = {}  # (metric, tags) -> ms, held
-        self.windows: dict[tuple[int, str, str], list[float]] = {}  # (second, scen., metric)
-        self.window_hist: dict[tuple[int, str, str], Any] = {}
-        self.window_fail: dict[tuple[int, str, str], int] = {}
+        self.windows: dict[tuple[int, str, str], Window] = {}  # (second, scenario, metric)
         self.started = time.perf_counter()
         self.health: list[dict[str, float]] = []  # closed seconds, from Health
 
@@ -224,13 +235,12 @@ class Recorder:
     ) -> None:
         """One sample into its second's window (by when it was due, not when it ended)."""
         key = (int(intended - self.started), scenario, metric)
-        held = self.windows.get(key)
-        if held is None:
-            held = self.windows[key] = []
-            self.window_fail[key] = 0
-        held.append(ms)
+        found = self.windows.get(key)
+        if found is None:
+            found = self.windows[key] = Window()
+        found.held.append(ms)
         if failed:
-            self.window_fail[key] += 1
+            found.failed += 1
 
     def fill(self) -> None:
         """The held samples into their histograms (series and windows)."""
@@ -238,13 +248,12 @@ class Recorder:
             if held:
                 self.store.record_many(metric, tags, held)
                 held.clear()
-        for key, held in self.windows.items():
-            if held:
-                hist = self.window_hist.get(key)
-                if hist is None:
-                    hist = self.window_hist[key] = new_histogram()
-                fill(hist, held)
-                held.clear()
+        for found in self.windows.values():
+            if found.held:
+                if found.hist is None:
+                    found.hist = new_histogram()
+                fill(found.hist, found.held)
+                found.held.clear()
 
     def fill_every(self, seconds: float) -> None:
         """Fill in small steps through the run, so the report never holds the loop long."""
@@ -259,15 +268,14 @@ class Recorder:
                 "t": second,
                 "scenario": scenario,
                 "metric": metric,
-                "hdr": hist.encode().decode("ascii"),
-                "failed": self.window_fail.get((second, scenario, metric), 0),
+                "hdr": found.hist.encode().decode("ascii"),
+                "failed": found.failed,
             }
-            for (second, scenario, metric), hist in self.window_hist.items()
+            for (second, scenario, metric), found in self.windows.items()
+            if found.hist is not None  # always, after the fill: a window begins with a sample
         ]
         self.samples.clear()
         self.windows.clear()
-        self.window_hist.clear()
-        self.window_fail.clear()
         health, self.health = self.health, []
         return {"series": self.store.drain(), "windows": windows, "health": health}
 
