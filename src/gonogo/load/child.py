@@ -187,6 +187,7 @@ class Recorder:
         self.samples: dict[tuple[str, Tags], list[float]] = {}  # (metric, tags) -> ms, held
         self.windows: dict[tuple[int, str, str], Window] = {}  # (second, scenario, metric)
         self.started = time.perf_counter()
+        self.frozen = False  # what lives all run is out of the collector's reach (ShardRun)
         self.health: list[dict[str, float]] = []  # closed seconds, from Health
 
     def on_request(
@@ -624,6 +625,7 @@ class ShardRun:
         # saturated before, 4 after, on a noisy hour.
         gc.collect()
         gc.freeze()
+        RECORDER.frozen = True
         start = time.perf_counter()
         RECORDER.started = start
         health = Health(self.shard)
@@ -1073,7 +1075,11 @@ def worker(master_host: str, master_port: int, connect_timeout_s: float = 60.0) 
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         data["gonogo"] = RECORDER.drain()
-        free_histograms()  # the series and windows just encoded
+        # The series and windows just encoded; only once the run has frozen what lives all
+        # run: a report can come in the schedule's first loop turn, and a collection over all
+        # of Locust and gevent there held the loop 94 ms (that second's start delay with it).
+        if RECORDER.frozen:
+            free_histograms()
 
     environment.events.report_to_master.add_listener(on_report)
     try:
