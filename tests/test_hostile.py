@@ -21,7 +21,7 @@ import pytest
 from gonogo.cli import main as gonogo
 from gonogo.clients.http import HttpClient
 from gonogo.errors import TooLarge, Unreachable
-from tests.conftest import serving
+from tests.conftest import Ok, self_signed, serving
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -132,3 +132,24 @@ def test_a_hostile_gateway_gets_findings_and_a_sealed_bundle(hostile: str, tmp_p
     assert "body truncated at 1 MB" in (bundle / "captures/requests.jsonl").read_text()
     assert json.loads((bundle / "verdict.json").read_text())["decision"] == "NO-GO"
     assert gonogo(["verify-bundle", str(bundle)]) == 0
+
+
+@pytest.mark.parametrize("verify", ["ca", "system", "off"])
+def test_the_http_seam_verifies_tls_as_the_env_says(tmp_path: Path, verify: str) -> None:
+    """Every request passes through one transport (DeadlineTransport), whose pool is rebuilt
+    on the TLS context httpx made from verify_tls: the env's own CA bundle is trusted, the
+    system's CAs alone refuse a self-signed gateway (one line naming the certificate), and
+    verify_tls = false trusts it."""
+    cert, key = self_signed(tmp_path)
+    setting: bool | str = {"ca": str(cert), "system": True, "off": False}[verify]
+    with serving(Ok, tls=(cert, key)) as url:
+        client = HttpClient(url, timeout_s=5, verify=setting)
+        try:
+            if verify == "system":
+                with pytest.raises(Unreachable) as refused:
+                    client.get("/healthz")
+                assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value), str(refused.value)
+            else:
+                assert client.get("/healthz").json() == {"ok": True}
+        finally:
+            client.close()

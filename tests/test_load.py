@@ -31,7 +31,7 @@ from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thres
 from gonogo.load.schedule import arrivals
 from gonogo.load.schema import LoadScenario
 from gonogo.load.stats import HIGHEST_US, LOWEST_US, Store, judge, new_histogram
-from tests.conftest import reply, serving
+from tests.conftest import Ok, reply, self_signed, serving
 from tests.packs import REPO
 
 
@@ -587,82 +587,22 @@ def test_the_k6_summary_export_has_k6s_shape(tmp_path: Path) -> None:
     assert f"gonogo load: k6 summary export {export / 'x-canary.json'}" in steps
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA (cryptography), and its key."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gonogo test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_path, key_path = folder / "ca.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-class _Ping(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a gateway answers
-
-    def do_GET(self) -> None:
-        reply(self, 200, {"ok": True})
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.mark.parametrize("verify", ["ca", "system", "off"])
 def test_https_targets_are_verified_as_the_env_says(tmp_path: Path, verify: str) -> None:
     """The load engine's connections verify TLS as the env's other clients do: its own CA
     bundle (verify_tls = PATH) is trusted; the system's CAs alone refuse a self-signed
     gateway (every request failed, the certificate named); verify_tls = false trusts it."""
-    import ssl
-    import threading
-    from http.server import ThreadingHTTPServer
-
     from gonogo.load.engine import Engine
 
-    cert, key = _self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ping)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        plan = one_scenario("tls", server.server_address[1], 10, "1s")
+    cert, key = self_signed(tmp_path)
+    with serving(Ok, tls=(cert, key)) as url:
+        plan = one_scenario("tls", int(url.rsplit(":", 1)[1]), 10, "1s")
         setting = {"ca": str(cert), "system": True, "off": False}[verify]
         plan = Plan(
             name=plan.name, scenarios=plan.scenarios, thresholds=plan.thresholds,
-            target={"base_url": f"https://127.0.0.1:{server.server_address[1]}",
-                    "verify_tls": setting, "timeout_s": 5},
+            target={"base_url": url, "verify_tls": setting, "timeout_s": 5},
         )  # fmt: skip
         result = Engine(workers=1, say=lambda _: None).run(plan, tmp_path / "run")
-    finally:
-        server.shutdown()
-        server.server_close()
     failed = result.summary["metrics"]["http_req_failed"]["all"]
     assert failed["count"] == 10
     if verify == "system":
