@@ -239,6 +239,13 @@ def kept(rate: float, got: dict[str, Any]) -> bool:
     )
 
 
+def rung(rate: float, got: dict[str, Any]) -> str:
+    return (
+        f"{rate:.0f}/s: sent {got['rate']:.0f}/s, dropped {got['dropped']}, start delay p95 "
+        f"{got['start_delay_p95']:.2f} ms, CPU {got['cpu_share'] * 100:.0f} %"
+    )
+
+
 def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     """Per run, Locust just before and just after gonogo's ladder, on the same nginx: this VM's
     speed drifts by 2x over minutes (Locust measured 3.9k to 8.6k/s within the hour), so each
@@ -270,17 +277,9 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
                 got = gonogo(port, rate, seconds)
                 if bounded and not within(rate, got):
                     bounded = False
-                    misses.append(
-                        f"{rate:.0f}/s: sent {got['rate']:.0f}/s, dropped {got['dropped']}, "
-                        f"start delay p95 {got['start_delay_p95']:.2f} ms, CPU "
-                        f"{got['cpu_share'] * 100:.0f} %"
-                    )
+                    misses.append(rung(rate, got))
                 if not kept(rate, got):
-                    flat_misses.append(
-                        f"{rate:.0f}/s: sent {got['rate']:.0f}/s, dropped {got['dropped']}, "
-                        f"start delay p95 {got['start_delay_p95']:.2f} ms, CPU "
-                        f"{got['cpu_share'] * 100:.0f} %"
-                    )
+                    flat_misses.append(rung(rate, got))
                     break
                 if bounded:
                     top, cost = rate, got["cpu_us_per_req"]
