@@ -10,7 +10,11 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gonogo.clients.graphql import GraphQLResult
+    from gonogo.config import Operation
 
 
 def write_freeze(env: Any, enable: bool, client: Any = None) -> int:
@@ -25,6 +29,13 @@ def write_freeze(env: Any, enable: bool, client: Any = None) -> int:
     )
     status: int = reply.status_code
     return status
+
+
+def write_refused(result: GraphQLResult, create: Operation) -> bool:
+    """A CreateNote refused: the answer has errors and made no note. A gateway that says an
+    error and creates the note anyway has not refused it; the drill and the rollback's freeze
+    step judge the freeze by this one rule."""
+    return bool(result.errors) and not (result.data or {}).get(create.field)
 
 
 def cite(path: Path | None) -> str:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gonogo import edge
-from gonogo.checks import short, write_freeze
+from gonogo.checks import short, write_freeze, write_refused
 from gonogo.config import EdgeSettings, EnvSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
@@ -226,7 +226,7 @@ class Rollback:
 
     def step_freeze(self) -> str:
         create, result, path = self._freeze_then_write(True, "freeze_write.json")
-        if not result.errors or (result.data or {}).get(create.field):
+        if not write_refused(result, create):
             raise StepFailed(
                 f"expected CreateNote refused while writes are frozen; got it accepted "
                 f"({short(str(result.body))}); capture: {path}"
