@@ -187,7 +187,6 @@ class Recorder:
         self.samples: dict[tuple[str, Tags], list[float]] = {}  # (metric, tags) -> ms, held
         self.windows: dict[tuple[int, str, str], Window] = {}  # (second, scenario, metric)
         self.started = time.perf_counter()
-        self.frozen = False  # what lives all run is out of the collector's reach (ShardRun)
         self.health: list[dict[str, float]] = []  # closed seconds, from Health
 
     def on_request(
@@ -625,7 +624,6 @@ class ShardRun:
         # saturated before, 4 after, on a noisy hour.
         gc.collect()
         gc.freeze()
-        RECORDER.frozen = True
         start = time.perf_counter()
         RECORDER.started = start
         health = Health(self.shard)
@@ -894,8 +892,13 @@ def free_histograms() -> None:
     at 1,000/s), so 64-202 of them were alive at a time and the master's RSS rose by 15-25 MB
     over its first minutes, swinging with each collection. Collected once a second with what
     lives all run frozen out of reach (gc.freeze before the clock): 14-16 alive, the master
-    flat at 73 MB; each collection took 0.55 ms (max 1.35) in the master."""
-    gc.collect()
+    flat at 73 MB; each collection took 0.55 ms (max 1.35) in the master.
+
+    Nothing is collected until that freeze: a worker's first report can come in the
+    schedule's first loop turn, and a collection there, over all of Locust and gevent
+    (72,635 objects), held the loop 94 ms (that second's start delay with it)."""
+    if gc.get_freeze_count():
+        gc.collect()
 
 
 def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: bool = False) -> int:
@@ -1075,11 +1078,7 @@ def worker(master_host: str, master_port: int, connect_timeout_s: float = 60.0) 
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         data["gonogo"] = RECORDER.drain()
-        # The series and windows just encoded; only once the run has frozen what lives all
-        # run: a report can come in the schedule's first loop turn, and a collection over all
-        # of Locust and gevent there held the loop 94 ms (that second's start delay with it).
-        if RECORDER.frozen:
-            free_histograms()
+        free_histograms()  # the series and windows just encoded
 
     environment.events.report_to_master.add_listener(on_report)
     try:
