@@ -882,25 +882,6 @@ class _Due:
 _DUES: dict[int, _Due] = {}
 
 
-def free_histograms() -> None:
-    """Free the HDR histograms dropped since the last call, now.
-
-    An hdrh histogram and its encoder refer to each other, so one is freed only by the cycle
-    collector, never when its last name goes; each holds ~190 KB of counts. A master merges
-    several a second (each worker's windows and series, decoded) and a worker drops as many
-    at each report; collections that reach them were rare (none in the master's first 110 s
-    at 1,000/s), so 64-202 of them were alive at a time and the master's RSS rose by 15-25 MB
-    over its first minutes, swinging with each collection. Collected once a second with what
-    lives all run frozen out of reach (gc.freeze before the clock): 14-16 alive, the master
-    flat at 73 MB; each collection took 0.55 ms (max 1.35) in the master.
-
-    Nothing is collected until that freeze: a worker's first report can come in the
-    schedule's first loop turn, and a collection there, over all of Locust and gevent
-    (72,635 objects), held the loop 94 ms (that second's start delay with it)."""
-    if gc.get_freeze_count():
-        gc.collect()
-
-
 def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: bool = False) -> int:
     import locust.runners as locust_runners
 
@@ -945,8 +926,6 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: b
         gevent.sleep(0.05)
 
     started_wall = time.time()
-    gc.collect()
-    gc.freeze()  # what lives all run, out of the collections below (as on the workers)
     began = time.perf_counter()
     runner.start(workers, spawn_rate=workers)
     limit = plan.bound_s() + 15.0
@@ -956,7 +935,6 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: b
         if time.perf_counter() - shown >= 1.0:  # the master's view; the workers never wait
             shown = time.perf_counter()
             write_progress(out, plan, store, shown - began, k6)
-            free_histograms()  # the workers' windows and series, decoded and added
     elapsed = max(float(d.get("elapsed_s", 0.0)) for d in done.values()) if done else 0.0
     timed_out = len(done) < workers
     runner.quit()
@@ -1078,7 +1056,6 @@ def worker(master_host: str, master_port: int, connect_timeout_s: float = 60.0) 
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         data["gonogo"] = RECORDER.drain()
-        free_histograms()  # the series and windows just encoded
 
     environment.events.report_to_master.add_listener(on_report)
     try:

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from gonogo.errors import GonogoError
 from gonogo.load.plan import SCHEMA, Plan, Threshold
-from gonogo.load.stats import GENERATOR_TIMED, Judgement, Store, judge, new_histogram, value_of
+from gonogo.load.stats import (
+    GENERATOR_TIMED,
+    Judgement,
+    Store,
+    decode,
+    judge,
+    new_histogram,
+    value_of,
+)
 from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
 
@@ -66,8 +74,6 @@ class LoadResult:
         A latency the generator timed while it could not keep its schedule is partly its
         own delay; a threshold that fails only because of those seconds says nothing about
         the service (and one that holds only because of them says nothing either)."""
-        from hdrh.histogram import HdrHistogram
-
         saturation = self.summary.get("saturation") or {}
         seconds = saturation.get("seconds") or []
         if not seconds or threshold.metric not in GENERATOR_TIMED:
@@ -76,7 +82,7 @@ class LoadResult:
         clean = new_histogram()
         for window in saturation.get("clean") or []:
             if window["metric"] == threshold.metric and window["scenario"] in scenarios:
-                clean.add(HdrHistogram.decode(window["hdr"]))
+                clean.add(decode(window["hdr"]))
         without = value_of(clean, threshold)
         if without is not None and threshold.holds(without) == judged.ok:
             return None
