@@ -794,7 +794,7 @@ def test_a_master_holds_only_the_histograms_it_keeps_without_the_cycle_collector
     finally:
         gc.enable()
     # kept: 2 series, 2 clean histograms and 2 metrics x 6 open seconds = 16
-    assert found <= 16, found
+    assert found <= 16, f"{found} histograms alive after 30 s of reports; the master keeps 16"
 
 
 def test_the_scheduler_never_wakes_before_an_arrival_is_due() -> None:
