@@ -329,8 +329,9 @@ def beyond(ladder: list[float]) -> list[float]:
     top of a ladder made for one (session 10: 2 workers kept 9,000/s, its top, in every run,
     which says nothing of where they stop)."""
     step = ladder[-1] - ladder[-2] if len(ladder) > 1 else ladder[-1] / 4
-    more = [ladder[-1] + step * k for k in range(1, int(ladder[-1] / max(step, 1.0)) + 1)]
-    return ladder + more
+    if step <= 0:  # a ladder not in ascending order: taken as given
+        return ladder
+    return ladder + [ladder[-1] + step * k for k in range(1, int(ladder[-1] / step) + 1)]
 
 
 def scaling(runs: int, ladder: list[float], seconds: float) -> None:
