@@ -614,13 +614,19 @@ def test_https_targets_are_verified_as_the_env_says(tmp_path: Path, verify: str)
         assert failed["rate"] == 0.0, result.summary["failures"]
 
 
-class _Dropping(socketserver.BaseRequestHandler):
-    """Keep-alive HTTP/1.1 that closes, unanswered, the first request to a path with /drop
-    (a gateway that closed a pooled connection as it was reused). Every request is kept."""
+class _Scripted(socketserver.BaseRequestHandler):
+    """Keep-alive HTTP/1.1 that answers each request with what `answer` gives for it: bytes
+    to send, or None to close the connection unanswered. Every request is kept, and every
+    connection counted."""
 
     seen: ClassVar[list[bytes]] = []
+    connections: ClassVar[list[int]] = []
+
+    def answer(self, method: bytes, path: bytes) -> bytes | None:
+        raise NotImplementedError
 
     def handle(self) -> None:
+        self.connections.append(1)
         self.request.settimeout(10)
         buffer = b""
         while True:
@@ -638,12 +644,47 @@ class _Dropping(socketserver.BaseRequestHandler):
                     return
                 buffer += chunk
             request, buffer = head + b"\r\n\r\n" + buffer[:size], buffer[size:]
-            path = head.split(b" ")[1]
-            dropped = b"/drop" in path and not any(r.split(b" ")[1] == path for r in self.seen)
+            method, path = head.split(b" ")[:2]
+            answer = self.answer(method, path)
             self.seen.append(request)
-            if dropped:
+            if answer is None:
                 return
-            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self.request.sendall(answer)
+            if b"Connection: close" in answer:
+                return
+
+
+def _scripted(handler: type[_Scripted]) -> socketserver.ThreadingTCPServer:
+    handler.seen.clear()
+    handler.connections.clear()
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _child(server: socketserver.ThreadingTCPServer, script: str) -> str:
+    """A script's output, run in a child (the Locust side patches the process with gevent)
+    against a scripted server, which is stopped after it."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+class _Dropping(_Scripted):
+    """Closes, unanswered, the first request to a path with /drop (a gateway that closed a
+    pooled connection as it was reused)."""
+
+    def answer(self, method: bytes, path: bytes) -> bytes | None:
+        if b"/drop" in path and not any(r.split(b" ")[1] == path for r in self.seen):
+            return None
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
 def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent_again() -> None:
@@ -651,10 +692,7 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
     geventhttpclient's own code: the same bytes client.request sends. A connection closed
     under a request is replaced and a GET sent again; a POST is not (RFC 9110 9.2.2), it
     fails. In a child: the Locust side patches the process with gevent."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Dropping)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Dropping.seen.clear()
+    server = _scripted(_Dropping)
     script = textwrap.dedent(
         f"""
         from gonogo.load.child import Http
@@ -677,15 +715,8 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
         http.close()
         """
     )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["200", "200", "200", "HTTPConnectionClosed"], _Dropping.seen
+    stdout = _child(server, script)
+    assert stdout.split() == ["200", "200", "200", "HTTPConnectionClosed"], _Dropping.seen
     seen = _Dropping.seen
     same = [r for r in seen if r.startswith(b"GET /base/same ")]
     assert len(same) == 2 and same[0] == same[1], same
@@ -693,6 +724,69 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
     assert sum(r.startswith(b"GET /base/drop-get ") for r in seen) == 2  # sent again
     posts = [r for r in seen if r.startswith(b"POST /base/drop-post ")]
     assert len(posts) == 1 and posts[0].endswith(b'{"id": "x"}')  # not sent again
+
+
+class _Shapes(_Scripted):
+    """Answers shaped as real servers shape them, beside a plain Content-Length."""
+
+    def answer(self, method: bytes, path: bytes) -> bytes | None:
+        return {
+            b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"1\r\no\r\n1\r\nk\r\n0\r\n\r\n",
+            b"/interim": b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"/head": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            b"/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto-the-close",
+            b"/cut": b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nabc",
+            b"/silent": b"",  # the request is read, and nothing said until the client goes
+        }[path]
+
+
+def test_answers_are_read_as_servers_shape_them_and_timeout_s_ends_a_silent_one() -> None:
+    """The worker reads answers with geventhttpclient's parser, keeping only status and
+    body: chunked, after an interim 1xx, to a HEAD (no body, the connection used again),
+    delimited by the close; one cut short is a failure that says so, and one that never
+    comes ends at timeout_s (the one timer over all requests in flight, Http.expire) with
+    a failure naming it. A connection is used again only after a whole keep-alive answer:
+    10 requests, 4 connections. In a child: the Locust side patches the process."""
+    server = _scripted(_Shapes)
+    script = textwrap.dedent(
+        f"""
+        import time
+        from gonogo.load.child import Http
+        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}",
+                     "timeout_s": 1}}, 2)
+        for method, path in [("GET", "/length"), ("GET", "/chunked"), ("GET", "/interim"),
+                             ("HEAD", "/head"), ("GET", "/length"), ("GET", "/close"),
+                             ("GET", "/length"), ("GET", "/cut"), ("GET", "/silent"),
+                             ("GET", "/length")]:
+            began = time.perf_counter()
+            try:
+                got = http.send(http.prepare(method, path, None, {{}}))
+                print(path, got.status_code, got.content.decode() or "-", len(http.idle))
+            except Exception as exc:
+                took = time.perf_counter() - began
+                print(path, type(exc).__name__, round(took), str(exc).replace(" ", "_"))
+        print("in-flight", len(http.deadlines))
+        http.close()
+        """
+    )
+    stdout = _child(server, script)
+    assert stdout.splitlines() == [
+        "/length 200 ok 1",
+        "/chunked 200 ok 1",
+        "/interim 200 ok 1",
+        "/head 200 - 1",
+        "/length 200 ok 1",
+        "/close 200 to-the-close 0",
+        "/length 200 ok 1",
+        "/cut HTTPParseError 0 the_connection_closed_before_the_end_of_the_answer",
+        "/silent TimeoutError 1 no_answer_within_timeout_s_=_1_s",
+        "/length 200 ok 1",
+        "in-flight 0",
+    ], stdout
+    assert len(_Shapes.connections) == 4, _Shapes.seen
 
 
 def test_a_requests_method_is_one_spelling_on_the_wire_in_its_tags_and_in_the_plans_tags() -> None:
