@@ -10,7 +10,10 @@ process) pinned to core 1, so it is not the bottleneck; every generator is pinne
 1. capacity, per core:
    - gonogo's open-model maximum per worker process: the highest rate on the ladder where
      the achieved rate is within 1 % of the target, nothing is dropped and the iterations'
-     start delay p95 is under 2 ms (each rung 5 s);
+     start delay p95 is under 2 ms (each rung 5 s). A rung that misses is run once more and
+     counts as missed only if it misses again: on this VM one stalled second (the hypervisor
+     takes the core: the steal time of the generator's core is printed with each miss) ends
+     a ladder at any rung. The strict figure (a single miss ends the ladder) is printed too;
    - gonogo flat out: the ladder goes on past that miss to the highest rate whose count the
      open model keeps (within 1 %, nothing dropped), its start delay reported, not bounded;
    - Locust's own FastHttpUser, closed loop (`wait_time = constant(0)`, 64 users): what
@@ -88,10 +91,22 @@ def nginx() -> Iterator[int]:
             yield port
 
 
+def steal_ms(cpu: str = "cpu0") -> float:
+    """The time the hypervisor ran something else while this CPU had work (/proc/stat's
+    steal, in clock ticks): what a rung lost that neither generator nor server did."""
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/stat") as fh:
+        for line in fh:
+            fields = line.split()
+            if fields[0] == cpu:
+                return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 def gonogo(
     port: int, rate: float, seconds: float, workers: int = 1, watch: Any = None
 ) -> dict[str, Any]:
     plan = ping_plan(port, rate, seconds, 500)
+    stolen = steal_ms()
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(workers=workers, say=lambda line: None)
         if watch is not None:
@@ -116,6 +131,7 @@ def gonogo(
         "failed": m["http_req_failed"]["all"]["rate"] or 0.0,
         "cpu_us_per_req": cpu * 1e6 / sent if sent else float("nan"),
         "cpu_share": max((float(s["cpu_max"] or 0) for s in seconds_seen), default=0.0),
+        "steal_ms": steal_ms() - stolen,
     }
 
 
@@ -238,8 +254,18 @@ def same_rate(runs: int, rate: float, seconds: float) -> None:
 def rung(rate: float, got: dict[str, Any]) -> str:
     return (
         f"{rate:.0f}/s: sent {got['rate']:.0f}/s, dropped {got['dropped']}, start delay p95 "
-        f"{got['start_delay_p95']:.2f} ms, CPU {got['cpu_share'] * 100:.0f} %"
+        f"{got['start_delay_p95']:.2f} ms, CPU {got['cpu_share'] * 100:.0f} %, stolen from "
+        f"core 0 {got['steal_ms']:.0f} ms"
     )
+
+
+def again(
+    port: int, rate: float, seconds: float, first: dict[str, Any], workers: int = 1
+) -> dict[str, Any]:
+    """A missed rung run once more; the better of the two tries (held within bounds, then
+    kept) stands for the rung, so a rung counts as missed only when it misses twice."""
+    second = gonogo(port, rate, seconds, workers)
+    return max((first, second), key=lambda got: (within(rate, got), kept(rate, got)))
 
 
 def capacity(runs: int, ladder: list[float], seconds: float) -> float:
@@ -263,14 +289,26 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     costs: list[float] = []
     flat_costs: list[float] = []
     wrks: list[float] = []
+    strict_best: list[float] = []
+    strict_ratios: list[float] = []
+    retried: list[str] = []
     for _ in range(runs):
         top, cost = 0.0, float("nan")
         most, most_cost, most_delay = 0.0, float("nan"), float("nan")
         bounded = True
+        strict, strict_top = True, 0.0
         with nginx() as port:
             before = plain_locust(port, seconds)
             for rate in ladder:
                 got = gonogo(port, rate, seconds)
+                strict = strict and within(rate, got)
+                if strict:
+                    strict_top = rate
+                if (bounded and not within(rate, got)) or not kept(rate, got):
+                    first = got
+                    got = again(port, rate, seconds, first)
+                    held = "held" if got is not first else "missed again"
+                    retried.append(f"{rung(rate, first)}: run again, {held}")
                 if bounded and not within(rate, got):
                     bounded = False
                     misses.append(rung(rate, got))
@@ -286,6 +324,8 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
             if peer is not None:
                 wrks.append(peer)
         best.append(top)
+        strict_best.append(strict_top)
+        strict_ratios.append(strict_top / ((before + after) / 2))
         flat.append(most)
         flat_delay.append(most_delay)
         locust.append((before + after) / 2)
@@ -297,7 +337,12 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     print(
         f"   gonogo, open model, one worker: {med(best):.0f}/s held within bounds "
         f"(runs: {', '.join(f'{b:.0f}' for b in best)}), {med(costs):.0f} us of the worker's "
-        f"CPU a request there; first rung missed: {misses[0] if misses else 'none (raise it)'}"
+        f"CPU a request there; first rung missed (twice): "
+        f"{misses[0] if misses else 'none (raise it)'}"
+    )
+    print(
+        f"   rungs run again after a first miss: {len(retried)}, held on the second try: "
+        f"{sum(r.endswith(', held') for r in retried)}" + "".join(f"\n     {r}" for r in retried)
     )
     print(
         f"   gonogo flat out (rate within 1 %, none dropped, start delay not bounded): "
@@ -313,7 +358,10 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     line = (
         f"   gonogo/Locust within bounds {med(ratios):.2f} "
         f"(runs: {', '.join(f'{r:.2f}' for r in ratios)}); flat out {med(flat_ratios):.2f} "
-        f"(runs: {', '.join(f'{r:.2f}' for r in flat_ratios)})"
+        f"(runs: {', '.join(f'{r:.2f}' for r in flat_ratios)}); strict (a single miss ends "
+        f"the ladder) {med(strict_best):.0f}/s (runs: "
+        f"{', '.join(f'{b:.0f}' for b in strict_best)}), gonogo/Locust "
+        f"{med(strict_ratios):.2f} (runs: {', '.join(f'{r:.2f}' for r in strict_ratios)})"
     )
     if wrks:
         line += f"; wrk (1 thread, 64 connections) {med(wrks):.0f}/s; gonogo/wrk "
@@ -352,6 +400,8 @@ def scaling(runs: int, ladder: list[float], seconds: float) -> None:
                 with nginx() as port:
                     for rate in beyond(ladder):
                         got = gonogo(port, rate, seconds, workers)
+                        if not within(rate, got):
+                            got = again(port, rate, seconds, got, workers)
                         if not within(rate, got):
                             misses.append({"asked": rate, **got})
                             break
