@@ -350,8 +350,9 @@ class Answer:
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 # What one recv asks for: an API's answer in one read, well under glibc's mmap threshold.
 RECV_BYTES = 16 * 1024
-# The select() gevent replaced: a liveness check must not wait, nor go through the hub.
-_select = monkey.get_original("select", "select")
+# The poll() gevent replaced: a liveness check must not wait, nor go through the hub (and,
+# unlike select(), poll takes descriptors past 1,024: a worker may hold thousands).
+_poll, _POLLIN = monkey.get_original("select", ["poll", "POLLIN"])
 
 
 class Wire:
@@ -371,7 +372,8 @@ class Reply(HTTPResponseParser):
     """One answer, read by geventhttpclient's parser (llhttp) for what the load engine keeps
     of it: its status, its body, whether the connection may be used again. Its headers are
     not kept: geventhttpclient's response indexed each one in Python (~8 % of a saturated
-    worker's CPU, py-spy) for an answer of which a threshold reads only the status."""
+    worker's CPU, py-spy) for an answer of which the engine reads only the status and the
+    body (a GraphQL answer's errors)."""
 
     def __init__(self, method: str) -> None:
         super().__init__()
@@ -423,13 +425,13 @@ class Http:
     HTTPClient's own pool and response another 12 % at capacity (a semaphore, a queue and a
     select() through gevent per request, a gevent timer per blocking read, each header
     indexed in Python): 161 against 141 us a request at 5,500/s, 4 interleaved pairs. The
-    open model needs none of them. Kept: keep-alive connections up to the scenario's concurrency (Slots bounds
-    the requests in flight, so the idle ones are a list), a check that an idle connection
-    was not closed by the server before it is used again, timeout_s as a deadline for each
-    request (one timer for all of them, Http.expire), and the request event (Locust's
-    statistics and gonogo's Recorder read it). A status outside 200-399 is a failure, as
-    Locust counts it; redirects are not followed (an API under a canary answers, it does
-    not send the client elsewhere)."""
+    open model needs none of them. Kept: keep-alive connections up to the scenario's
+    concurrency (Slots bounds the requests in flight, so the idle ones are a list), a check
+    that an idle connection was not closed by the server before it is used again, timeout_s
+    as a deadline for each request (one timer for all of them, Http.expire), and the request
+    event (Locust's statistics and gonogo's Recorder read it). A status outside 200-399 is a
+    failure, as Locust counts it; redirects are not followed (an API under a canary answers,
+    it does not send the client elsewhere)."""
 
     def __init__(self, target: dict[str, Any], concurrency: int) -> None:
         verify = target.get("verify_tls", True)
@@ -536,7 +538,9 @@ class Http:
         while idle:
             sock = idle.pop()
             try:
-                if not _select((sock,), (), (), 0)[0]:
+                poll = _poll()
+                poll.register(sock.fileno(), _POLLIN)
+                if not poll.poll(0):  # nothing to read, no hang-up, no error: still open
                     return sock
             except (OSError, ValueError):  # closed under us
                 pass
