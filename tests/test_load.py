@@ -789,6 +789,35 @@ def test_answers_are_read_as_servers_shape_them_and_timeout_s_ends_a_silent_one(
     assert len(_Shapes.connections) == 4, _Shapes.seen
 
 
+def test_a_connection_on_a_descriptor_past_1024_is_used_again() -> None:
+    """The liveness check before a connection is reused takes any descriptor: select()
+    refuses those past 1,024 (FD_SETSIZE), so on a worker holding that many every such
+    connection read as closed and was made anew. 3 requests, 1 connection."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files; the test needs 1,200")
+    server = _scripted(_Shapes)
+    script = textwrap.dedent(
+        f"""
+        import os, resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, {hard!r}))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        from gonogo.load.child import Http
+        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}",
+                     "timeout_s": 5}}, 2)
+        wire = http.prepare("GET", "/length", None, {{}})
+        for _ in range(3):
+            print(http.send(wire).status_code, http.idle[0].fileno() > 1024)
+        http.close()
+        """
+    )
+    stdout = _child(server, script)
+    assert stdout.split() == ["200", "True"] * 3, stdout
+    assert len(_Shapes.connections) == 1, f"{len(_Shapes.connections)} connections for 3 requests"
+
+
 def test_a_requests_method_is_one_spelling_on_the_wire_in_its_tags_and_in_the_plans_tags() -> None:
     """A plan may write `method = "get"`. What is sent, what its samples are tagged with and
     what a threshold's `method:` may name are one answer (plan.request_method): tagged as the
