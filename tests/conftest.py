@@ -208,6 +208,19 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def running(pids: list[int]) -> list[int]:
+    """Those of `pids` still running. A zombie has ended; a process may also end between
+    being found and being read (psutil's pid_exists then Process raced on a busy runner)."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+    return alive
+
+
 def env_file(base_url: str, *, names: tuple[str, ...] = ("green",), extra: str = "") -> str:
     """An environments.toml with one table per name, all pointing at base_url."""
     out = []

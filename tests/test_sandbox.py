@@ -19,6 +19,7 @@ from gonogo.sandbox import database, faults, release_copy
 from gonogo.sandbox.app.gql import REGISTRY
 from gonogo.sandbox.stack import Stack, StackInfo
 from gonogo.sandbox.tokens import AUDIENCE, ISSUER, mint
+from tests.conftest import running
 
 
 @pytest.fixture(scope="module")
@@ -545,10 +546,7 @@ def test_stop_leaves_no_process_and_no_data(tmp_path: Path) -> None:
     pids = list(info.pids.values())
     assert all(psutil.pid_exists(pid) for pid in pids)
     stack.stop()
-    assert not any(
-        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        for pid in pids
-    )
+    assert running(pids) == []
     assert not Path(info.workdir).exists()  # not even an empty folder
     assert (tmp_path / "logs" / "app.log").is_file()
 

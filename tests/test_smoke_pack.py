@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import running
 from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks
 from tests.packs import run_pack as _run_pack
 
@@ -73,11 +74,7 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
     steps = (root / "steps.log").read_text()
     pids = [int(p) for p in re.findall(r"=(\d+)", steps.split("pids: ", 1)[1].splitlines()[0])]
     assert len(pids) >= 4
-    alive = [
-        p
-        for p in pids
-        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-    ]
+    alive = running(pids)
     assert alive == [], f"sandbox processes left running: {alive}"
 
 
@@ -195,16 +192,10 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
             run.kill()
     deadline = time.monotonic() + 15
 
-    def alive() -> list[int]:
-        return [
-            p
-            for p in pids
-            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-        ]
-
-    while (alive() or list(temp.glob("gonogo-sandbox-*"))) and time.monotonic() < deadline:
+    while (running(pids) or list(temp.glob("gonogo-sandbox-*"))) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert alive() == [], f"left running after {signal_name}: {alive()}"
+    alive = running(pids)
+    assert alive == [], f"left running after {signal_name}: {alive}"
     left = list(temp.glob("gonogo-sandbox-*"))
     shutil.rmtree(temp, ignore_errors=True)
     assert left == [], f"left on disk after {signal_name}"
