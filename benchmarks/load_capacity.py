@@ -292,6 +292,7 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     strict_best: list[float] = []
     strict_ratios: list[float] = []
     retried: list[str] = []
+    held_steal: list[float] = []  # the steal of each rung held within bounds at its first try
     for _ in range(runs):
         top, cost = 0.0, float("nan")
         most, most_cost, most_delay = 0.0, float("nan"), float("nan")
@@ -302,6 +303,8 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
             for rate in ladder:
                 got = gonogo(port, rate, seconds)
                 strict = strict and within(rate, got)
+                if within(rate, got):
+                    held_steal.append(got["steal_ms"])
                 if strict:
                     strict_top = rate
                 if (bounded and not within(rate, got)) or not kept(rate, got):
@@ -342,7 +345,10 @@ def capacity(runs: int, ladder: list[float], seconds: float) -> float:
     )
     print(
         f"   rungs run again after a first miss: {len(retried)}, held on the second try: "
-        f"{sum(r.endswith(', held') for r in retried)}" + "".join(f"\n     {r}" for r in retried)
+        f"{sum(r.endswith(', held') for r in retried)}; the rungs held at the first try lost "
+        f"{med(held_steal or [float('nan')]):.0f} ms of core 0 to the hypervisor (median of "
+        f"{len(held_steal)}, most {max(held_steal, default=float('nan')):.0f} ms)"
+        + "".join(f"\n     {r}" for r in retried)
     )
     print(
         f"   gonogo flat out (rate within 1 %, none dropped, start delay not bounded): "
