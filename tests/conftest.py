@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,10 +174,11 @@ class Ok(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serving(
-    handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None
+    handler: type[socketserver.BaseRequestHandler], tls: tuple[Path, Path] | None = None
 ) -> Iterator[str]:
-    """A loopback HTTP server answering with `handler` for the block; its base URL. With
-    `tls` (certificate, key: self_signed), HTTPS."""
+    """A loopback HTTP server answering with `handler` for the block (an HTTP handler, or a
+    raw one that writes its answers' bytes itself); its base URL. With `tls` (certificate,
+    key: self_signed), HTTPS."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     scheme = "http"
     if tls is not None:

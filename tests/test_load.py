@@ -18,7 +18,6 @@ import socketserver
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -654,25 +653,15 @@ class _Scripted(socketserver.BaseRequestHandler):
                 return
 
 
-def _scripted(handler: type[_Scripted]) -> socketserver.ThreadingTCPServer:
+def _child(handler: type[_Scripted], script: str) -> str:
+    """A script's output, run in a child (the Locust side patches the process with gevent)
+    with the base URL of a server answering with `handler` as its argument (sys.argv[1])."""
     handler.seen.clear()
     handler.connections.clear()
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def _child(server: socketserver.ThreadingTCPServer, script: str) -> str:
-    """A script's output, run in a child (the Locust side patches the process with gevent)
-    against a scripted server, which is stopped after it."""
-    try:
+    with serving(handler) as url:
         done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -692,13 +681,12 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
     geventhttpclient's own code: the same bytes client.request sends. A connection closed
     under a request is replaced and a GET sent again; a POST is not (RFC 9110 9.2.2), it
     fails. In a child: the Locust side patches the process with gevent."""
-    server = _scripted(_Dropping)
     script = textwrap.dedent(
-        f"""
+        """
+        import sys
         from gonogo.load.child import Http
-        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}/base",
-                     "timeout_s": 5}}, 2)
-        auth = {{"Authorization": "Bearer t"}}
+        http = Http({"base_url": sys.argv[1] + "/base", "timeout_s": 5}, 2)
+        auth = {"Authorization": "Bearer t"}
         prepared = http.prepare("GET", "/same", None, auth)
         assert prepared.data is not None, "not prepared"
         print(http.send(prepared).status_code)
@@ -706,16 +694,16 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
         plain.data = None  # through client.request
         print(http.send(plain).status_code)
         print(http.send(http.prepare("GET", "/drop-get", None, auth)).status_code)
-        body = b'{{"id": "x"}}'
+        body = b'{"id": "x"}'
         try:
-            got = http.send(http.prepare("POST", "/drop-post", body, {{}}))
+            got = http.send(http.prepare("POST", "/drop-post", body, {}))
             print("answered", got.status_code, got.content)
         except Exception as exc:
             print(type(exc).__name__)
         http.close()
         """
     )
-    stdout = _child(server, script)
+    stdout = _child(_Dropping, script)
     assert stdout.split() == ["200", "200", "200", "HTTPConnectionClosed"], _Dropping.seen
     seen = _Dropping.seen
     same = [r for r in seen if r.startswith(b"GET /base/same ")]
@@ -750,20 +738,18 @@ def test_answers_are_read_as_servers_shape_them_and_timeout_s_ends_a_silent_one(
     comes ends at timeout_s (the one timer over all requests in flight, Http.expire) with
     a failure naming it. A connection is used again only after a whole keep-alive answer:
     10 requests, 4 connections. In a child: the Locust side patches the process."""
-    server = _scripted(_Shapes)
     script = textwrap.dedent(
-        f"""
-        import time
+        """
+        import sys, time
         from gonogo.load.child import Http
-        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}",
-                     "timeout_s": 1}}, 2)
+        http = Http({"base_url": sys.argv[1], "timeout_s": 1}, 2)
         for method, path in [("GET", "/length"), ("GET", "/chunked"), ("GET", "/interim"),
                              ("HEAD", "/head"), ("GET", "/length"), ("GET", "/close"),
                              ("GET", "/length"), ("GET", "/cut"), ("GET", "/silent"),
                              ("GET", "/length")]:
             began = time.perf_counter()
             try:
-                got = http.send(http.prepare(method, path, None, {{}}))
+                got = http.send(http.prepare(method, path, None, {}))
                 print(path, got.status_code, got.content.decode() or "-", len(http.idle))
             except Exception as exc:
                 took = time.perf_counter() - began
@@ -772,7 +758,7 @@ def test_answers_are_read_as_servers_shape_them_and_timeout_s_ends_a_silent_one(
         http.close()
         """
     )
-    stdout = _child(server, script)
+    stdout = _child(_Shapes, script)
     assert stdout.splitlines() == [
         "/length 200 ok 1",
         "/chunked 200 ok 1",
@@ -798,22 +784,20 @@ def test_a_connection_on_a_descriptor_past_1024_is_used_again() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1200:
         pytest.skip(f"this machine allows {hard} open files; the test needs 1,200")
-    server = _scripted(_Shapes)
     script = textwrap.dedent(
         f"""
-        import os, resource
+        import os, resource, sys
         resource.setrlimit(resource.RLIMIT_NOFILE, (1200, {hard!r}))
         held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
         from gonogo.load.child import Http
-        http = Http({{"base_url": "http://127.0.0.1:{server.server_address[1]}",
-                     "timeout_s": 5}}, 2)
+        http = Http({{"base_url": sys.argv[1], "timeout_s": 5}}, 2)
         wire = http.prepare("GET", "/length", None, {{}})
         for _ in range(3):
             print(http.send(wire).status_code, http.idle[0].fileno() > 1024)
         http.close()
         """
     )
-    stdout = _child(server, script)
+    stdout = _child(_Shapes, script)
     assert stdout.split() == ["200", "True"] * 3, stdout
     assert len(_Shapes.connections) == 1, f"{len(_Shapes.connections)} connections for 3 requests"
 
