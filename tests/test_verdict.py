@@ -420,7 +420,9 @@ def row_problems(line: str, text: str | None = None) -> list[list[str]]:
         ("| PE-1 | test_readyz | sre | why | low | 2099-01-01 | 2099-01-07 |", "Created 2099-01-01 is after the run's date"),
         ("| PE-1 | * | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
         ("| PE-1 | test_* | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
-        ("| PE-1 | tests_*/* | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        ("| PE-1 | `tests_*/*` | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        # Unquoted, GitHub renders *...* as emphasis: the row reads (and is judged) as shown.
+        ("| PE-1 | tests_*/* | sre | why | low | 2026-11-20 | 2026-11-25 |", "Check 'tests_/' matches no known check"),
         ("| PE-1 | test_readyz | - | why | low | 2026-11-20 | 2026-11-25 |", "Owner '-' says nothing"),
         ("| PE-1 | test_readyz | sre | - | low | 2026-11-20 | 2026-11-25 |", "Rationale '-' says nothing"),
         ("| PE-1 | test_readyz | sre | why | low | 20261120 | 2026-11-25 |", "Created '20261120' is not a date (YYYY-MM-DD)"),
@@ -444,6 +446,62 @@ def test_rows_a_reviewer_cannot_see_waive_nothing() -> None:
         waiving = [r.id for r in parsed if r.valid]
         assert waiving == ["PE-1"], wrapped
         assert any("not rendered" in " ".join(r.problems) for r in parsed), wrapped
+
+
+HEAD = (
+    "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
+)
+VISIBLE = "| PE-1 | test_healthz | sre | why | low | 2026-11-20 | 2026-11-25 |\n"
+HIDDEN = "| PE-2 | test_readyz | sre | why | low | 2026-11-20 | 2026-11-25 |\n"
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        f"```\n{HIDDEN}```\n",
+        f"~~~\n{HIDDEN}~~~\n",
+        f"~~~\n```\n{HIDDEN}~~~\n",  # a ``` line does not close a ~~~ fence
+        f"```\n~~~\n{HIDDEN}```\n",
+        f"````\n```\n{HIDDEN}````\n",  # a shorter fence does not close a longer one
+        f"```python\n{HIDDEN}```\n",
+        f"```\n{HIDDEN}",  # an unclosed fence runs to the end of the document
+        f"  ```\n{HIDDEN}  ```\n",  # indented up to three spaces: still a fence
+        f"\n    {HIDDEN}",  # an indented code block
+        f"\n\t{HIDDEN}",
+        f"\n{HIDDEN}",  # a lone row after a blank line: a paragraph, not a table
+        f"<!--\n{HIDDEN}-->\n",
+        f"<!-- {HIDDEN.strip()} -->\n",
+        f"<details>\n{HIDDEN}</details>\n",  # an HTML block: its lines are not a table
+    ],
+    ids=["backticks", "tildes", "tilde-closed-by-backticks", "backticks-closed-by-tildes",
+         "longer-fence", "info-string", "unclosed", "indented-fence", "indented-code",
+         "tab-code", "paragraph", "comment", "inline-comment", "html-block"],
+)  # fmt: skip
+def test_a_row_in_any_commonmark_code_or_html_block_waives_nothing(wrapped: str) -> None:
+    """Rows are read as GitHub renders them (CommonMark + GFM tables, markdown-it-py); a
+    table-looking line it does not render as a table row is named and never honoured."""
+    parsed = validate(parse_exceptions(HEAD + VISIBLE + wrapped, "x.md"), KNOWN, TODAY)
+    assert [r.id for r in parsed if r.valid] == ["PE-1"], wrapped
+    (hidden,) = [r for r in parsed if not r.valid]
+    assert hidden.problems[0].startswith("not rendered as a table row"), hidden.problems
+    lines = (HEAD + VISIBLE + wrapped).splitlines()
+    assert hidden.line == next(n for n, line in enumerate(lines, 1) if "PE-2" in line)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200c", "\u2060", "\ufeff", "\u00ad", "\u200e"])
+@pytest.mark.parametrize("column", ["Owner", "Rationale", "Risk"])
+def test_a_placeholder_behind_an_invisible_character_is_still_a_placeholder(
+    invisible: str, column: str
+) -> None:
+    cells = {"Owner": "sre", "Rationale": "why", "Risk": "low", column: f"-{invisible}"}
+    line = (
+        f"| PE-1 | test_readyz | {cells['Owner']} | {cells['Rationale']} | {cells['Risk']} "
+        "| 2026-11-20 | 2026-11-25 |"
+    )
+    (problems,) = row_problems(line)
+    assert f"{column} '-' says nothing" in " ".join(problems), problems
+    (blank,) = row_problems(line.replace(f"-{invisible}", invisible + "\u00a0"))
+    assert f"{column} is empty" in blank, blank
 
 
 def test_an_escaped_pipe_stays_in_its_cell_and_short_separators_are_read() -> None:

@@ -96,7 +96,7 @@ def covers(pattern: str, nodeid: str) -> bool:
 
 def parse_exceptions(text: str, file: str) -> list[PolicyException]:
     """Every rendered row of the first table whose header is the exception columns, then
-    every table row hidden in a comment or a code fence, as an invalid one (so it is said)."""
+    every table-looking line not rendered as a table row, as an invalid one (so it is said)."""
     hidden = [
         PolicyException(
             "",
@@ -109,8 +109,8 @@ def parse_exceptions(text: str, file: str) -> list[PolicyException]:
             file,
             number,
             [
-                "not rendered (inside an HTML comment or a code fence): reviewers cannot see it, "
-                "so it waives nothing"
+                "not rendered as a table row (in a code block, an HTML comment, or outside "
+                "the table): reviewers cannot see it as a row, so it waives nothing"
             ],
         )
         for number in markdown.hidden(text)
