@@ -57,7 +57,7 @@ def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-4000:]
     # test_route_weights is n/a: no weights are expected outside the cutover's T-10 and T-0.
     others = [t for t in manifest["tests"] if "test_route_weights" not in t["nodeid"]]
-    assert {t["outcome"] for t in others} <= {"passed", "deselected"}
+    assert {t["outcome"] for t in others} <= {"passed", "deselected", "not collected"}
 
 
 @pytest.mark.parametrize("fault", sorted(DIALECT_FAULTS))

@@ -336,7 +336,10 @@ def _judge_bundle(args: argparse.Namespace) -> int:
     # The bundle's copy of the table as the run judged with it, unless another is given.
     copy = root / "policy-exceptions.md"
     table = given_table(args.exceptions_file) if args.exceptions_file else copy
-    exceptions = load_exceptions(table, [t["nodeid"] for t in tests], run_day)
+    packs = manifest.get("packs") or []
+    if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
+        raise BundleError(f"{root}/bundle.json: 'packs' is not a list of check names")
+    exceptions = load_exceptions(table, [*(t["nodeid"] for t in tests), *packs], run_day)
     required = manifest.get("required_gates") or list(PACK_GATES)
     if not isinstance(required, list) or not all(isinstance(g, str) for g in required):
         raise BundleError(f"{root}/bundle.json: 'required_gates' is not a list of gate names")

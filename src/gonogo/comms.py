@@ -65,9 +65,10 @@ def _figure(tests: list[dict[str, Any]], *names: str) -> str | None:
 def _mark(tests: list[dict[str, Any]], check: str, what: str) -> str:
     """The checklist's mark for a check in this run: ✅ what, ❌ what (failed), or not checked."""
     found = [t for t in tests if check in t["nodeid"]]
-    if not found or all(t["outcome"] in ("deselected", "skipped", "n/a") for t in found):
+    unrun = ("deselected", "not collected", "skipped", "n/a")
+    if not found or all(t["outcome"] in unrun for t in found):
         return "not checked in this run"
-    if all(t["outcome"] in ("passed", "n/a", "deselected") for t in found):
+    if all(t["outcome"] in ("passed", "n/a", "deselected", "not collected") for t in found):
         return f"✅ ({what})"
     if any(t["outcome"] == "waived" for t in found) and not any(
         t["outcome"] in ("failed", "error") for t in found

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gonogo import __version__
+from gonogo.census import PackCheck, base, census
 from gonogo.clients.http import RequestSink
 from gonogo.config import EnvFile, EnvSettings
 from gonogo.env import Environment, filled
@@ -41,6 +42,10 @@ from gonogo.verdict import (
 from gonogo.vocabulary import PACK_GATES
 
 COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
+NOT_COLLECTED = (
+    "not collected: this run's selection (node ids, paths, --lf or a plugin) left it out; "
+    "run the packs whole (pytest -m PACK --env NAME) to judge it"
+)
 
 # Packages whose versions an auditor needs to reproduce the run.
 RECORDED_PACKAGES = [
@@ -141,6 +146,8 @@ class Run:
     warnings: list[str] = dataclasses.field(default_factory=list)
     # How the sealed bundle was signed (gonogo.signing), said with its path at the end.
     signed: str | None = None
+    # Where the packs are (the rootdir): "required" is every check they hold (gonogo.census).
+    packs_root: Path | None = None
 
     @property
     def env_names(self) -> list[str]:
@@ -262,10 +269,44 @@ class Run:
             )
         path.unlink()
 
+    def pack_checks(self) -> list[PackCheck]:
+        return census(self.packs_root) if self.packs_root is not None else []
+
+    def known_checks(self, nodeids: list[str]) -> list[str]:
+        """What a policy exception's Check is judged against: the run's checks and every
+        check of the packs, so a `*` is as wide in a one-file run as in a whole one."""
+        return [*nodeids, *(c.nodeid for c in self.pack_checks())]
+
+    def fold_uncollected(self) -> None:
+        """Each required pack check this run has no outcome for, as "not collected": a node
+        id, a path, --lf or a plugin left it out without telling pytest_deselected."""
+        seen = {(base(r["nodeid"]), r.get("env")) for r in self.results.values()}
+        checks = [c for c in self.pack_checks() if c.drill is None]
+        for settings in self.envs:
+            for check in checks:
+                if check.gate not in settings.required_gates:
+                    continue
+                if (check.nodeid, settings.name) in seen or (check.nodeid, None) in seen:
+                    continue
+                nodeid = f"{check.nodeid}[{settings.name}]"
+                self.results.setdefault(
+                    nodeid,
+                    {
+                        "nodeid": nodeid,
+                        "env": settings.name,
+                        "markers": [check.pack],
+                        "gate": check.gate,
+                        "outcome": "not collected",
+                        "duration_s": 0.0,
+                        "message": NOT_COLLECTED,
+                        "captures": [],
+                    },
+                )
+
     def judge(self, exit_status: int | None = None) -> Verdict:
         # Validate the rows against every check this run recorded: under xdist the
         # controller never collects, so rows checked at configure knew no checks yet.
-        validate(self.exceptions, list(self.results), utcnow().date())
+        validate(self.exceptions, self.known_checks(list(self.results)), utcnow().date())
         self.verdict = judge(
             list(self.results.values()),
             self.required_gates,
@@ -500,6 +541,8 @@ class Run:
             },
             "summary": dict(Counter(str(t["outcome"]) for t in tests)),
             "required_gates": self.required_gates,
+            # Every check of the packs: `gonogo verdict` judges exception rows against them.
+            "packs": [c.nodeid for c in self.pack_checks()],
             "tests": tests,
         }
 

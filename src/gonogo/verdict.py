@@ -5,7 +5,8 @@ check, not only for the ones that happened to run:
 
     NO-GO               a check failed (or errored on the target) and no valid exception waives it
     INCOMPLETE          nothing failed, but a required check did not run (deselected,
-                        skipped, errored in setup) or a required gate has no checks at all
+                        not collected, skipped, errored in setup) or a required gate has
+                        no checks at all
 
 A check that cannot apply to the env by its nature (a Neo4j-only check on
 FalkorDB) is recorded as "n/a" with its reason: accounted for, never a pass.
@@ -273,6 +274,8 @@ class Verdict:
 
 
 FAILED = {"failed", "xpassed"}
+# Left out by the run's selection: -m/-k/--deselect (told), or never collected (gonogo.census).
+UNSELECTED = {"deselected", "not collected"}
 # "n/a": the check said why it cannot apply to this env (gonogo.errors.NotApplicable).
 RAN_OK = {"passed", "xfailed", "n/a"}
 
@@ -421,7 +424,7 @@ def gate_lines(verdict: Verdict, most: int = 3) -> list[GateLine]:
         passed = sum(1 for o in outcomes if o in RAN_OK)
         if red:
             status = "FAILED"
-        elif all(o == "deselected" for o in outcomes):
+        elif all(o in UNSELECTED for o in outcomes):
             status = "not run"
         elif any(o == "waived" for o in outcomes):
             status = "waived"

@@ -91,7 +91,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             if gate is not None:
                 item.user_properties.append(("gate", gate))
         nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
-        validate(state.exceptions, nodeids, utcnow().date())
+        validate(state.exceptions, state.known_checks(nodeids), utcnow().date())
         _note_deselected(state)
         if not state.is_worker and not hasattr(session.config, "workerinput") and session.items:
             load.announce(

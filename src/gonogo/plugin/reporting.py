@@ -175,6 +175,7 @@ class Controller:
         # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
         try:
             self.state.fold_deselected()
+            self.state.fold_uncollected()
             self.state.judge(int(exitstatus))
         except Exception:  # judged again in finish(), which logs the error and seals
             self.state.verdict = None

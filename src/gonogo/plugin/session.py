@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
     names = env_names(config)
-    state = Run(envs=[])
+    state = Run(envs=[], packs_root=config.rootpath)
     config.stash[STATE] = state
     if not names:
         return
