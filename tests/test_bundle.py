@@ -507,3 +507,39 @@ def test_verify_bundle_with_a_key_on_an_unsigned_bundle_says_unsigned(
     assert "attestation.intoto.dsse.json; the bundle is unsigned" in capsys.readouterr().out
     assert gonogo(["verify-bundle", str(sealed), "--key", str(tmp_path / "nope.pub")]) == 2
     assert "--key" in capsys.readouterr().err
+
+
+def test_gonogo_verdict_verifies_a_signed_bundle_before_it_reads_a_verdict(
+    pytester: pytest.Pytester, make_envs, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """bundle.json and verdict.json both edited from NO-GO to GO, the file list rewritten to
+    match: the files agree, but no verdict is read until the signature holds (exit 3)."""
+    private, public = _p256(tmp_path)
+    monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-0001")
+    monkeypatch.setenv("GONOGO_SIGNING_KEY", private)
+    make_envs("green", extra=SIGNED)
+    pytester.makepyfile("def test_bad(env):\n    assert False, 'expected 1; got 2'\n")
+    pytester.runpytest_subprocess("--env", "green").assert_outcomes(failed=1)
+    bundle = only_bundle(pytester.path)
+    capsys.readouterr()
+    assert gonogo(["verdict", str(bundle), "--key", str(public)]) == 1
+    assert gonogo(["verdict", str(bundle)]) == 3
+    assert "is signed (attestation.intoto.dsse.json): pass --key PUB" in capsys.readouterr().err
+    verdict = json.loads((bundle / "verdict.json").read_text())
+    (bundle / "verdict.json").write_text(
+        json.dumps({**verdict, "decision": "GO", "failing": [], "exit_code": 0})
+    )
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    for test in manifest["tests"]:
+        test["outcome"] = "passed"
+    for entry in manifest["files"]:
+        if entry["path"] == "verdict.json":
+            entry["sha256"] = hashlib.sha256((bundle / "verdict.json").read_bytes()).hexdigest()
+            entry["size"] = (bundle / "verdict.json").stat().st_size
+    (bundle / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert gonogo(["verify-bundle", str(bundle)]) == 0  # the files agree with bundle.json
+    capsys.readouterr()
+    assert gonogo(["verdict", str(bundle), "--key", str(public)]) == 3
+    err = capsys.readouterr().err
+    assert "the signature covers another bundle.json" in err and len(err.splitlines()) == 1
+    assert gonogo(["verdict", str(bundle)]) == 3

@@ -227,3 +227,129 @@ def test_blue_cold_turns_the_blue_step_red(day: Path, tmp_path: Path) -> None:
     assert (
         "--env local-blue" in done.stdout and "gonogo cutover: T+55 failed (forced)" in done.stdout
     )
+
+
+# -- what a step rests on, and a record read only as it was sealed (hardening, 2 and 3) --
+
+
+def _step_bundle(tmp_path: Path, outcomes: list[str]) -> Path:
+    from gonogo.evidence import Bundle
+
+    root = tmp_path / "b"
+    root.mkdir()
+    tests = [{"nodeid": f"tests_smoke/test_x.py::test_{i}[local]", "outcome": o}
+             for i, o in enumerate(outcomes)]  # fmt: skip
+    Bundle(root, ["local"]).seal({"tests": tests})
+    return root
+
+
+STEP = cutover.Step(at="T-60", owner="RM", action="a", exit="e", marker="smoke", keyword="x")
+
+
+@pytest.mark.parametrize(
+    ("status", "outcomes", "judged", "says"),
+    [
+        (0, ["passed", "n/a", "deselected", "not collected"], "passed", "1 n/a: test_1[local]; 1 passed: test_0[local]"),
+        (0, ["passed", "waived"], "passed", "1 waived"),
+        (0, ["skipped"] * 8 + ["deselected"] * 5, "incomplete", "no check ran (8 skipped:"),
+        (0, ["n/a", "n/a"], "incomplete", "no check ran (2 n/a:"),
+        (0, ["passed", "skipped"], "incomplete", "not every selected check ran (1 passed"),
+        (5, ["deselected", "not collected"], "incomplete", "the selection -m 'smoke' -k 'x' matched no check"),
+        (1, ["passed", "failed"], "failed", "1 failed: test_1[local]"),
+        (0, ["passed", "error"], "failed", "1 error: test_1[local]"),
+        (2, [], "failed", "pytest exited 2 with no check recorded"),
+    ],
+    ids=["passed", "waived", "all-skipped", "all-n/a", "one-skipped", "matched-nothing",
+         "failed", "error", "interrupted"],
+)  # fmt: skip
+def test_a_check_step_passes_only_when_its_checks_ran_and_passed(
+    tmp_path: Path, status: int, outcomes: list[str], judged: str, says: str
+) -> None:
+    outcome, note = cutover.judge_step(STEP, status, _step_bundle(tmp_path, outcomes))
+    assert (outcome, says in note) == (judged, True), note
+
+
+def test_a_step_bundle_changed_after_its_seal_fails_the_step(tmp_path: Path) -> None:
+    bundle = _step_bundle(tmp_path, ["failed"])
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["tests"][0]["outcome"] = "passed"
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    (bundle / "steps.log").write_text("edited\n")
+    outcome, note = cutover.judge_step(STEP, 0, bundle)
+    assert outcome == "failed" and "does not match its seal" in note
+
+
+MANUAL_DAY = """
+[[steps]]
+at = "T-10"
+owner = "RM"
+action = "Drain blue"
+exit = "weights read 10/90"
+kind = "manual"
+
+[[steps]]
+at = "T-5"
+owner = "IC"
+action = "Go for the flip"
+exit = "every earlier step passed"
+kind = "verdict"
+"""
+
+
+def _plan_manual_day(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "envs.toml").write_text(LOCAL_SLOTS + extra)
+    (tmp_path / "cutover.toml").write_text(MANUAL_DAY)
+    done = cli(tmp_path, "plan", "--env", "local", "--t0", T0,
+               "--timeline", str(tmp_path / "cutover.toml"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "r" / "cutover" / "2026-12-01"
+
+
+def _forge_passed(day: Path) -> None:
+    record = json.loads((day / "timeline.json").read_text())
+    record["runs"].append({"at": "T-10", "outcome": "passed", "forced": False, "note": "x",
+                           "started": T0, "finished": T0, "blocked_by": [], "owner": "RM"})  # fmt: skip
+    (day / "timeline.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_an_edited_day_record_is_refused_and_never_sealed_over(tmp_path: Path) -> None:
+    day = _plan_manual_day(tmp_path)
+    _forge_passed(day)
+    for args in (("status",), ("run", "T-5")):
+        done = cli(tmp_path, *args)
+        assert done.returncode == 2, done.stdout
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"gonogo: the day record {day} does not match its seal (changed: ")
+        assert "timeline.json" in line and "nothing is sealed over it" in line
+    assert not verify_bundle(day).ok  # still says what was changed: nothing re-sealed it
+    assert "passed" not in json.dumps(json.loads((day / "timeline.json").read_text())["runs"][1:])
+
+
+def test_a_signed_day_is_read_only_with_its_signature_holding(tmp_path: Path, monkeypatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gonogo.evidence import Bundle
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()  # fmt: skip
+    (tmp_path / "pub.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
+    monkeypatch.setenv("GONOGO_DAY_KEY", pem)
+    signs = '[environments.local.evidence]\nsigning_key_env = "GONOGO_DAY_KEY"\n'
+    day = _plan_manual_day(tmp_path, signs)
+    assert (day / "attestation.intoto.dsse.json").is_file()
+    assert gonogo(["verify-bundle", str(day), "--key", str(tmp_path / "pub.pem")]) == 0
+    assert cli(tmp_path, "run", "T-10", "--note", "10/90 at 01:51").returncode == 0
+    # The forger edits the record and re-seals bundle.json: the files agree, the signature not.
+    _forge_passed(day)
+    Bundle(day, ["local"]).seal({"run": {"cutover_day": T0}, "tests": []})
+    assert verify_bundle(day).ok
+    done = cli(tmp_path, "run", "T-5")
+    assert done.returncode == 2
+    assert "the day record cannot be trusted: " in done.stderr
+    assert "the signature covers another bundle.json" in done.stderr
+    # Without the signature, an env that signs reads no day at all.
+    (day / "attestation.intoto.dsse.json").unlink()
+    assert "has no signature" in cli(tmp_path, "status").stderr

@@ -556,9 +556,10 @@ def test_cli_verdict_damaged_or_contradicted_bundles_exit_3(
         (copy / "bundle.json").write_text(json.dumps(manifest))
 
     assert "the run recorded NO-GO, but its recorded results judge GO" in damaged(flip)
-    assert "verdict.json is not the verdict a run writes" in damaged(
-        lambda c: (c / "verdict.json").write_text("{not json")
-    )
+    # A damaged file is found by the bundle's own check before any verdict is read.
+    said = damaged(lambda c: (c / "verdict.json").write_text("{not json"))
+    assert "does not match its bundle.json (changed: verdict.json" in said
+    assert "its verdict cannot be trusted (gonogo verify-bundle" in said
 
     def bad_tests(copy: Path) -> None:
         manifest = json.loads((copy / "bundle.json").read_text())

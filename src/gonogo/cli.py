@@ -42,6 +42,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit, f"gonogo: {message} (see gonogo --help)\n")
 
 
+def _signature_options(parser: argparse.ArgumentParser, when: str) -> None:
+    """--key, --identity and --issuer: the run's signature, checked the same way by
+    verify-bundle and verdict."""
+    parser.add_argument(
+        "--key",
+        metavar="PUB",
+        help=f"verify the run's signature (attestation.intoto.dsse.json) with this PEM ECDSA "
+        f"P-256 public key, and that it covers this bundle.json, {when}",
+    )
+    parser.add_argument("--identity", help="keyless: the signer's identity (with --issuer)")
+    parser.add_argument("--issuer", help="keyless: the signer's OIDC issuer (with --identity)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gonogo", description="Release verification for IntelGraph.")
     parser.add_argument("--version", action="version", version=f"gonogo {__version__}")
@@ -58,14 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "bundle", metavar="DIR", help="a run folder, like reports/green/20261123T010203Z"
     )
-    verify.add_argument(
-        "--key",
-        metavar="PUB",
-        help="also verify the run's signature (attestation.intoto.dsse.json) with this PEM "
-        "ECDSA P-256 public key, and that it covers this bundle.json",
-    )
-    verify.add_argument("--identity", help="keyless: the signer's identity (with --issuer)")
-    verify.add_argument("--issuer", help="keyless: the signer's OIDC issuer (with --identity)")
+    _signature_options(verify, "too")
 
     verdict = sub.add_parser(
         "verdict", help="re-judge a bundle's GO / NO-GO from its recorded results, offline"
@@ -78,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="judge with this exceptions table instead of the bundle's copy",
     )
+    _signature_options(verdict, "before the verdict is read (a signed bundle needs one)")
 
     sandbox = sub.add_parser("sandbox", help="the local reference environment")
     actions = sandbox.add_subparsers(
@@ -261,29 +268,20 @@ def _envs(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     """Files against bundle.json; with --key (or --identity/--issuer), the run's signature
     over bundle.json first, so a consistent rewrite of both is caught."""
-    from gonogo import signing
     from gonogo.evidence import load_manifest
 
     root = Path(args.bundle)
     load_manifest(root)  # a folder that is no bundle is said first, whatever else was asked
-    if bool(args.identity) != bool(args.issuer):
-        raise ConfigError("--identity and --issuer go together (the keyless signer's identity)")
-    signed = ""
     try:
-        if args.key:
-            signing.verify_keyed(root, Path(args.key))
-            signed = f"; signature verified with {args.key}"
-        elif args.identity:
-            signing.verify_keyless(root, args.identity, args.issuer)
-            signed = f"; signature verified for {args.identity}"
+        signed = _signature(root, args)
     except BundleError as exc:
         print(f"signature: {exc}")
         print(f"bundle NOT intact: its signature does not hold in {args.bundle}", file=sys.stderr)
         return EXIT_BAD
     if not signed:
-        present = [f for f in (signing.KEYED_FILE, signing.KEYLESS_FILE) if (root / f).is_file()]
+        present = _signed_with(root)
         signed = (
-            f"; signed ({present[0]}): pass --key PUB or --identity/--issuer to check it"
+            f"; signed ({present}): pass --key PUB or --identity/--issuer to check it"
             if present
             else "; unsigned"
         )
@@ -295,6 +293,30 @@ def _verify(args: argparse.Namespace) -> int:
         print(line)
     print(f"bundle NOT intact: {result.problems} problem(s) in {args.bundle}", file=sys.stderr)
     return EXIT_BAD
+
+
+def _signed_with(root: Path) -> str | None:
+    """The bundle's signature file, if it has one."""
+    from gonogo import signing
+
+    present = [f for f in (signing.KEYED_FILE, signing.KEYLESS_FILE) if (root / f).is_file()]
+    return present[0] if present else None
+
+
+def _signature(root: Path, args: argparse.Namespace) -> str:
+    """Check the bundle's signature as --key or --identity/--issuer ask; what was checked
+    ("" when nothing was asked). BundleError when it does not hold."""
+    from gonogo import signing
+
+    if bool(args.identity) != bool(args.issuer):
+        raise ConfigError("--identity and --issuer go together (the keyless signer's identity)")
+    if args.key:
+        signing.verify_keyed(root, Path(args.key))
+        return f"; signature verified with {args.key}"
+    if args.identity:
+        signing.verify_keyless(root, args.identity, args.issuer)
+        return f"; signature verified for {args.identity}"
+    return ""
 
 
 EXIT_VERDICT_USAGE = 3  # gonogo verdict: 0, 1 and 2 are verdicts; every other outcome is 3
@@ -319,6 +341,19 @@ def _judge_bundle(args: argparse.Namespace) -> int:
 
     root = Path(args.bundle)
     manifest = load_manifest(root)
+    # A verdict is read only from a bundle that verifies: its files, then its signature.
+    intact = verify_bundle(root)
+    if not intact.ok:
+        raise BundleError(
+            f"{root} does not match its bundle.json ({'; '.join(intact.lines()[:3])}); its "
+            f"verdict cannot be trusted (gonogo verify-bundle {root} lists every change)"
+        )
+    signed_with = _signed_with(root)
+    if not _signature(root, args) and signed_with:
+        raise BundleError(
+            f"{root} is signed ({signed_with}): pass --key PUB (or --identity and --issuer) so "
+            "the signature is checked before its verdict is trusted"
+        )
     tests = manifest.get("tests")
     run = manifest.get("run")
     if not isinstance(tests, list) or not all(
@@ -475,7 +510,10 @@ def _cutover(args: argparse.Namespace) -> int:
         timeline = Path(args.timeline) if args.timeline else cutover.DEFAULT_TIMELINE
         cutover.load_timeline(timeline)
         day = cutover.Day.plan(reports, timeline, args.env, args.blue, cutover.parse_t0(args.t0))
-        _seal_day(day)
+        key = _day_key(args.env_file, day)
+        if (day.root / "bundle.json").exists():  # planned before: read only as it was sealed
+            _verify_day_signature(day, key)
+        _seal_day(day, key)
         print("\n".join(cutover.plan_lines(day)))
         return EXIT_OK
     day = (
@@ -483,6 +521,8 @@ def _cutover(args: argparse.Namespace) -> int:
         if args.day
         else cutover.Day.latest(reports)
     )
+    key = _day_key(args.env_file, day)
+    _verify_day_signature(day, key)
     tz = day.t0.tzinfo
 
     def now() -> dt.datetime:
@@ -501,10 +541,12 @@ def _cutover(args: argparse.Namespace) -> int:
         note=args.note,
         rehearsal={"faults": args.fault} if args.fault else None,
     )
-    _seal_day(day)
+    _seal_day(day, key)
     said = f"{run['at']} {run['outcome']}" + (" (forced)" if run["forced"] else "")
     where = run.get("bundle") or run.get("note") or ""
     print(f"gonogo cutover: {said}: {where}; day record {day.root}")
+    if run.get("bundle") and run.get("note"):
+        print(f"gonogo cutover: {run['at']} checks: {run['note']}")
     return EXIT_OK if run["outcome"] == "passed" else EXIT_BAD
 
 
@@ -542,12 +584,61 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
     return run
 
 
-def _seal_day(day: Any) -> None:
-    from gonogo.evidence import Bundle
+def _day_key(env_file: str | None, day: Any) -> Any:
+    """The private key the day's green env signs its bundles with ([evidence]
+    signing_key_env), or None: the day record is signed with it too."""
+    from gonogo import signing
 
-    Bundle(day.root, [day.data["envs"]["green"]]).seal(
+    path = resolve_env_file(env_file, Path.cwd())
+    if not (env_file or path.exists() or os.environ.get("GONOGO_ENV_FILE")):
+        return None
+    settings = load_env_file(path).get(day.data["envs"]["green"])
+    variable = settings.evidence.signing_key_env
+    if not variable:
+        return None
+    pem = settings.read_secret(variable, "bundle signing key", "signing_key_env")
+    return signing.load_private_key(pem, variable)
+
+
+def _verify_day_signature(day: Any, key: Any) -> None:
+    """A signed day is read only when its signature holds with the env's key; an env that
+    signs never reads an unsigned day (someone could have re-sealed an edited one)."""
+    from gonogo import signing
+    from gonogo.cutover import CutoverError
+
+    signed = (day.root / signing.KEYED_FILE).is_file()
+    if key is None and not signed:
+        return
+    if key is None:
+        raise CutoverError(
+            f"the day record {day.root} is signed ({signing.KEYED_FILE}) and the green env "
+            "names no signing key; set its [evidence] signing_key_env so the signature is checked"
+        )
+    if not signed:
+        raise CutoverError(
+            f"the day record {day.root} has no signature ({signing.KEYED_FILE}), and the green "
+            "env signs its bundles: it was not sealed by gonogo with that key; plan the day "
+            "again in a new --reports folder"
+        )
+    try:
+        signing.verify_keyed_with(day.root, key.public_key(), "the green env's signing key")
+    except BundleError as exc:
+        raise CutoverError(f"the day record cannot be trusted: {exc}") from None
+
+
+def _seal_day(day: Any, key: Any) -> None:
+    import json
+
+    from gonogo import signing
+    from gonogo.cutover import statement
+    from gonogo.evidence import Bundle, sha256_file
+
+    manifest = Bundle(day.root, [day.data["envs"]["green"]]).seal(
         {"run": {"cutover_day": day.data["t0"]}, "tests": []}
     )
+    if key is not None:
+        envelope = signing.sign_keyed(statement(day, sha256_file(manifest)), key)
+        (day.root / signing.KEYED_FILE).write_text(json.dumps(envelope, indent=2) + "\n")
 
 
 def _rules(args: argparse.Namespace) -> int:

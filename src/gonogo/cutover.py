@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from gonogo.errors import ConfigError
+from gonogo.errors import ConfigError, GonogoError
 from gonogo.table import Table
 
 DEFAULT_TIMELINE = Path(__file__).parent / "templates" / "cutover" / "cutover.toml"
@@ -193,6 +193,7 @@ class Day:
             ) from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise CutoverError(f"{root / TIMELINE_FILE} is not a {SCHEMA} record")
+        verify_seal(root)
         return cls(root, data)
 
     @classmethod
@@ -244,6 +245,56 @@ class Day:
     def save(self) -> None:
         (self.root / TIMELINE_FILE).write_text(json.dumps(self.data, indent=2) + "\n")
         (self.root / "timeline.html").write_text(render_html(self, now=None))
+
+
+def verify_seal(root: Path) -> None:
+    """The day record is read only as gonogo sealed it: a timeline.json edited to say
+    "passed" must not open a gate, nor be sealed over by the next step."""
+    from gonogo.evidence import verify_bundle
+
+    try:
+        result = verify_bundle(root)
+    except GonogoError as exc:
+        raise CutoverError(
+            f"the day record {root} is not sealed ({exc}); it cannot be trusted: plan the day "
+            "again in a new --reports folder"
+        ) from None
+    if not result.ok:
+        what = "; ".join(
+            f"{label}: {', '.join(paths[:3])}"
+            for label, paths in (
+                ("changed", result.changed),
+                ("added", result.added),
+                ("missing", result.missing),
+                ("unsafe", result.unsafe),
+            )
+            if paths
+        )
+        raise CutoverError(
+            f"the day record {root} does not match its seal ({what}): it was changed after "
+            f"gonogo wrote it, so no step reads it and nothing is sealed over it; restore the "
+            f"files, or plan the day again in a new --reports folder (gonogo verify-bundle {root})"
+        )
+
+
+def statement(day: Day, manifest_sha256: str) -> dict[str, Any]:
+    """The day as an in-toto test-result statement over its bundle.json, for its signature
+    (`gonogo verify-bundle DAY --key PUB` checks it as it checks a run's)."""
+    from gonogo.verdict import TEST_RESULT_PREDICATE
+
+    latest = {step.at: (day.last_run(step.at) or {}).get("outcome") for step in day.timeline.steps}
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "bundle.json", "digest": {"sha256": manifest_sha256}}],
+        "predicateType": TEST_RESULT_PREDICATE,
+        "predicate": {
+            "result": "pass" if all(o == "passed" for o in latest.values()) else "fail",
+            "configuration": [{"name": str(day.data.get("timeline_file", ""))}],
+            "passedTests": sorted(at for at, o in latest.items() if o == "passed"),
+            "warnedTests": [],
+            "failedTests": sorted(at for at, o in latest.items() if o not in (None, "passed")),
+        },
+    }
 
 
 def parse_t0(value: str) -> dt.datetime:
@@ -333,6 +384,45 @@ def render_html(day: Day, now: dt.datetime | None) -> str:
 
 Runner = Callable[[Step, str, Path], tuple[int, Path | None]]
 
+# A step's checks, as its bundle recorded them: what passes it, what only accounts for one.
+_STEP_OK = {"passed", "waived", "xfailed"}
+_STEP_RED = {"failed", "error", "xpassed"}
+_UNSELECTED = {"deselected", "not collected"}
+
+
+def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
+    """(outcome, what it rests on) for a check step, from its sealed bundle, not pytest's exit
+    code alone: "passed" only when at least one check ran and every selected check passed or
+    was validly waived (n/a is accounted for and listed); a skipped check, or a selection
+    that ran nothing, leaves the step "incomplete"; anything red, "failed"."""
+    selection = f"-m '{step.marker}'" + (f" -k '{step.keyword}'" if step.keyword else "")
+    if bundle is None:
+        return "failed", f"pytest exited {status} and left no bundle for {selection}"
+    try:
+        from gonogo.evidence import load_manifest, verify_bundle
+
+        intact = verify_bundle(bundle)
+        tests = load_manifest(bundle).get("tests") or []
+    except GonogoError as exc:
+        return "failed", f"the step's bundle cannot be read: {exc}"
+    if not intact.ok:
+        return "failed", f"the step's bundle does not match its seal ({intact.problems} problems)"
+    selected = [t for t in tests if str(t.get("outcome")) not in _UNSELECTED]
+    by: dict[str, list[str]] = {}
+    for test in selected:
+        name = str(test.get("nodeid", "?")).split("::")[-1]
+        by.setdefault(str(test.get("outcome")), []).append(name)
+    said = "; ".join(f"{len(names)} {o}: {', '.join(names)}" for o, names in sorted(by.items()))
+    if any(o in _STEP_RED for o in by) or status not in (0, 5):
+        return "failed", said or f"pytest exited {status} with no check recorded"
+    if not selected:
+        return "incomplete", f"the selection {selection} matched no check"
+    if not any(o in _STEP_OK for o in by):
+        return "incomplete", f"no check ran ({said})"
+    if set(by) - _STEP_OK - {"n/a"}:
+        return "incomplete", f"not every selected check ran ({said})"
+    return "passed", said
+
 
 def run_step(
     day: Day,
@@ -386,8 +476,10 @@ def run_step(
             )
         folder = day.root / "steps" / step.at
         status, bundle = runner(step, env, folder)
+        outcome, said = judge_step(step, status, bundle)
         run.update(
-            outcome="passed" if status == 0 else "failed",
+            outcome=outcome,
+            note=said,
             exit_status=status,
             env=env,
             bundle=str(bundle.relative_to(day.root)) if bundle is not None else None,

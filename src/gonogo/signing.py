@@ -155,13 +155,19 @@ def verify_keyed(root: Path, public_key: Path) -> dict[str, Any]:
         raise ConfigError(f"--key {public_key}: {exc.strerror}") from None
     except ValueError as exc:
         raise ConfigError(f"--key {public_key}: {exc}") from None
+    return verify_keyed_with(root, key, str(public_key))
+
+
+def verify_keyed_with(root: Path, key: Any, named: str) -> dict[str, Any]:
+    """verify_keyed with a public key object (`named` in messages): a day record is checked
+    with the public half of the key its env signs with."""
     envelope_path = root / KEYED_FILE
     if not envelope_path.is_file():
         raise BundleError(f"{root}: no {KEYED_FILE}; the bundle is unsigned")
     try:
         statement = open_envelope(json.loads(envelope_path.read_text()), key)
     except ValueError as exc:
-        reason = str(exc).replace("the key", str(public_key))
+        reason = str(exc).replace("the key", named)
         raise BundleError(f"{envelope_path}: {reason}") from None
     _covers(root, statement, envelope_path)
     return statement
