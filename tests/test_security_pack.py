@@ -514,3 +514,89 @@ def test_a_cve_policy_exception_clears_the_vulnerability_gate(tmp_path: Path) ->
         f"CVE-2024-6345 HIGH in setuptools 69.0.2 (Python, fixed in 70.0.0) "
         f"(by policy exception PE-9 ({table}:3))"
     ]
+
+
+def _v02(
+    uri: str, builder: str = "https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1"
+) -> dict:
+    return {
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": "a", "digest": {"sha256": "1" * 64}}],
+        "predicate": {"builder": {"id": builder}, "invocation": {"configSource": {"uri": uri}}},
+    }
+
+
+def _v1(repository: str, ref: str) -> dict:
+    return {
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "subject": [{"name": "a", "digest": {"sha256": "1" * 64}}],
+        "predicate": {
+            "buildDefinition": {
+                "externalParameters": {"workflow": {"repository": repository, "ref": ref}}
+            },
+            "runDetails": {
+                "builder": {
+                    "id": "https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1"
+                }
+            },
+        },
+    }
+
+
+TRUSTED = ["https://github.com/o/r/.github/workflows/release.yml"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        _v02("git+https://github.com/o/r@refs/heads/main"),
+        _v1("https://github.com/o/r", "refs/heads/main"),
+        _v1("git+https://github.com/o/r", "refs/heads/main"),
+    ],
+    ids=["v0.2", "v1-https", "v1-git+https"],
+)
+def test_a_provenance_from_the_branch_passes(statement: dict) -> None:
+    facts = provenance.read(statement)
+    assert (
+        provenance.problems(
+            facts,
+            digest=None,
+            builder_ids=TRUSTED,
+            source_uri="github.com/o/r",
+            source_branch="main",
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("statement", "says"),
+    [
+        # The ref is everything after the FIRST "@" (slsa-verifier's ParseGitURIAndRef).
+        (_v02("git+https://github.com/o/r@refs/heads/evil@refs/heads/main"), "source ref: 'refs/heads/evil@refs/heads/main'"),
+        (_v02("git+https://github.com/o/r@refs/heads/main@"), "source ref: 'refs/heads/main@'"),
+        (_v02("git+https://github.com/o/r@refs/tags/main"), "source ref: 'refs/tags/main', expected 'refs/heads/main'"),
+        (_v02("git+https://github.com/o/r@heads/main"), "source ref: 'heads/main'"),
+        (_v02("git+https://github.com/o/r@main"), "source ref: 'main'"),
+        (_v02("git+https://github.com/o/r@refs/heads/main/"), "source ref: 'refs/heads/main/'"),
+        (_v02("git+https://github.com/o/r@refs/heads/Main"), "source ref: 'refs/heads/Main'"),
+        (_v02("git+https://github.com/o/r@refs/remotes/origin/main"), "source ref: 'refs/remotes/origin/main'"),
+        (_v02("git+https://github.com/o/r"), "source ref: None"),
+        (_v1("https://github.com/o/r", "refs/heads/evil@refs/heads/main"), "source ref: 'refs/heads/evil@refs/heads/main'"),
+        # Schemes other than git+https.
+        (_v02("git+http://github.com/o/r@refs/heads/main"), "source: scheme 'git+http'"),
+        (_v02("git+ssh://github.com/o/r@refs/heads/main"), "source: scheme 'git+ssh'"),
+        (_v02("git+file://github.com/o/r@refs/heads/main"), "source: scheme 'git+file'"),
+        (_v1("http://github.com/o/r", "refs/heads/main"), "source: scheme 'git+http'"),
+        # Builder ids of another form than name[@ref].
+        (_v02("git+https://github.com/o/r@refs/heads/main", TRUSTED[0] + "@refs/heads/evil@refs/tags/v1"), "builder.id: "),
+        (_v02("git+https://github.com/o/r@refs/heads/main", TRUSTED[0] + "@"), "builder.id: "),
+        (_v02("git+https://github.com/o/r@refs/heads/main", TRUSTED[0] + ".evil@refs/tags/v1"), "builder.id: "),
+    ],
+)  # fmt: skip
+def test_look_alike_refs_schemes_and_builders_are_refused(statement: dict, says: str) -> None:
+    facts = provenance.read(statement)
+    found = provenance.problems(
+        facts, digest=None, builder_ids=TRUSTED, source_uri="github.com/o/r", source_branch="main"
+    )
+    assert len(found) == 1 and found[0].startswith(says), found

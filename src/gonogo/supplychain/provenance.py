@@ -38,6 +38,7 @@ class Provenance:
     builder_id: str | None
     source_uri: str | None  # normalised: github.com/owner/repo
     source_ref: str | None  # refs/tags/v1.2.3, refs/heads/main
+    source_scheme: str | None  # "git+https"; anything else is refused as a source
     source_commit: str | None
     subjects: frozenset[str] = field(default_factory=frozenset)  # "sha256:..."
 
@@ -47,6 +48,7 @@ class Provenance:
             "builder_id": self.builder_id,
             "source_uri": self.source_uri,
             "source_ref": self.source_ref,
+            "source_scheme": self.source_scheme,
             "source_commit": self.source_commit,
             "subjects": sorted(self.subjects),
         }
@@ -57,15 +59,45 @@ def normalise_uri(uri: str | None) -> str | None:
     if not uri:
         return None
     text = uri.removeprefix("git+")
-    for scheme in ("https://", "http://", "ssh://git@", "git@"):
-        text = text.removeprefix(scheme)
-    text = text.split("@", 1)[0].replace(":", "/", 1) if "://" not in text else text
+    text = text.split("://", 1)[1] if "://" in text else text  # the scheme is judged apart
+    text = text.removeprefix("git@").split("@", 1)[0]  # an scp-style user, then the ref
+    host, colon, path = text.partition(":")
+    text = f"{host}/{path}" if colon and "/" not in host else text  # git@github.com:o/r
     return text.removesuffix("/").removesuffix(".git")
 
 
-def _ref_of(uri: str | None) -> str | None:
-    if uri and "@" in uri.removeprefix("git+").split("://", 1)[-1]:
-        return uri.rsplit("@", 1)[1] or None
+def git_uri(uri: str) -> str:
+    """slsa-verifier's NormalizeGitURI: "github.com/o/r" -> "git+https://github.com/o/r",
+    "https://..." -> "git+https://..."; a git+ URI as it is."""
+    if uri.startswith("git+"):
+        return uri
+    return f"git+{uri}" if "://" in uri else f"git+https://{uri}"
+
+
+def split_ref(uri: str | None) -> tuple[str | None, str | None]:
+    """(URI, ref) as slsa-verifier's ParseGitURIAndRef: split at the FIRST "@", so
+    ".../r@refs/heads/evil@refs/heads/main" has the ref "refs/heads/evil@refs/heads/main",
+    never "refs/heads/main"."""
+    if not uri:
+        return None, None
+    head, at, ref = git_uri(uri).partition("@")
+    return head, (ref or None) if at else None
+
+
+def scheme(uri: str | None) -> str | None:
+    """The source's scheme once normalised: only "git+https" is a source slsa-verifier takes."""
+    head, _ = split_ref(uri)
+    return head.split("://", 1)[0] if head and "://" in head else None
+
+
+def parse_builder_id(builder_id: str) -> tuple[str, str] | None:
+    """(name, version) as slsa-verifier's ParseBuilderID: at most one "@", and a version
+    after it when there is one; None for any other form (never trusted)."""
+    parts = builder_id.split("@")
+    if len(parts) == 1:
+        return parts[0], ""
+    if len(parts) == 2 and parts[1]:
+        return parts[0], parts[1]
     return None
 
 
@@ -93,8 +125,15 @@ def read(statement: dict[str, Any]) -> Provenance:
         uri = source.get("uri") if isinstance(source, dict) else None
         digest = source.get("digest") if isinstance(source, dict) else None
         commit = digest.get("sha1") if isinstance(digest, dict) else None
+        uri = _str(uri)
         return Provenance(
-            version, _str(builder), normalise_uri(uri), _ref_of(uri), _str(commit), subjects
+            version,
+            _str(builder),
+            normalise_uri(uri),
+            split_ref(uri)[1],
+            scheme(uri),
+            _str(commit),
+            subjects,
         )
     builder = _get(predicate, "runDetails", "builder", "id")
     workflow = _get(predicate, "buildDefinition", "externalParameters", "workflow")
@@ -107,9 +146,11 @@ def read(statement: dict[str, Any]) -> Provenance:
     if isinstance(workflow, dict) and workflow.get("repository"):
         uri, ref = _str(workflow.get("repository")), _str(workflow.get("ref"))
     else:
-        uri, ref = dep_uri, _ref_of(dep_uri)
+        uri, ref = dep_uri, split_ref(dep_uri)[1]
     commit = _str(dep_digest.get("gitCommit") or dep_digest.get("sha1"))
-    return Provenance(version, _str(builder), normalise_uri(uri), ref, commit, subjects)
+    return Provenance(
+        version, _str(builder), normalise_uri(uri), ref, scheme(uri), commit, subjects
+    )
 
 
 def problems(
@@ -134,6 +175,11 @@ def problems(
         )
     if source_uri is not None and provenance.source_uri != normalise_uri(source_uri):
         out.append(f"source: {provenance.source_uri!r}, expected {normalise_uri(source_uri)!r}")
+    elif source_uri is not None and provenance.source_scheme != "git+https":
+        out.append(
+            f"source: scheme {provenance.source_scheme!r} for {provenance.source_uri!r}, "
+            "expected 'git+https' (slsa-verifier takes no other source)"
+        )
     wanted = source_ref or (
         f"refs/tags/{source_tag}" if source_tag else
         f"refs/heads/{source_branch}" if source_branch else None
@@ -145,12 +191,14 @@ def problems(
 
 def _builder_matches(found: str | None, trusted: str) -> bool:
     """slsa-verifier's rule: a trusted id with "@ref" must match exactly; without, any ref
-    of that workflow."""
-    if found is None:
+    of that workflow. An id of any other form (two "@", an empty ref) matches nothing."""
+    parsed = parse_builder_id(found) if found is not None else None
+    wanted = parse_builder_id(trusted)
+    if parsed is None or wanted is None:
         return False
-    if "@" in trusted:
-        return found == trusted
-    return found.split("@", 1)[0] == trusted
+    if wanted[1]:
+        return parsed == wanted
+    return parsed[0] == wanted[0]
 
 
 def _get(data: Any, *keys: str) -> Any:
