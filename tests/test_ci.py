@@ -118,6 +118,22 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "second-page": {"runs": [check_run(100 + n, f"lint-{n}") for n in range(150)] + ALL_GREEN},
     "infra-changed": {"runs": ALL_GREEN, "changed": ["terraform/main.tf", "gateway/app.py"]},
     "infra-unchanged": {"runs": ALL_GREEN, "changed": ["gateway/app.py"]},
+    # Green runs, but of another commit (a re-run on the branch's new head, a force-push).
+    "other-commit": {
+        "runs": [{**r, "head_sha": PREVIOUS} for r in ALL_GREEN],
+        "status_sha": PREVIOUS,
+        "statuses": [("typecheck", "success")],
+    },
+    "mixed-commits": {
+        "runs": [
+            *ALL_GREEN,
+            {
+                **check_run(20, "typecheck", conclusion="failure"),
+                "head_sha": PREVIOUS,
+                "started_at": "2018-05-04T03:00:00Z",
+            },
+        ]
+    },
     "401": {"status": 401},
     "403-rate-limit": {"status": 403},
 }
@@ -140,6 +156,12 @@ def github(scenario: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
                 }  # fmt: skip
                 headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0",
                            "x-ratelimit-reset": "1796319600", "x-ratelimit-resource": "core"}  # fmt: skip
+            elif url.path.endswith(f"/commits/{SHA}") and self.headers["Accept"] == (
+                "application/vnd.github.sha"
+            ):
+                # "Get a commit" with the sha media type: the bare SHA of the ref's commit.
+                reply(self, 200, SHA.encode(), "application/vnd.github.sha; charset=utf-8")
+                return
             elif url.path.endswith(f"/commits/{SHA}/check-runs"):
                 runs = scenario.get("runs", [])
                 per_page = int(query.get("per_page", ["30"])[0])
@@ -156,6 +178,7 @@ def github(scenario: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
                     )
             elif url.path.endswith(f"/commits/{SHA}/status"):
                 status, body = 200, combined(scenario.get("statuses", []))
+                body["sha"] = scenario.get("status_sha", SHA)
             elif url.path.endswith(f"/compare/{PREVIOUS}...{SHA}"):
                 status = 200
                 body = {"status": "ahead", "ahead_by": 3, "behind_by": 0, "total_commits": 3,
@@ -207,13 +230,20 @@ def check(tmp_path: Path) -> Any:
 
 
 @pytest.mark.parametrize(
-    "scenario", ["green", "status-api", "rerun-green", "second-page", "infra-unchanged"]
+    "scenario",
+    ["green", "status-api", "rerun-green", "second-page", "infra-unchanged", "mixed-commits"],
 )
 def test_green_when_every_required_check_succeeded(check: Any, scenario: str) -> None:
     result, capture = check(scenario)
     assert result["outcome"] == "passed", result["message"]
     assert capture is not None
     assert "terraform-validate" in capture["not_applicable"]  # no infra change known
+    assert capture["sha"] == SHA
+    if scenario == "mixed-commits":  # the newer failed run is of another commit: set aside
+        assert capture["ignored"] == [
+            f"check run typecheck ignored: head_sha {PREVIOUS[:12]}... is not the release "
+            f"commit {SHA[:12]}..."
+        ]
 
 
 @pytest.mark.parametrize(
@@ -224,6 +254,7 @@ def test_green_when_every_required_check_succeeded(check: Any, scenario: str) ->
         ("missing", "typecheck missing: no check run or status of that name; seen: coverage, helm-digest-policy, trivy-fs"),
         ("cancelled", "helm-digest-policy cancelled (https://github.com/intelgraph/platform/runs/7)"),
         ("infra-changed", "terraform-validate missing"),
+        ("other-commit", "typecheck missing: no check run or status of that name; seen: none"),
         ("401", "GitHub refused the token for http://127.0.0.1:"),
         ("403-rate-limit", "GitHub's API rate limit is used up (403 at http://127.0.0.1:"),
     ],
@@ -238,6 +269,9 @@ def test_red_naming_the_check_and_its_url(check: Any, scenario: str, says: str) 
         assert "(401 Bad credentials); check GONOGO_GITHUB_TOKEN" in message
     if scenario == "403-rate-limit":
         assert "resets at 2026-12-03T17:40:00Z" in message
+    if scenario == "other-commit":
+        assert "set aside as not of the release commit: 5 (check run typecheck ignored: " in message
+        assert f"head_sha {PREVIOUS[:12]}... is not the release commit {SHA[:12]}..." in message
 
 
 def test_an_unset_token_variable_is_one_line(tmp_path: Path) -> None:
@@ -290,6 +324,29 @@ def test_a_coverage_report_that_is_not_cobertura_is_one_line(
     report.write_text(text)
     with pytest.raises(ReleaseError, match=re.escape(says)):
         ci.coverage(report)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "branch", "says"),
+    [
+        # cover2cover writes branch-rate and no branches-valid: its figure is judged.
+        ('branch-rate="0.10"', 0.8, "branch 10.0% < 80.0%"),
+        ('branch-rate="0.95"', 0.8, None),
+        # No figure: a configured branch threshold fails, naming the missing figure.
+        ("", 0.8, "no branch figure in the report"),
+        ('branch-rate="0" branches-valid="0"', 0.8, "no branch figure in the report"),
+        # No branch threshold: the figure, or its absence, is not judged.
+        ("", None, None),
+        ('branch-rate="0.10"', None, None),
+    ],
+)
+def test_a_branch_threshold_is_judged_from_whatever_the_report_gives(
+    tmp_path: Path, attributes: str, branch: float | None, says: str | None
+) -> None:
+    report = tmp_path / "coverage.xml"
+    report.write_text(f'<coverage line-rate="0.9" {attributes}/>')
+    low = ci.coverage_shortfalls(ci.coverage(report), 0.8, branch)
+    assert low == [] if says is None else (len(low) == 1 and says in low[0]), low
 
 
 def test_branch_rate_counts_only_where_branches_were_measured(tmp_path: Path) -> None:

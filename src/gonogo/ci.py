@@ -52,10 +52,32 @@ class CheckState:
         return asdict(self)
 
 
+def of_commit(
+    sha: str, runs: list[dict[str, Any]], combined: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Only the check runs and statuses of exactly this commit count; the rest is set aside,
+    each with a line (a run of another head_sha says nothing about the release commit)."""
+    kept = [r for r in runs if r.get("head_sha") == sha]
+    ignored = [
+        f"check run {r.get('name')} ignored: head_sha {str(r.get('head_sha'))[:12]}... is "
+        f"not the release commit {sha[:12]}..."
+        for r in runs
+        if r.get("head_sha") != sha
+    ]
+    if combined.get("sha") not in (None, sha):
+        ignored.append(
+            f"{len(combined.get('statuses') or [])} status(es) ignored: the combined status is "
+            f"of {str(combined.get('sha'))[:12]}..., not the release commit {sha[:12]}..."
+        )
+        combined = {**combined, "statuses": []}
+    return kept, combined, ignored
+
+
 def from_github(
     required: list[str], runs: list[dict[str, Any]], combined: dict[str, Any]
 ) -> dict[str, CheckState]:
-    """Each required name from the commit's check runs, else its statuses, else missing."""
+    """Each required name from the commit's check runs, else its statuses, else missing
+    (give it what `of_commit` kept)."""
     newest: dict[str, dict[str, Any]] = {}
     for each in runs:
         name = str(each.get("name"))
@@ -153,9 +175,28 @@ def coverage(path: Path) -> Coverage:
             "`coverage xml` writes it)"
         )
     line = _rate(path, root, "line-rate")
-    branches = root.get("branches-valid")
-    has_branches = root.get("branch-rate") is not None and branches not in ("0", None)
-    return Coverage(line, _rate(path, root, "branch-rate") if has_branches else None)
+    # A branch-rate is a figure unless the report says it measured no branches
+    # (branches-valid="0", coverage.py without --branch); cover2cover writes branch-rate
+    # and no branches-valid at all, and its figure counts.
+    measured = root.get("branch-rate") is not None and root.get("branches-valid") != "0"
+    return Coverage(line, _rate(path, root, "branch-rate") if measured else None)
+
+
+def coverage_shortfalls(report: Coverage, line: float, branch: float | None) -> list[str]:
+    """What keeps the report from the thresholds. A threshold the report cannot give a
+    figure for is a shortfall too, naming the missing figure: a configured rule never
+    passes unjudged."""
+    low = []
+    if report.line < line:
+        low.append(f"line {report.line:.1%} < {line:.1%}")
+    if branch is not None and report.branch is None:
+        low.append(
+            'no branch figure in the report (no branch-rate, or branches-valid="0"): '
+            "measure branches (coverage run --branch) or drop [ci] min_coverage.branch"
+        )
+    elif branch is not None and report.branch is not None and report.branch < branch:
+        low.append(f"branch {report.branch:.1%} < {branch:.1%}")
+    return low
 
 
 def _rate(path: Path, root: ET.Element, name: str) -> float:

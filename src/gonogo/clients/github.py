@@ -10,6 +10,7 @@ ref), anything else with GitHub's own `message`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from gonogo.errors import TargetError
 
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 PER_PAGE = 100
+_SHA = re.compile(r"[0-9a-f]{40}")
 # A commit with more check runs than this is not one gonogo can judge in one run.
 MAX_PAGES = 20
 
@@ -28,6 +30,23 @@ class GitHub:
         self.http = http
         self.repo = repo
         self.token_variable = token_variable
+
+    def commit_sha(self, ref: str) -> str:
+        """The commit a ref names now (a branch moves; a tag can be re-pointed): the SHA the
+        check runs must be of. GitHub's `application/vnd.github.sha` answer is the bare SHA."""
+        response = self._get(
+            f"/repos/{self.repo}/commits/{ref}", None, accept="application/vnd.github.sha"
+        )
+        text = response.text.strip()
+        if not _SHA.fullmatch(text):
+            body = _json(response) if text.startswith("{") else None
+            text = str(body.get("sha", "")) if isinstance(body, dict) else ""
+        if not _SHA.fullmatch(text):
+            raise TargetError(
+                f"{response.url}: the answer names no commit SHA (40 hex); is api_url GitHub's "
+                "REST API (like https://api.github.com)?"
+            )
+        return text
 
     def check_runs(self, ref: str) -> list[dict[str, Any]]:
         """Every check run of the commit, following the Link header's next pages."""
@@ -75,8 +94,11 @@ class GitHub:
             raise TargetError(f"{response.url}: no files list in the comparison")
         return [str(f.get("filename")) for f in files if isinstance(f, dict)]
 
-    def _get(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
-        response = self.http.get(path, params=params, headers=HEADERS)
+    def _get(
+        self, path: str, params: dict[str, Any] | None, accept: str | None = None
+    ) -> httpx.Response:
+        headers = {**HEADERS, "Accept": accept} if accept else HEADERS
+        response = self.http.get(path, params=params, headers=headers)
         if response.status_code == 200:
             return response
         message = _message(response)
