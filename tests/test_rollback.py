@@ -167,3 +167,84 @@ def test_traefikservice_manual_command_is_a_merge_patch() -> None:
         '\'{"spec": {"weighted": {"services": [{"name": "intelgraph-blue", '
         '"weight": 100}, {"name": "intelgraph-green", "weight": 0}]}}}\''
     )
+
+
+class GarbageGzip(BaseHTTPRequestHandler):
+    """A webhook whose answer says gzip and is not: httpx raises DecodingError reading it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        reply(self, 200, b"\x1f\x8b\x08\x00garbage-not-gzip", headers={"Content-Encoding": "gzip"})
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+def test_the_seam_turns_every_transport_exception_into_a_gonogo_error() -> None:
+    from gonogo.clients.http import HttpClient
+    from gonogo.errors import BadAnswer, ConfigError
+
+    with serving(GarbageGzip) as url:
+        client = HttpClient(url, timeout_s=5)
+        with pytest.raises(BadAnswer) as caught:
+            client.post("/hook", json={"text": "x"})
+        assert str(caught.value).startswith(f"{url}/hook answered in a form that cannot be read")
+        assert "DecodingError" in str(caught.value)
+    with pytest.raises(ConfigError, match="is not a URL a request can be sent to"):
+        HttpClient("http://127.0.0.1:9", timeout_s=1).get("http://[::1")
+
+
+@needs_haproxy
+def test_a_garbage_webhook_answer_after_the_freeze_is_a_warning_and_writes_are_lifted(
+    tmp_path: Path,
+) -> None:
+    with serving(GarbageGzip) as hook:
+        done = gonogo_rollback(
+            tmp_path,
+            LOCAL + '[environments.local.comms]\nwebhook_env = "GONOGO_TEST_HOOK"\n',
+            environ={"GONOGO_TEST_HOOK": f"{hook}/hooks/T0KEN-secret-path"},
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    notify = next(line for line in done.stdout.splitlines() if "rollback notify: WARNING" in line)
+    assert "webhook post failed: " in notify and "cannot be read (DecodingError" in notify
+    assert "T0KEN-secret-path" not in done.stdout
+    assert "gonogo rollback unfreeze: ok in " in done.stdout
+
+
+def test_an_unexpected_error_in_a_step_says_the_state_left_and_what_remains(tmp_path: Path) -> None:
+    """The step loop catches what no step expected (a bug): the step FAILED, the state left,
+    and the manual commands from that step on, as for any stop."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gonogo.config import EdgeSettings
+    from gonogo.evidence import Bundle
+
+    class Broken(rollback.Rollback):
+        def step_route(self) -> str:
+            return "weights 0/100"
+
+        def step_freeze(self) -> str:
+            return "writes frozen"
+
+        def step_notify(self) -> str:
+            return "posted"
+
+        def step_verify(self) -> str:
+            raise RuntimeError("a bug")
+
+    settings = EnvSettings(name="local", sandbox=True, production=False)
+    said: list[str] = []
+    run = object.__new__(Broken)
+    run.env = SimpleNamespace(name="local", settings=settings)  # type: ignore[assignment]
+    run.to, run.weights = "blue", {"blue": 100.0, "green": 0.0}
+    run.route = SimpleNamespace(settings=EdgeSettings())  # type: ignore[assignment]
+    run.bundle = Bundle.create(tmp_path, ["local"])
+    run.monotonic, run.sleep, run.say = (lambda: 0.0), (lambda _: None), said.append
+    run.now = lambda: dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    result = run.run()
+    assert not result.ok
+    assert "gonogo rollback verify: FAILED in 0.0 s: internal error RuntimeError: a bug" in said[-1]
+    assert result.left == rollback.left_in("verify")
+    assert [m.split(":")[0] for m in result.manual] == ["verify", "unfreeze"]

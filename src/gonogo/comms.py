@@ -188,7 +188,7 @@ def post(
 ) -> str | None:
     """POST {"text": ...} (Slack, Mattermost, Teams workflows); None, or why it failed."""
     from gonogo.clients.http import HttpClient
-    from gonogo.errors import Unreachable
+    from gonogo.errors import GonogoError, Unreachable
     from gonogo.redact import REDACTOR
 
     REDACTOR.add(url)  # the URL is the credential (and so masked in requests.jsonl)
@@ -197,6 +197,8 @@ def post(
         response = client.post(url, json={"text": text})
     except Unreachable as exc:
         return f"webhook post failed: {REDACTOR.text(exc.reason)}"
+    except GonogoError as exc:  # an answer that cannot be read, a URL that is not one
+        return f"webhook post failed: {REDACTOR.text(str(exc))}"
     finally:
         client.close()
     if response.status_code >= 300:

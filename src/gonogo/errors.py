@@ -20,6 +20,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     ├── TargetError              the environment under test misbehaved
     │   ├── Unreachable          a connection or a timeout, with the URL and the limit
     │   ├── TooLarge             a response body over [limits] max_body_mb
+    │   ├── BadAnswer            an answer that cannot be read (a body that does not decode)
     │   ├── SignatureError       (supplychain/signatures.py) a signature did not verify
     │   ├── EdgeError            (edge.py) the route's weights cannot be read or set
     │   └── StepFailed           (rollback.py) a rollback step's verification failed
@@ -138,6 +139,17 @@ class TooLarge(TargetError):
             f"(truncated at {max_body_mb:g} MB); if that size is expected, raise "
             "[limits] max_body_mb in the env file"
         )
+
+
+class BadAnswer(TargetError):
+    """The server answered, but not in a form that can be read: a gzip body that is not
+    gzip, a transport error httpx raises past the connection. A finding about the target,
+    like Unreachable, never a traceback."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url} answered in a form that cannot be read ({reason})")
 
 
 class SandboxError(GonogoError):

@@ -304,15 +304,23 @@ class Rollback:
         for name in STEPS:
             started, s0 = self.now().isoformat(), self.monotonic()
             self.say(f"gonogo rollback {name}: started")
+            interrupted = False
             try:
                 said = getattr(self, f"step_{name}")()
                 ok = True
             except GonogoError as exc:
                 said, ok = str(exc), False
+            except KeyboardInterrupt:
+                said, ok = "interrupted (Ctrl-C or SIGTERM) during the step", False
+                interrupted = True
+            except Exception as exc:
+                # A bug of gonogo's must not leave writes frozen without a word: the step is
+                # failed, and the state left and the commands that remain are said as for any.
+                said, ok = f"internal error {type(exc).__name__}: {exc} (please report this)", False
             took = round(self.monotonic() - s0, 3)
-            outcome = StepOutcome(
-                name, ok, said, started, took, warning=not ok and name == "notify"
-            )
+            # A notice that did not go out is a warning; an interrupt stops wherever it comes.
+            warning = not ok and name == "notify" and not interrupted
+            outcome = StepOutcome(name, ok, said, started, took, warning=warning)
             self.result.steps.append(outcome)
             word = "ok" if ok else "WARNING" if outcome.warning else "FAILED"
             line = f"{name}: {word} in {outcome.seconds:.1f} s: {said}"
@@ -333,6 +341,7 @@ def left_in(failed: str) -> str:
     return {
         "route": "traffic NOT moved (see the observed weights); writes not frozen",
         "freeze": "traffic on the rollback target; writes NOT frozen (the freeze did not hold)",
+        "notify": "traffic on the rollback target; writes FROZEN; the war room NOT told",
         "verify": "traffic on the rollback target, which is not healthy; writes FROZEN",
         "unfreeze": "traffic on the rollback target, healthy; writes still FROZEN",
     }[failed]

@@ -31,7 +31,7 @@ import httpx
 
 from gonogo import __version__
 from gonogo.config import DEFAULT_MAX_BODY_MB
-from gonogo.errors import TooLarge, Unreachable
+from gonogo.errors import BadAnswer, ConfigError, TooLarge, Unreachable
 from gonogo.evidence import CURRENT_TEST, iso, utcnow
 
 _MB = 1024 * 1024
@@ -213,6 +213,17 @@ class HttpClient:
         except httpx.TransportError as exc:
             self._record(method, path, None, t0, started, f"{type(exc).__name__}: {exc}")
             raise Unreachable(self.url(path), self.timeout_s, exc) from exc
+        except httpx.InvalidURL as exc:
+            self._record(method, path, None, t0, started, f"InvalidURL: {exc}")
+            raise ConfigError(
+                f"{self.url(path)!r} is not a URL a request can be sent to ({exc}); fix the "
+                "address in the env file"
+            ) from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            # Everything else httpx raises (DecodingError: a body that does not decode as its
+            # Content-Encoding says): the target's answer, said in one line, never a crash.
+            self._record(method, path, None, t0, started, f"{type(exc).__name__}: {exc}")
+            raise BadAnswer(self.url(path), f"{type(exc).__name__}: {exc}") from exc
         except TooLarge as exc:
             self._record(method, path, exc.status, t0, started, exc.recorded)
             raise
