@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,6 +42,7 @@ from gonogo.watch import (
     triggers_for,
 )
 from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun
+from tests.conftest import reply, serving
 from tests.packs import REPO
 
 
@@ -444,3 +447,40 @@ def test_the_watch_posts_its_status_every_comms_cadence(
         ":information_source: IntelGraph watch — g, T+30:00 in (every 30m)",
         ":information_source: IntelGraph watch — g, T+60:00 in (every 30m)",
     ]
+
+
+class NullSamples(BaseHTTPRequestHandler):
+    """A Prometheus (or a proxy in front of one) whose samples' values are null."""
+
+    def do_GET(self) -> None:
+        body = {"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"job": "intelgraph"}, "value": [1764900000.0, None]}]}}  # fmt: skip
+        reply(self, 200, body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_a_null_sample_is_no_data_with_its_reason_never_a_crash(tmp_path: Path) -> None:
+    from gonogo.errors import TargetError
+
+    app = App()
+    with serving(NullSamples) as prom, app_metrics(app) as url:
+        settings = EnvSettings.model_validate(
+            {"name": "g", "base_url": url, "production": False, "prometheus": {"url": prom}}
+        )
+        env = Environment(settings, token=lambda: "t")
+        with pytest.raises(TargetError) as caught:
+            env.metrics.promql("up")
+        assert "a sample's value is None, not a number" in str(caught.value)
+        bundle = Bundle.create(tmp_path, ["g"])
+        lines: list[str] = []
+        code = WatchRun(env, bundle, FakeClock(), 180, 60, say=lines.append).run()
+        env.close()
+    assert code == EXIT_QUIET, lines
+    said = [line for line in lines if ": no data: PromQL " in line]
+    assert said and "the answer is malformed" in said[0], lines
+    assert len(said) == len({line.split()[1] for line in said})  # once per trigger, not per tick
+    first = json.loads((bundle.root / "watch" / "timeline.jsonl").read_text().splitlines()[0])
+    assert all(t["state"] == "no-data" for t in first["triggers"].values())
+    assert any("malformed" in t.get("no_data_reason", "") for t in first["triggers"].values())

@@ -400,6 +400,7 @@ class Status:
     value: float | None = None
     since: float | None = None  # when the condition (or no data) began to hold
     fired_at: float | None = None
+    reason: str | None = None  # why there is no data, when the source said (a malformed answer)
     history: list[tuple[float, float | None]] = field(default_factory=list)
     breaches: list[Breach] = field(default_factory=list)
 
@@ -499,9 +500,11 @@ class Watch:
         for status in self.statuses.values():
             trigger = status.trigger
             try:
-                value = self.source.value(trigger, now)
-            except GonogoError:
-                value = None  # Prometheus did not answer: no data, which the trigger judges
+                value, status.reason = self.source.value(trigger, now), None
+            except GonogoError as exc:
+                # Prometheus did not answer, or answered in a form that cannot be read: no
+                # data, which the trigger judges, with the reason kept for the record.
+                value, status.reason = None, str(exc)
             status.value = value
             status.history.append((now, value))
             if value is None:

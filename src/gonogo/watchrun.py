@@ -68,6 +68,7 @@ class WatchRun:
             self.source = SampledSource(env.metrics.scrape)
             self.mode = f"sampled {env.base_url}{self.settings.metrics_path}"
         self.watch = Watch(self.triggers, self.source, clock)
+        self._reasons: dict[str, str | None] = {}  # each trigger's last no-data reason said
         self.warned: list[Status] = []
 
     def _probes(self) -> dict[str, Probe]:
@@ -203,9 +204,15 @@ class WatchRun:
             "elapsed_s": round(elapsed, 3),
             "triggers": {
                 name: {"state": s.state, "value": s.value}
+                | ({"no_data_reason": s.reason} if s.reason else {})
                 for name, s in self.watch.statuses.items()
             },
         }
+        for name, s in self.watch.statuses.items():  # a reason is said when it changes
+            if s.reason and s.reason != self._reasons.get(name):
+                self.bundle.log(f"watch {name}: no data: {s.reason}")
+                self.say(f"{_stamp(elapsed)} {name}: no data: {s.reason}")
+            self._reasons[name] = s.reason
         with (self.bundle.root / "watch" / "timeline.jsonl").open("a") as out:
             out.write(json.dumps(line) + "\n")
         by_state: dict[str, list[str]] = {}

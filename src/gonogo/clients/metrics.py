@@ -90,9 +90,23 @@ class MetricsClient:
         )
 
     def promql(self, expr: str) -> list[dict[str, Any]]:
-        """An instant query; the result vector as returned by Prometheus's HTTP API."""
+        """An instant query; the result vector as returned by Prometheus's HTTP API, each
+        sample's value checked to be a number (the API sends it as a string: "1.5", "NaN").
+        Any other shape (a null value, a missing pair) is one TargetError naming the query:
+        to a watch that is "no data" with the reason, to a check a red line, never a crash."""
         result = self._query("/api/v1/query", {"query": expr})
-        return list(result) if isinstance(result, list) else []
+        if not isinstance(result, list):
+            return []
+        for each in result:
+            pair = each.get("value") if isinstance(each, dict) else None
+            if not (isinstance(pair, list) and len(pair) == 2 and _number(pair[1])):
+                shown = pair[1] if isinstance(pair, list) and len(pair) == 2 else pair
+                raise TargetError(
+                    f"PromQL {expr!r} at {self.prometheus.url if self.prometheus else '?'}: a "
+                    f"sample's value is {shown!r}, not a number as Prometheus's API sends one "
+                    '(like ["1733400000.1", "0.5"]); the answer is malformed'
+                )
+        return result
 
     def _query(self, path: str, params: dict[str, str]) -> Any:
         if self._promql_http is None or self.prometheus is None:
@@ -116,3 +130,15 @@ class MetricsClient:
                 f"{str(body)[:200] if body else response.text[:200]}"
             )
         return body.get("data", {}).get("result", [])
+
+
+def _number(value: Any) -> bool:
+    """A sample value as Prometheus's API gives it: a string float() reads ("NaN", "+Inf"
+    included), or a plain JSON number from a proxy that re-encoded it; never null or a bool."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
