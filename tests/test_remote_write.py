@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from gonogo.load.engine import Engine, LoadResult
 from gonogo.load.plan import Plan
 from gonogo.load.remotewrite import MAX_FAILED_PUSHES, RemoteWrite, encode, for_plan
 from gonogo.sandbox import servers
+from tests.conftest import reply, serving
 from tests.test_load import echo_server, one_scenario
 
 needs_prometheus = pytest.mark.skipif(
@@ -239,3 +241,64 @@ def test_without_the_extra_the_line_names_the_install(tmp_path: Path) -> None:
         "gonogo load: plan 'canary' is not pushed to [load] remote_write: [load] remote_write "
         "needs the remote-write extra: pip install 'gonogo[remote-write]' (protobuf and cramjam)"
     )
+
+
+class EchoAuth(BaseHTTPRequestHandler):
+    """A careless receiver: its refusal echoes the Authorization header it was sent."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        reply(self, 401, {"error": f"unauthorized: {self.headers.get('Authorization')}"})
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("auth", ["basic", "bearer"])
+def test_an_echoed_credential_is_masked_in_every_form_it_was_sent(
+    auth: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from gonogo.redact import REDACTOR
+
+    password = "rw-Pa55word-echoed-0042"
+    monkeypatch.setenv("GONOGO_RW_SECRET", password)
+    with serving(EchoAuth) as url:
+        load: dict[str, object] = {"remote_write": f"{url}/api/v1/write"}
+        if auth == "basic":
+            load |= {"remote_write_user": "grafana-cloud", "remote_write_password_env": "GONOGO_RW_SECRET"}  # fmt: skip
+        else:
+            load |= {"remote_write_token_env": "GONOGO_RW_SECRET"}
+        settings = env_settings(**load)
+        assert "GONOGO_RW_SECRET" in settings.secret_variables()
+        said: list[str] = []
+        pusher = for_plan(settings, one_scenario("canary", 9, 1, "1s"), "id", said.append)
+        assert pusher is not None
+        pusher.push([("k6_http_reqs_total", "gateway", 1.0)])
+    encoded = base64.b64encode(f"grafana-cloud:{password}".encode()).decode()
+    echoed = [line for line in said if "unauthorized" in line]
+    assert echoed, said
+    written = REDACTOR.text(echoed[0])  # what steps.log and remote_write.json receive
+    assert password not in written and encoded not in written, written
+    assert "[REDACTED]" in written
+
+
+def test_the_basic_shape_is_masked_unregistered_and_prose_is_not() -> None:
+    from gonogo.redact import Redactor
+
+    fresh = Redactor()
+    assert fresh.text("Authorization: Basic dXNlcjpodW50ZXIy") == "Authorization: Basic [REDACTED]"
+    for prose in ("basic checks passed", "Basic authentication is on", "basic YWJj"):
+        assert fresh.text(prose) == prose
+
+
+def test_a_short_remote_write_password_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONOGO_RW_SHORT", "abc")
+    settings = env_settings(
+        remote_write="https://rw.example.com/api/v1/write",
+        remote_write_user="u",
+        remote_write_password_env="GONOGO_RW_SHORT",
+    )
+    (warning,) = settings.register_secrets()
+    assert "GONOGO_RW_SHORT holds only 3 character(s)" in warning

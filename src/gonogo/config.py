@@ -858,6 +858,7 @@ class EnvSettings(Table):
         if self.grafana:
             names.append(self.grafana.token_env)
         names.append(self.evidence.signing_key_env)
+        names += [self.load.remote_write_token_env, self.load.remote_write_password_env]
         if self.ci:
             names.append(self.ci.token_env)
         names += [self.security.expired_token_env, *self.security.role_tokens.values()]

@@ -4,8 +4,9 @@ Two nets, because one is not enough at 3 a.m.:
 
 1. Known values: every secret gonogo reads (bearer tokens, passwords, the
    sandbox's minted tokens) is registered here the moment it is read, and
-   every later write replaces it, in plain and URL-encoded form.
-2. Shapes: anything that looks like a bearer credential, a JWT, or a
+   every later write replaces it, in plain and URL-encoded form, and in the
+   form it is sent in (a Basic credential's base64: `add_basic`).
+2. Shapes: anything that looks like a bearer or Basic credential, a JWT, or a
    password inside a URL is masked even if nobody registered it, so a token
    a server echoes back, or one copied into a test by hand, is caught too.
 
@@ -15,10 +16,11 @@ plugin (reports, captured output, the HTML and JUnit files) and the CLI use.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -28,11 +30,24 @@ MASK = "[REDACTED]"
 # (not inside a longer word), and the run warns at its start (`short_secret_warning`).
 MIN_SECRET_LENGTH = 6
 
-_SHAPES: list[tuple[re.Pattern[str], str]] = [
+
+def _basic(match: re.Match[str]) -> str:
+    """`Basic <base64 of user:password>` masked; "basic checks" and other prose kept: the
+    word after "Basic" is masked only when it decodes to a user:password pair."""
+    try:
+        pair = base64.b64decode(match.group(2), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    return match.group(1) + MASK if ":" in pair else match.group(0)
+
+
+_SHAPES: list[tuple[re.Pattern[str], Any]] = [
     # A JWT: three base64url parts, the first two JSON objects ("eyJ").
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
     # Authorization: Bearer <anything token-like>
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1" + MASK),
+    # Authorization: Basic <base64 of user:password> (RFC 7617)
+    (re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{4,}={0,2})"), _basic),
     # scheme://user:password@host
     (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
 ]
@@ -76,9 +91,13 @@ class Redactor:
                 # Longest first, so a secret containing another is masked whole.
                 self._ordered = sorted(self._values, key=len, reverse=True)
 
-    def add_all(self, values: Iterable[str | None]) -> None:
-        for value in values:
-            self.add(value)
+    def add_basic(self, user: str, password: str) -> str:
+        """Register a Basic credential in every form it is sent in (RFC 7617: the base64 of
+        user:password, which contains neither value as text); returns the header's value."""
+        self.add(password)
+        encoded = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self.add(encoded)
+        return f"Basic {encoded}"
 
     @property
     def known(self) -> int:

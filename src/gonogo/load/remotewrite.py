@@ -33,7 +33,6 @@ so a plain install that does not push does not need them.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import time
@@ -46,6 +45,7 @@ from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.load.plan import Plan
 from gonogo.load.stats import K6Sample, Store, k6_series
+from gonogo.redact import REDACTOR
 
 # A push is telemetry: a slow endpoint must not hold the plan's loop for long.
 PUSH_TIMEOUT_S = 2.0
@@ -136,8 +136,9 @@ class RemoteWrite:
             "X-Prometheus-Remote-Write-Version": "0.1.0",
         }
         if basic is not None:
-            pair = f"{basic[0]}:{basic[1]}".encode()
-            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            # Registered in the form it is sent in: a receiver that echoes the header back
+            # must not put the credential into steps.log or remote_write.json.
+            self.headers["Authorization"] = REDACTOR.add_basic(*basic)
         self.pushed = 0
         self.failed = 0
         self.in_a_row = 0
