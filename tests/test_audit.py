@@ -18,11 +18,12 @@ JWK = AuditSettings(
     previous="prevHash",
     signature="signature",
     signed="digest-text",
+    canonical="jcs",
 )
 
 
 def chain(*, jwk: bool = False, unsigned_at: int | None = None) -> dict[str, Any]:
-    log = AuditChain(jwk=jwk)
+    log = AuditChain(jwk=jwk, jcs=jwk)
     for n in range(1, 5):
         log.append("gonogo", f"action-{n}", {"n": n}, sign=n != unsigned_at)
     return log.log()
@@ -56,3 +57,30 @@ def test_breaks_are_found_in_either_layout() -> None:
         ]
     wrong_mode = JWK.model_copy(update={"signed": "digest"})
     assert audit.problems(chain(jwk=True), wrong_mode)[0] == "entry 1: signature does not verify"
+
+
+def test_a_jcs_signed_log_with_non_ascii_names_verifies_as_jcs_and_only_so() -> None:
+    """A Node gateway canonicalizes with RFC 8785: "José" as UTF-8, 1.0 as 1. Read as Python's
+    json.dumps writes it, its first such entry would read as a broken chain: a false NO-GO."""
+    log = AuditChain(jwk=True, jcs=True)
+    log.append("José Müller", "login", {"weight": 1.0, "city": "Zürich"}, sign=True)
+    log.append("gonogo", "read", {"n": 2}, sign=True)
+    assert audit.problems(log.log(), JWK) == []
+    as_json = JWK.model_copy(update={"canonical": "json"})
+    assert audit.problems(log.log(), as_json)[0] == "entry 1: hash chain broken"
+    # And the other way round: a json.dumps-signed log is not JCS.
+    plain = AuditChain()
+    plain.append("José", "login", {"weight": 1.0}, sign=True)
+    assert audit.problems(plain.log(), AuditSettings()) == []
+    assert audit.problems(plain.log(), AuditSettings(canonical="jcs"))[0] == (
+        "entry 1: hash chain broken"
+    )
+
+
+def test_a_number_jcs_cannot_write_is_a_finding_not_a_crash() -> None:
+    log = AuditChain(jwk=True, jcs=True)
+    log.append("gonogo", "read", {"n": 1}, sign=True)
+    tampered = log.log()
+    tampered["entries"][0]["detail"] = {"n": 2**60}
+    (found,) = audit.problems(tampered, JWK)
+    assert found.startswith("entry 1: cannot be canonicalized as RFC 8785 (JCS) JSON")

@@ -5,8 +5,8 @@ Gateways lay their audit entries out differently (`prev` or `prevHash`, `sig` or
 What every layout shares, and what is checked:
 
 - each entry's hash is sha256 of the previous entry's hash (the genesis value for the
-  first) followed by the entry's canonical JSON (sorted keys, no spaces) without its
-  hash and signature fields;
+  first) followed by the entry's canonical JSON (sorted keys, no spaces; or RFC 8785,
+  JCS, as `canonical` says) without its hash and signature fields;
 - each entry names the previous hash, and that is the hash of the entry before;
 - each entry carries an ed25519 signature by the log's key over the hash (its bytes,
   or its text) or over the canonical entry, as `signed` says.
@@ -22,6 +22,7 @@ import hashlib
 import json
 from typing import Any
 
+import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -34,7 +35,11 @@ class LayoutError(Exception):
 
 
 def canonical(entry: dict[str, Any], layout: AuditSettings) -> bytes:
+    """The entry's bytes as its signer canonicalized them ([security.audit] canonical): read
+    any other way, a real gateway's first non-ASCII name would read as a broken chain."""
     fields = {k: v for k, v in entry.items() if k not in (layout.hash, layout.signature)}
+    if layout.canonical == "jcs":
+        return rfc8785.dumps(fields)
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -80,7 +85,12 @@ def problems(log: dict[str, Any], layout: AuditSettings) -> list[str]:
         if missing:
             found.append(f"{name}: no '{missing[0]}' field")
             break
-        digest = hashlib.sha256(previous.encode() + canonical(entry, layout)).hexdigest()
+        try:
+            body = canonical(entry, layout)
+        except rfc8785.CanonicalizationError as exc:  # a number JCS has no form for
+            found.append(f"{name}: cannot be canonicalized as RFC 8785 (JCS) JSON ({exc})")
+            break
+        digest = hashlib.sha256(previous.encode() + body).hexdigest()
         if entry[layout.previous] != previous or entry[layout.hash] != digest:
             found.append(f"{name}: hash chain broken")
         elif not entry.get(layout.signature):

@@ -497,6 +497,10 @@ class AuditSettings(Table):
     genesis: str = "0" * 64  # the first entry's previous hash
     # What is signed: the hash's bytes, its hex text, or the entry's canonical JSON.
     signed: Literal["digest", "digest-text", "entry"] = "digest"
+    # How an entry is canonicalized before hashing: "json" (sorted keys, no spaces, non-ASCII
+    # as \u escapes, 1.0 as 1.0: Python's json.dumps) or "jcs" (RFC 8785, as Node gateways
+    # and JCS signers write it: "José" as UTF-8, 1.0 as 1).
+    canonical: Literal["json", "jcs"] = "json"
 
 
 AttestationKind = Literal["spdx", "slsa"]

@@ -22,7 +22,8 @@ DIALECTS: dict[str, str] = {
     "traefik": "request series as Traefik's edge names them (traefik_service_requests_total ...)",
     "otel": "request series by OpenTelemetry's HTTP conventions (http_server_request_duration_...)",
     "document-id": 'persisted documents in the GraphQL-over-HTTP style: {"documentId": ...}',
-    "audit-jwk": "audit entries with prevHash, signature and time; the key as a JWK",
+    "audit-jwk": "audit entries with prevHash, signature and time, canonicalized as RFC 8785 "
+    "(JCS) with non-ASCII names; the key as a JWK",
     "root-fields": "GraphQL root fields and variables named otherwise (recentNotes(first:) ...)",
 }
 # Series vocabularies: one of them at a time names the request series.

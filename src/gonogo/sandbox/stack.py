@@ -202,6 +202,7 @@ class StackInfo(BaseModel):
                         previous="prevHash",
                         signature="signature",
                         signed="digest-text",
+                        canonical="jcs",
                     )
                 }
             )

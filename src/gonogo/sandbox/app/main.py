@@ -217,7 +217,8 @@ class State:
         self.faults: dict[str, str | None] = dict(config.faults)
         self.write_frozen = False
         self.metrics = Metrics(dialects=list(config.dialects))
-        self.audit = AuditChain(jwk="audit-jwk" in config.dialects)
+        jcs = "audit-jwk" in config.dialects  # a Node gateway: JWK key, JCS entries
+        self.audit = AuditChain(jwk=jcs, jcs=jcs)
         self.authz = RegoPolicy(AUTHZ_POLICY, AUTHZ_QUERY)
         self.public_key = Path(config.jwt_public_key).read_bytes()
         self.graph = neo4j.GraphDatabase.driver(
@@ -441,7 +442,10 @@ def create_app(config: AppConfig) -> FastAPI:
         if config.background:
             await asyncio.to_thread(state.apply_graph_schema)
             # The app audits its own start, so the log is never empty and signing is exercised.
-            record("system", "startup", {"faults": dict(state.faults)})
+            # As a Node gateway logs its operator: a non-ASCII name and a whole-number float,
+            # which JCS and Python's json.dumps write differently.
+            operator = {"operator": "José Müller", "weight": 1.0} if state.audit.jcs else {}
+            record("system", "startup", {"faults": dict(state.faults), **operator})
             await asyncio.to_thread(state.replay_outbox)
             threads = [
                 threading.Thread(target=state.consume_forever, name="ingest-consumer", daemon=True),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -55,13 +56,16 @@ class AuditChain:
     """Append-only entries, each hashing its predecessor and signed with ed25519.
 
     `jwk` (the audit-jwk dialect) lays entries out as another gateway might: `time`,
-    `prevHash`, `signature` over the hash's text, and the key as a JWK (`publicKeyJwk`).
+    `prevHash`, `signature` over the hash's text, and the key as a JWK (`publicKeyJwk`);
+    with `jcs` (the same dialect) each entry is canonicalized as RFC 8785 before hashing.
     """
 
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     entries: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     jwk: bool = False
+    # Entries canonicalized with RFC 8785 (JCS), as a Node gateway signs them.
+    jcs: bool = False
 
     @property
     def public_key(self) -> str:
@@ -100,9 +104,12 @@ class AuditChain:
                 "detail": detail,
                 previous: prev,
             }
-            digest = hashlib.sha256(
-                (prev + json.dumps(body, sort_keys=True, separators=(",", ":"))).encode()
-            ).hexdigest()
+            text = (
+                rfc8785.dumps(body)
+                if self.jcs
+                else json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+            )
+            digest = hashlib.sha256(prev.encode() + text).hexdigest()
             signed = digest.encode() if self.jwk else bytes.fromhex(digest)
             signature = base64.b64encode(self.key.sign(signed)).decode() if sign else None
             self.entries.append({**body, "hash": digest, signature_field: signature})
