@@ -34,8 +34,44 @@ def test_the_annotation_is_read_as_traefik_reads_it() -> None:
     }
     with pytest.raises(edge.EdgeError, match="add up to 120 %, over 100 %"):
         edge.parse_annotation("intelgraph-blue: 60%\nintelgraph-green: 60%", services)
-    with pytest.raises(edge.EdgeError, match=r"line 1 'blue = 10' is not 'service: N%'"):
+    with pytest.raises(edge.EdgeError, match=r"service-weights 'blue = 10' is not a YAML mapping"):
         edge.parse_annotation("blue = 10", services)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{intelgraph-blue: 10%, intelgraph-green: 90%}",
+        "# set by gonogo at T-10\nintelgraph-blue: 10%   # drain\nintelgraph-green: 90%\n",
+        "intelgraph-blue: '10%'\nintelgraph-green: \"90 %\"\n",
+        "intelgraph-blue: 10\nintelgraph-green: 90.0\n",
+        "---\nintelgraph-blue: 10%\nintelgraph-green: 90%\n",
+    ],
+    ids=["flow", "comments", "quoted", "bare-numbers", "document-marker"],
+)
+def test_the_annotation_is_yaml_as_traefik_reads_it(text: str) -> None:
+    services = ["intelgraph-blue", "intelgraph-green"]
+    assert edge.parse_annotation(text, services) == {
+        "intelgraph-blue": 10.0,
+        "intelgraph-green": 90.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{intelgraph-blue: 60%, intelgraph-green: 60%}", "add up to 120 %, over 100 %"),
+        ("intelgraph-blue: 10%\nintelgraph-green: [90", "line 2 is not YAML"),
+        ("intelgraph-blue: [10]", "intelgraph-blue: [10] is not a percentage like 10%"),
+        ("intelgraph-blue: -5%", "intelgraph-blue: '-5%' is not a percentage"),
+        ("intelgraph-blue: true", "intelgraph-blue: True is not a percentage"),
+        ("- intelgraph-blue: 10%", "is not a YAML mapping"),
+    ],
+)
+def test_an_annotation_traefik_would_refuse_is_one_line(text: str, says: str) -> None:
+    with pytest.raises(edge.EdgeError) as caught:
+        edge.parse_annotation(text, ["intelgraph-blue", "intelgraph-green"])
+    assert says in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
 
 
 @pytest.mark.parametrize(

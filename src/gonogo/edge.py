@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from gonogo.config import EdgeSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
@@ -34,9 +36,7 @@ if TYPE_CHECKING:
 
 Z_TOLERANCE = 4.0
 MAX_PROBE_FAILURES = 5
-_LINE = re.compile(
-    r"^\s*['\"]?([A-Za-z0-9._-]+)['\"]?\s*:\s*['\"]?([0-9]+(?:\.[0-9]+)?)\s*%?['\"]?\s*$"
-)
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class EdgeError(TargetError):
@@ -67,23 +67,52 @@ def parse_expected(text: str, option: str = "--expect-weights") -> dict[str, flo
 def parse_annotation(text: str, route_services: list[str]) -> dict[str, float]:
     """Traefik's service-weights annotation as percentages per service.
 
-    Services of the route that the annotation leaves out share the rest equally,
-    as Traefik does; a total over 100 % is refused.
+    Read as Traefik reads it: YAML (block or flow form, `{blue: 10%, green: 90%}`, comments
+    included), each value a percentage with or without '%'. Services of the route that the
+    annotation leaves out share the rest equally, as Traefik does; a total over 100 % is
+    refused.
     """
+    form = "a YAML mapping of 'service: N%', one per line"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise EdgeError(
+            f"service-weights{line} is not YAML ({_problem(exc)}); write {form}"
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EdgeError(f"service-weights {text.strip()!r} is not {form}")
     listed: dict[str, float] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        match = _LINE.match(line)
-        if match is None:
-            raise EdgeError(f"service-weights line {number} {line.strip()!r} is not 'service: N%'")
-        listed[match.group(1)] = float(match.group(2))
+    for service, value in data.items():
+        weight = _percent(value)
+        if weight is None:
+            raise EdgeError(
+                f"service-weights {service}: {value!r} is not a percentage like 10% ({form})"
+            )
+        listed[str(service)] = weight
     total = sum(listed.values())
     if total > 100.0001:
         raise EdgeError(f"service-weights add up to {total:g} %, over 100 %: {listed}")
     rest = [s for s in route_services if s not in listed]
     share = (100 - total) / len(rest) if rest else 0.0
     return {**listed, **{s: share for s in rest}}
+
+
+def _percent(value: Any) -> float | None:
+    """10, 10.5, "10%", "10.5 %" -> the number; anything else (a bool, a list, -5) -> None."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip().removesuffix("%").strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    return float(text)
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    return str(getattr(exc, "problem", None) or exc).splitlines()[0]
 
 
 def format_annotation(by_service: dict[str, float]) -> str:
