@@ -587,6 +587,21 @@ class CommsSettings(Table):
 SERVICE_WEIGHTS_ANNOTATION = "traefik.ingress.kubernetes.io/service-weights"
 
 
+class ProxySettings(Table):
+    """The env's own HTTP proxy (a CONNECT proxy for https://), instead of the variables:
+    an env behind a proxy that this machine's other traffic does not use."""
+
+    url: str
+    # Hosts reached directly, as NO_PROXY writes them: "internal.example.com", ".corp", "*".
+    no_proxy: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # Credentials never in the file: a proxy needing them takes HTTPS_PROXY instead.
+        return str(plain_url(value, "http://proxy.example.com:3128", "HTTPS_PROXY"))
+
+
 class EdgeSettings(Table):
     """The route in front of blue and green: where its weights are declared (an Ingress's
     service-weights annotation, or a weighted TraefikService), and how a response says
@@ -778,6 +793,9 @@ class EnvSettings(Table):
     slo: SloSettings = Field(default_factory=SloSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    # How requests leave this machine: HTTP(S)_PROXY / NO_PROXY are honoured as httpx reads
+    # them; [proxy] url sends every request of the env through that proxy instead.
+    proxy: ProxySettings | None = None
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     ci: CiSettings | None = None
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)

@@ -120,6 +120,8 @@ class Environment:
             verify=self.settings.verify_tls,
             on_request=self.on_request,
             max_body_mb=self.settings.limits.max_body_mb,
+            proxy=self.settings.proxy.url if self.settings.proxy else None,
+            no_proxy=self.settings.proxy.no_proxy if self.settings.proxy else (),
         )
         self._closers.append(client.close)
         return client

@@ -113,13 +113,56 @@ class DeadlineTransport(httpx.HTTPTransport):
     TLS context httpx just made for it: a second one loaded the CA bundle again, ~30 of the
     65 ms a transport took."""
 
-    def __init__(self, verify: bool | ssl.SSLContext = True) -> None:
-        super().__init__(verify=verify)
+    def __init__(self, verify: bool | ssl.SSLContext = True, proxy: str | None = None) -> None:
+        super().__init__(verify=verify, proxy=proxy)
+        if proxy is not None:
+            # httpx's proxy pool (httpcore.HTTPProxy) keeps its backend as `_network_backend`,
+            # as every httpcore pool has since 0.15: given the deadline's, a request through a
+            # proxy keeps the same whole-request deadline.
+            if not hasattr(self._pool, "_network_backend"):
+                raise ConfigError(
+                    "this httpcore keeps no _network_backend on its proxy pool; install the "
+                    "httpcore gonogo declares (pip install 'httpcore>=1,<2')"
+                )
+            self._pool._network_backend = _DeadlineBackend()
+            return
         made = getattr(self._pool, "_ssl_context", None)
         context = made if isinstance(made, ssl.SSLContext) else httpx.create_ssl_context(verify)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context, network_backend=_DeadlineBackend()
         )
+
+
+def proxy_mounts(
+    verify: bool | ssl.SSLContext, proxy: str | None = None, no_proxy: Iterable[str] = ()
+) -> dict[str, httpx.BaseTransport | None]:
+    """httpx's mounts for the env's proxy ([proxy]), else for HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY and NO_PROXY as httpx itself reads them (a client given its own transport
+    reads none of them): each pattern a deadline transport through its proxy, or None
+    (direct) for what NO_PROXY names."""
+    from httpx._utils import get_environment_proxies  # httpx's own reading of the variables
+
+    if proxy is not None:
+        wanted: dict[str, str | None] = {"all://": proxy}
+        for host in no_proxy:
+            host = host.strip()
+            if host == "*":
+                return {}
+            if host:
+                wanted[f"all://*{host}" if host.startswith(".") else f"all://{host}"] = None
+    else:
+        wanted = get_environment_proxies()
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, url in wanted.items():
+        try:
+            mounts[pattern] = DeadlineTransport(verify, url) if url else None
+        except (ImportError, ValueError) as exc:  # socks5:// without socksio, an odd scheme
+            where = "[proxy] url" if proxy is not None else "the *_PROXY variables"
+            raise ConfigError(
+                f"proxy {url!r} ({where}) cannot be used: {exc}; give an http:// proxy "
+                "(a CONNECT proxy carries https:// too)"
+            ) from None
+    return mounts
 
 
 @dataclass(frozen=True)
@@ -167,16 +210,20 @@ class HttpClient:
         on_request: RequestSink | None = None,
         transport: httpx.BaseTransport | None = None,
         max_body_mb: float = DEFAULT_MAX_BODY_MB,
+        proxy: str | None = None,
+        no_proxy: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_body_mb = max_body_mb
         self._on_request = on_request
+        context = tls_verify(verify)
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
             auth=BearerAuth(token) if token else None,
-            transport=transport or DeadlineTransport(tls_verify(verify)),
+            transport=transport or DeadlineTransport(context),
+            mounts=proxy_mounts(context, proxy, no_proxy) if transport is None else None,
             follow_redirects=False,
             headers={"User-Agent": f"gonogo/{__version__}"},
         )
