@@ -325,6 +325,18 @@ def test_an_edited_day_record_is_refused_and_never_sealed_over(tmp_path: Path) -
     assert "passed" not in json.dumps(json.loads((day / "timeline.json").read_text())["runs"][1:])
 
 
+def test_a_step_running_now_does_not_lock_the_record_but_anything_else_added_does(
+    tmp_path: Path,
+) -> None:
+    day = _plan_manual_day(tmp_path)
+    (day / "steps" / "T-10" / "local" / "20261201T0850Z").mkdir(parents=True)
+    (day / "steps" / "T-10" / "local" / "20261201T0850Z" / "steps.log").write_text("running\n")
+    assert cli(tmp_path, "status").returncode == 0
+    (day / "notes.md").write_text("T-10 passed\n")
+    done = cli(tmp_path, "status")
+    assert done.returncode == 2 and "(added: notes.md)" in done.stderr
+
+
 def test_a_signed_day_is_read_only_with_its_signature_holding(tmp_path: Path, monkeypatch) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -259,12 +259,16 @@ def verify_seal(root: Path) -> None:
             f"the day record {root} is not sealed ({exc}); it cannot be trusted: plan the day "
             "again in a new --reports folder"
         ) from None
-    if not result.ok:
+    # A step running now writes its own bundle under steps/ before the day is sealed again:
+    # what it adds there is not the record (timeline.json lists the runs, and each step's
+    # bundle is verified on its own when judged), so `status` still reads the day meanwhile.
+    added = [p for p in result.added if not p.startswith("steps/")]
+    if result.changed or result.missing or result.unsafe or added:
         what = "; ".join(
             f"{label}: {', '.join(paths[:3])}"
             for label, paths in (
                 ("changed", result.changed),
-                ("added", result.added),
+                ("added", added),
                 ("missing", result.missing),
                 ("unsafe", result.unsafe),
             )
