@@ -213,3 +213,24 @@ def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path
     assert done.returncode == 0, done.stdout[-2000:]
     root = next((tmp_path / "evidence").glob("local/*"))
     assert (root / "report.png").is_file(), (root / "steps.log").read_text()
+
+
+def test_one_lag_factor_setting_moves_both_lag_checks(tmp_path: Path) -> None:
+    """The one-pager's "consumer lag within 1.5x baseline" is one rule with two checks (the
+    smoke's gauge, the data-ops groups): [dataops] lag_factor moves both. A stalled consumer
+    is red on both at the default and green on both when the factor is raised past it."""
+    envs = tmp_path / "envs.toml"
+    envs.write_text(
+        "[environments.local]\nsandbox = true\nproduction = false\ntimeout_s = 5\n"
+        "[environments.local.baseline]\nconsumer_lag = 4\n"
+        "[environments.local.dataops]\nlag_factor = 1000000\n"
+    )
+    checks = ("test_consumer_lag_within_baseline", "test_consumer_group_lag_within_baseline")
+    done, manifest = _run_pack(
+        tmp_path, "smoke or dataops", "--fault", "consumer-stall", f"--env-file={envs}",
+        "-k", " or ".join(checks), folders=("tests_smoke", "tests_dataops"),
+    )  # fmt: skip
+    results = outcomes(manifest)
+    assert {c: results[c]["outcome"] for c in checks} == dict.fromkeys(checks, "passed"), (
+        done.stdout[-3000:]
+    )

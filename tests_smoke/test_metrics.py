@@ -19,7 +19,6 @@ from gonogo.evidence import Captures
 from tests_smoke.conftest import MetricsWindow
 
 RISE_WAIT_S = 3.0
-LAG_FACTOR = 1.5
 
 
 def _scrape(env: Environment, evidence: Captures) -> tuple[MetricsSnapshot, Path | None]:
@@ -90,8 +89,9 @@ def test_stream_processed_increased(
 def test_consumer_lag_within_baseline(
     env: Environment, evidence: Captures, metrics_window: MetricsWindow
 ) -> None:
-    """Rule: consumer lag is within 1.5x the env's baseline ([baseline] consumer_lag); a
-    gauge that is not exported fails, saying so.
+    """Rule: consumer lag is within [dataops] lag_factor (1.5) x the env's baseline
+    ([baseline] consumer_lag), the same setting the data-ops lag check reads; a gauge that
+    is not exported fails, saying so.
 
     Fault: consumer-stall
     """
@@ -102,8 +102,9 @@ def test_consumer_lag_within_baseline(
         )
     snapshot, path = _scrape(env, evidence)
     reading = env.signals.read("consumer_lag", snapshot)
-    limit = LAG_FACTOR * baseline
-    expected = f"{reading.source} <= {limit:g} ({LAG_FACTOR}x baseline {baseline:g})"
+    factor = env.settings.dataops.lag_factor
+    limit = factor * baseline
+    expected = f"{reading.source} <= {limit:g} ({factor:g}x baseline {baseline:g})"
     assert reading.value is not None, says(expected, "not exported at all", path)
     evidence.measured(reading.value, limit)
     assert reading.value <= limit, says(expected, f"{reading.value:g}", path)
