@@ -91,3 +91,11 @@ def test_announce_without_a_webhook_says_so(project: pytest.Pytester) -> None:
     project.runpytest("--env", "green", "--announce", "post-deploy").assert_outcomes(passed=2)
     steps = (only_bundle(project.path) / "steps.log").read_text()
     assert "--announce post-deploy: not posted ([comms] webhook_env is not set)" in steps
+
+
+def test_every_kind_has_its_shipped_template_and_no_template_is_unnamed() -> None:
+    shipped = {p.stem for p in comms.TEMPLATES.glob("*.txt")}
+    assert shipped == set(comms.KINDS)
+    assert set(comms.RUN_KINDS) <= set(comms.KINDS)
+    with pytest.raises(ValueError, match="no message kind 'go-nogo'; kinds: go-no-go, "):
+        comms.template("go-nogo")

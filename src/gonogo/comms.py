@@ -24,7 +24,11 @@ from typing import Any
 
 from gonogo.clients.http import RequestSink
 
-KINDS = ("go-no-go", "post-deploy", "rollback", "status")
+# The messages every run renders into comms/ (and `--announce KIND` may post).
+RUN_KINDS = ("go-no-go", "post-deploy")
+# Every template gonogo ships: beside those, the watch's rollback and status messages and
+# the rollback's notice.
+KINDS = (*RUN_KINDS, "rollback", "rollback-notice", "status")
 TEMPLATES = Path(__file__).parent / "templates" / "comms"
 FOLDER = "comms"
 
@@ -35,6 +39,8 @@ class _Defaulting(dict[str, str]):
 
 
 def template(kind: str, folder: Path | None = None) -> string.Template:
+    if kind not in KINDS:  # a team's folder overrides gonogo's templates; it adds no kinds
+        raise ValueError(f"no message kind {kind!r}; kinds: {', '.join(KINDS)}")
     for base in (folder, TEMPLATES):
         if base is not None and (base / f"{kind}.txt").is_file():
             return string.Template((base / f"{kind}.txt").read_text(encoding="utf-8"))
@@ -164,7 +170,7 @@ def write_all(
     context = values(root, settings, tests)
     out = []
     (root / FOLDER).mkdir(exist_ok=True)
-    for kind in ("go-no-go", "post-deploy"):
+    for kind in RUN_KINDS:
         path = root / FOLDER / f"{kind}.txt"
         path.write_text(render(kind, context, folder))
         out.append(path)

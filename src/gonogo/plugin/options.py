@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gonogo.comms import RUN_KINDS
 from gonogo.verdict import EXCEPTIONS_FILE
 from gonogo.vocabulary import DRILLS
 
@@ -93,7 +94,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--announce",
         dest="gonogo_announce",
         default=None,
-        choices=["go-no-go", "post-deploy"],
+        choices=list(RUN_KINDS),
         help="post that message (rendered into the bundle's comms/ every run) to the env's "
         "webhook ([comms] webhook_env) when the run ends",
     )
