@@ -28,10 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gonogo.config import AuditSettings
+from gonogo.errors import TargetError
 
 
-class LayoutError(Exception):
-    """The log does not have the layout the env's [security.audit] describes."""
+class LayoutError(TargetError):
+    """The log does not have the layout the env's [security.audit] describes: a finding
+    about the target (or the description of it), drawn in errors.py's tree."""
 
 
 def canonical(entry: dict[str, Any], layout: AuditSettings) -> bytes:

@@ -23,6 +23,7 @@ outcomes instead of tracebacks; the CLI prints them and exits non-zero.
     │   ├── BadAnswer            an answer that cannot be read (a body that does not decode)
     │   ├── SignatureError       (supplychain/signatures.py) a signature did not verify
     │   ├── EdgeError            (edge.py) the route's weights cannot be read or set
+    │   ├── LayoutError          (audit.py) the audit log is not laid out as [security.audit] says
     │   └── StepFailed           (rollback.py) a rollback step's verification failed
     ├── LoadError                (load/engine.py) the load run itself failed
     │   └── GeneratorSaturated   (load/engine.py) a verdict turns on the generator's busy seconds

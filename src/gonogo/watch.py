@@ -421,6 +421,10 @@ class Status:
 
 
 class Source(Protocol):
+    """What a watch reads its triggers from: PromQLSource, or SampledSource (/metrics)."""
+
+    def tick(self, now: float) -> None: ...
+
     def value(self, trigger: Trigger, now: float) -> float | None: ...
 
 
@@ -487,7 +491,7 @@ class PromQLSource:
 
 
 class Watch:
-    def __init__(self, triggers: list[Trigger], source: Any, clock: Clock) -> None:
+    def __init__(self, triggers: list[Trigger], source: Source, clock: Clock) -> None:
         self.statuses = {t.name: Status(t) for t in triggers}
         self.source = source
         self.clock = clock

@@ -27,6 +27,7 @@ from gonogo.watch import (
     Probe,
     PromQLSource,
     SampledSource,
+    Source,
     Status,
     Trigger,
     Watch,
@@ -62,7 +63,7 @@ class WatchRun:
         self.say = say
         self.triggers = triggers_for(self.settings, self._probes())
         if self.settings.prometheus is not None and self.settings.watch.source == "auto":
-            self.source: Any = PromQLSource(env.metrics.promql)
+            self.source: Source = PromQLSource(env.metrics.promql)
             self.mode = f"PromQL at {self.settings.prometheus.url}"
         else:
             self.source = SampledSource(env.metrics.scrape)

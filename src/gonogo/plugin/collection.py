@@ -9,7 +9,7 @@ from gonogo.errors import ConfigError
 from gonogo.evidence import utcnow
 from gonogo.plugin import load
 from gonogo.plugin.session import env_file
-from gonogo.plugin.state import ENV_PARAM, STATE, gate_of, item_env
+from gonogo.plugin.state import ENV_PARAM, STATE, explicit_gate, item_env
 from gonogo.run import Run
 from gonogo.verdict import validate
 from gonogo.vocabulary import PACK_GATES, PACKS
@@ -46,7 +46,7 @@ def _note_deselected(state: Run) -> None:
                 "nodeid": item.nodeid,
                 "env": item_env(item),
                 "markers": sorted(m.name for m in item.iter_markers() if m.name in PACK_GATES),
-                "gate": gate_of(item),
+                "gate": explicit_gate(item),
             }
             for item in state.deselected_items
         ]
@@ -87,7 +87,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             env = item_env(item)
             if env:
                 item.user_properties.append(("env", env))
-            gate = gate_of(item)
+            gate = explicit_gate(item)
             if gate is not None:
                 item.user_properties.append(("gate", gate))
         nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]

@@ -30,6 +30,8 @@ def item_env(item: pytest.Item) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def gate_of(item: pytest.Item) -> str | None:
+def explicit_gate(item: pytest.Item) -> str | None:
+    """The item's own `gate` marker, as recorded; its gate in the verdict (the marker, else
+    its pack) is verdict.gate_of's to say."""
     gate = item.get_closest_marker("gate")
     return str(gate.args[0]) if gate is not None and gate.args else None
