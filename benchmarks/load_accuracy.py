@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.checks import percentile
+from gonogo.config.load import LoadScenario
 from gonogo.load.engine import Engine
 from gonogo.load.plan import Plan
-from gonogo.load.schema import LoadScenario
 from gonogo.processes import free_port
 
 TWO_CORES = (os.cpu_count() or 1) >= 2

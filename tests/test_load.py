@@ -27,10 +27,10 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from gonogo.config import EnvSettings
+from gonogo.config.load import LoadScenario
 from gonogo.load.engine import LoadError, read_summary
 from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thresholds_of
 from gonogo.load.schedule import arrivals
-from gonogo.load.schema import LoadScenario
 from gonogo.load.stats import HIGHEST_US, LOWEST_US, Store, Timeline, judge, new_histogram
 from tests.conftest import Ok, reply, self_signed, serving
 from tests.packs import REPO

@@ -51,6 +51,53 @@ def test_mypy_strict() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_layers_of_the_architecture_hold() -> None:
+    """import-linter's contracts (pyproject.toml [tool.importlinter]): the layers of
+    docs/architecture.md, nothing but run/cli/plugin importing the sandbox, the load
+    engine's children free of pytest. An upward import fails here, naming the line."""
+    done = _run(_tool("lint-imports"), "--no-cache")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout, done.stdout[-2000:]
+
+
+def test_no_module_import_cycles() -> None:
+    """No two of gonogo's modules import each other, directly or around a loop (imports
+    inside functions and under TYPE_CHECKING count too: they hide a cycle, not remove it)."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (the dev extra)")
+    graph = grimp.build_graph("gonogo")
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert cycles == [], f"import cycles: {cycles}"
+
+
 def test_package_imports_without_pytest() -> None:
     """Everything but the plugin is usable from the CLI and other tools."""
     code = (

@@ -17,7 +17,8 @@ from gonogo.checks import says
 from gonogo.clients.database import DatabaseClient
 from gonogo.env import Environment
 from gonogo.errors import NotApplicable, TargetError
-from gonogo.evidence import Captures, utcnow
+from gonogo.evidence import Captures
+from gonogo.times import utcnow
 
 MARKERS = Path(".gonogo") / "recovery-markers"
 

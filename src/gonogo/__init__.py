@@ -1,13 +1,14 @@
 """gonogo: release verification for the IntelGraph platform, as pytest.
 
-Layers import downward only (see docs/architecture.md):
+Layers import downward only (docs/architecture.md draws them; import-linter's contracts in
+pyproject.toml hold them, run by tests/test_quality.py):
 
-    plugin.py, cli.py          entry points: wire options, fixtures and commands
-    verdict.py                 gates and the GO / NO-GO decision
-    evidence.py                the bundle, captures, hashes
-    env.py, clients/           talking to an environment
-    config.py                  environments.toml -> settings
-    errors.py, redact.py       the exception tree, secret masking
+    plugin/, cli.py            entry points: wire options, fixtures and commands
+    run.py, verdict.py, ...    one run and its writers, the day's actions, the engines
+    checks.py, evidence.py,    what checks share, the bundle, signing, an env and its
+    signing.py, env.py, ...    clients
+    config/, vocabulary.py,    environments.toml -> settings, the shared words, the
+    errors.py, redact.py, ...  exception tree, secret masking, the time
 """
 
 from importlib.metadata import PackageNotFoundError, version

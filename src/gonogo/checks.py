@@ -7,10 +7,11 @@ expected, what came back, and where the capture is.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gonogo.evidence import cite
 
 if TYPE_CHECKING:
     from gonogo.clients.graphql import GraphQLResult
@@ -36,15 +37,6 @@ def write_refused(result: GraphQLResult, create: Operation) -> bool:
     error and creates the note anyway has not refused it; the drill and the rollback's freeze
     step judge the freeze by this one rule."""
     return bool(result.errors) and not (result.data or {}).get(create.field)
-
-
-def cite(path: Path | None) -> str:
-    if path is None:
-        return "no capture (the run has no evidence bundle)"
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 def says(expected: str, got: str, capture: Path | None) -> str:

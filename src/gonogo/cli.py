@@ -314,7 +314,9 @@ def _signature(root: Path, args: argparse.Namespace) -> str:
         signing.verify_keyed(root, Path(args.key))
         return f"; signature verified with {args.key}"
     if args.identity:
-        signing.verify_keyless(root, args.identity, args.issuer)
+        from gonogo.supplychain.signatures import verify_bundle_keyless
+
+        verify_bundle_keyless(root, args.identity, args.issuer)
         return f"; signature verified for {args.identity}"
     return ""
 

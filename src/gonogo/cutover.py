@@ -284,7 +284,7 @@ def verify_seal(root: Path) -> None:
 def statement(day: Day, manifest_sha256: str) -> dict[str, Any]:
     """The day as an in-toto test-result statement over its bundle.json, for its signature
     (`gonogo verify-bundle DAY --key PUB` checks it as it checks a run's)."""
-    from gonogo.verdict import TEST_RESULT_PREDICATE
+    from gonogo.signing import TEST_RESULT_PREDICATE
 
     latest = {step.at: (day.last_run(step.at) or {}).get("outcome") for step in day.timeline.steps}
     return {

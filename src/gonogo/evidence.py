@@ -33,6 +33,7 @@ from typing import Any
 
 from gonogo.errors import BundleError
 from gonogo.redact import REDACTOR
+from gonogo.times import iso, utcnow
 
 SCHEMA = "gonogo.bundle/v1"
 MANIFEST = "bundle.json"
@@ -47,12 +48,14 @@ CURRENT_TEST: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def cite(path: Path | None) -> str:
+    """A capture as a failure message names it (checks.says): the path to open at 3 a.m."""
+    if path is None:
+        return "no capture (the run has no evidence bundle)"
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
 
 
 def new_run_dir(evidence_dir: Path, env_names: list[str], now: dt.datetime | None = None) -> Path:
@@ -139,7 +142,10 @@ class Bundle:
     def request_log(self, env: str | None) -> Callable[[Any], None]:
         """The sink gonogo.clients.http calls with each request's record (`as_dict()`): one
         line in the env's requests.jsonl, redacted like every other write."""
-        return lambda record: self.append_jsonl(env, "requests.jsonl", record.as_dict())
+        # The seam knows no test: the sink names the one in progress (CURRENT_TEST).
+        return lambda record: self.append_jsonl(
+            env, "requests.jsonl", {**record.as_dict(), "test": CURRENT_TEST.get()}
+        )
 
     def log(self, message: str) -> None:
         """One timestamped line in steps.log, like the bash script's log()."""
@@ -337,6 +343,4 @@ class Captures:
             self.bundle.log(f"{self.test}{where}: {message}")
 
     def cite(self, path: Path | None) -> str:
-        from gonogo.checks import cite
-
         return cite(path)

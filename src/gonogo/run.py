@@ -30,7 +30,8 @@ from gonogo.clients.http import RequestSink
 from gonogo.config import EnvFile, EnvSettings
 from gonogo.env import Environment, filled
 from gonogo.errors import GonogoError, SandboxError
-from gonogo.evidence import MANIFEST, Bundle, _append, iso, sha256_file, utcnow
+from gonogo.evidence import MANIFEST, Bundle, _append, sha256_file
+from gonogo.times import iso, utcnow
 from gonogo.verdict import (
     ATTESTATION_FILE,
     PolicyException,

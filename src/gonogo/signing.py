@@ -31,6 +31,8 @@ from gonogo.errors import BundleError, ConfigError
 from gonogo.evidence import SIGNATURES
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
+# What a run's (and a cutover day's) signed statement is: in-toto's test-result predicate.
+TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
 KEYED_FILE, KEYLESS_FILE = SIGNATURES
 
 
@@ -173,26 +175,6 @@ def verify_keyed_with(root: Path, key: Any, named: str) -> dict[str, Any]:
     return statement
 
 
-def verify_keyless(root: Path, identity: str, issuer: str) -> None:
-    """The Sigstore bundle: signed by identity/issuer, its statement about this bundle.json."""
-    from gonogo.supplychain.signatures import SignatureError, verify_attestation
-    from gonogo.verdict import TEST_RESULT_PREDICATE
-
-    path = root / KEYLESS_FILE
-    if not path.is_file():
-        raise BundleError(f"{root}: no {KEYLESS_FILE}; the bundle is unsigned")
-    try:
-        verify_attestation(
-            path,
-            subject_digest=f"sha256:{_sha256(root / 'bundle.json')}",
-            identity=identity,
-            issuer=issuer,
-            predicate_types=(TEST_RESULT_PREDICATE,),
-        )
-    except SignatureError as exc:
-        raise BundleError(str(exc)) from None
-
-
 def _covers(root: Path, statement: dict[str, Any], where: Path) -> None:
     subjects = {
         s.get("name"): (s.get("digest") or {}).get("sha256")
@@ -202,12 +184,12 @@ def _covers(root: Path, statement: dict[str, Any], where: Path) -> None:
     signed = subjects.get("bundle.json")
     if signed is None:
         raise BundleError(f"{where}: the signed statement names no bundle.json")
-    if signed != _sha256(root / "bundle.json"):
+    if signed != sha256_of(root / "bundle.json"):
         raise BundleError(
             f"{where}: the signature covers another bundle.json (sha256 {signed[:12]}...): "
             "bundle.json was rewritten after the run signed it"
         )
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

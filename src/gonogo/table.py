@@ -1,6 +1,6 @@
 """The base of every settings table: strict, frozen, and refusing secrets written inline.
 
-Shared by config.py (the env tables) and load/schema.py (load plans), which
+Shared by config/ (the env tables) and config/load.py (load plans), which
 sit side by side at the bottom of the import graph; neither may import the
 other's internals.
 """

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from gonogo import markdown
 from gonogo.errors import ConfigError
+from gonogo.signing import TEST_RESULT_PREDICATE
 from gonogo.vocabulary import PACK_GATES
 
 Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
@@ -352,7 +353,6 @@ def judge(
     )
 
 
-TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
 ATTESTATION_FILE = "attestation.intoto.json"
 
 

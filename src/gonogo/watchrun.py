@@ -20,7 +20,8 @@ from typing import Any
 from gonogo import comms
 from gonogo.env import Environment
 from gonogo.errors import GonogoError
-from gonogo.evidence import Bundle, iso
+from gonogo.evidence import Bundle
+from gonogo.times import iso
 from gonogo.vocabulary import parse_duration
 from gonogo.watch import (
     Clock,

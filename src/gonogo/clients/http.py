@@ -32,7 +32,7 @@ import httpx
 from gonogo import __version__
 from gonogo.config import DEFAULT_MAX_BODY_MB
 from gonogo.errors import BadAnswer, ConfigError, TooLarge, Unreachable
-from gonogo.evidence import CURRENT_TEST, iso, utcnow
+from gonogo.times import iso, utcnow
 
 _MB = 1024 * 1024
 
@@ -172,7 +172,6 @@ class RequestRecord:
     status: int | None
     elapsed_ms: float
     started: str
-    test: str | None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -318,7 +317,6 @@ class HttpClient:
                     status=status,
                     elapsed_ms=round(elapsed_ms, 3),
                     started=iso(started),
-                    test=CURRENT_TEST.get(),
                     error=error,
                 )
             )

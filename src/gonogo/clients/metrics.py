@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gonogo.clients.http import HttpClient
 from gonogo.config import PrometheusSettings
 from gonogo.errors import TargetError
-from gonogo.evidence import iso, utcnow
+from gonogo.times import iso, utcnow
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The load engine: open-model canaries on Locust, judged on HDR histograms.
 
-    schema.py    the plan tables as an env file writes them (validated with the file)
+    (the plan tables as an env file writes them live in gonogo/config/load.py, below
+    this package: the env file is validated with them, and nothing there imports load/)
     plan.py      built-in plans and k6-style thresholds (validated before any load)
     schedule.py  when iterations are due (pure; no gevent)
     session.py   the pytest side without pytest: one Plan per (env, plan), run once

@@ -58,6 +58,7 @@ from locust import User, events, task  # noqa: E402
 from locust import argument_parser as locust_args  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from gonogo.config.load import LoadRequest, LoadScenario  # noqa: E402
 from gonogo.load.engine import GRAPH_PASSWORD_VARIABLE, PROGRESS_FILE, TOKEN_VARIABLE  # noqa: E402
 from gonogo.load.plan import (  # noqa: E402
     METRICS,
@@ -67,7 +68,6 @@ from gonogo.load.plan import (  # noqa: E402
     scenario_duration,
 )
 from gonogo.load.schedule import arrivals  # noqa: E402
-from gonogo.load.schema import LoadRequest, LoadScenario  # noqa: E402
 from gonogo.load.stats import (  # noqa: E402
     SATURATED_START_DELAY_MS,
     Store,

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gonogo.config import EnvSettings
+from gonogo.config.load import LoadPlanTable, LoadRequest, LoadScenario
 from gonogo.errors import ConfigError, NotConfigured
-from gonogo.load.schema import LoadPlanTable, LoadRequest, LoadScenario
 from gonogo.vocabulary import parse_duration
 
 SCHEMA = "gonogo.load.summary/1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from gonogo.load.schema import LoadScenario
+from gonogo.config.load import LoadScenario
 from gonogo.vocabulary import parse_duration
 
 

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gonogo.checks import cite, says
+from gonogo.checks import says
 from gonogo.config import EnvSettings
 from gonogo.errors import ConfigError, GonogoError
-from gonogo.evidence import Captures
+from gonogo.evidence import Captures, cite
 from gonogo.load.engine import (
     Engine,
     GeneratorSaturated,

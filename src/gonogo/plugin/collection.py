@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from gonogo.errors import ConfigError
-from gonogo.evidence import utcnow
 from gonogo.plugin import load
 from gonogo.plugin.session import env_file
 from gonogo.plugin.state import ENV_PARAM, STATE, explicit_gate, item_env
 from gonogo.run import Run
+from gonogo.times import utcnow
 from gonogo.verdict import validate
 from gonogo.vocabulary import PACK_GATES, PACKS
 

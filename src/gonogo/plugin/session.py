@@ -18,7 +18,7 @@ import pytest
 from gonogo import __version__
 from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
-from gonogo.evidence import Bundle, utcnow
+from gonogo.evidence import Bundle
 from gonogo.load.session import PlanBook
 from gonogo.plugin.options import check_rootdir, load_workers
 from gonogo.plugin.reporting import Controller
@@ -31,6 +31,7 @@ from gonogo.plugin.state import (
     WORKER_SANDBOX_KEY,
 )
 from gonogo.run import Run, SandboxRun
+from gonogo.times import utcnow
 from gonogo.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.vocabulary import DRILLS, GATES, PACKS
 

@@ -434,3 +434,25 @@ def attested_kinds(
     for attested in verified_attestations(security, release, digest, ref, timeout_s, on_request):
         found.setdefault(attested.kind, []).append(attested.source)
     return found
+
+
+def verify_bundle_keyless(root: Path, identity: str, issuer: str) -> None:
+    """An evidence bundle's Sigstore signature (attestation.intoto.sigstore.json): signed by
+    identity/issuer, its test-result statement about this bundle.json; BundleError if not.
+    Here, beside the Sigstore verification it uses, so signing.py stays below supplychain/."""
+    from gonogo.errors import BundleError
+    from gonogo.signing import KEYLESS_FILE, TEST_RESULT_PREDICATE, sha256_of
+
+    path = root / KEYLESS_FILE
+    if not path.is_file():
+        raise BundleError(f"{root}: no {KEYLESS_FILE}; the bundle is unsigned")
+    try:
+        verify_attestation(
+            path,
+            subject_digest=f"sha256:{sha256_of(root / 'bundle.json')}",
+            identity=identity,
+            issuer=issuer,
+            predicate_types=(TEST_RESULT_PREDICATE,),
+        )
+    except SignatureError as exc:
+        raise BundleError(str(exc)) from None

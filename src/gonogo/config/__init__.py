@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from gonogo.config.load import MAX_REQUESTS, Duration, LoadPlanTable, check_duration
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
-from gonogo.load.schema import MAX_REQUESTS, Duration, LoadPlanTable, check_duration
 from gonogo.redact import REDACTOR, short_secret_warning
 from gonogo.series import PRESETS, SIGNALS, Mapping, parse_selector
 from gonogo.shape import root_field, selection
