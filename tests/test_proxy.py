@@ -7,7 +7,6 @@ import contextlib
 import select
 import socket
 import socketserver
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +33,7 @@ class _Proxy(socketserver.BaseRequestHandler):
             head += chunk
         line, _, rest = head.partition(b"\r\n")
         method, target, version = line.decode().split(" ")
-        self.server.seen.append(f"{method} {target}")  # type: ignore[attr-defined]
+        self.seen.append(f"{method} {target}")
         if method == "CONNECT":
             host, port = target.rsplit(":", 1)
             upstream = socket.create_connection((host, int(port)), timeout=5)
@@ -66,15 +65,10 @@ class _Proxy(socketserver.BaseRequestHandler):
 
 @contextlib.contextmanager
 def proxy() -> Iterator[tuple[str, list[str]]]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Proxy)
-    server.daemon_threads = True
-    server.seen = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The proxy on a loopback port for the block (conftest's serving), and what it was asked."""
+    seen: list[str] = []
+    with serving(type("Proxy", (_Proxy,), {"seen": seen})) as url:
+        yield url, seen
 
 
 @pytest.fixture
