@@ -149,6 +149,7 @@ class Run:
     signed: str | None = None
     # Where the packs are (the rootdir): "required" is every check they hold (gonogo.census).
     packs_root: Path | None = None
+    _pack_checks: list[PackCheck] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def env_names(self) -> list[str]:
@@ -271,7 +272,11 @@ class Run:
         path.unlink()
 
     def pack_checks(self) -> list[PackCheck]:
-        return census(self.packs_root) if self.packs_root is not None else []
+        """The packs' checks, read once a run (collection, the verdict, the fold and
+        bundle.json all ask; the files do not change under a run)."""
+        if self._pack_checks is None:
+            self._pack_checks = census(self.packs_root) if self.packs_root is not None else []
+        return self._pack_checks
 
     def known_checks(self, nodeids: list[str]) -> list[str]:
         """What a policy exception's Check is judged against: the run's checks and every
