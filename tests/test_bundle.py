@@ -302,10 +302,11 @@ def test_verify_bundle_trusts_no_link_or_special_file(
 def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gonogo.run import Run
+    from gonogo.run import Run, RunEnvs
+    from gonogo.run.writers import finish
 
     # Through sys.modules: pytester's in-process runs may have dropped gonogo.report, and
-    # run.py imports it from there (the package attribute can be a stale module).
+    # run/writers.py imports it from there (the package attribute can be a stale module).
     report = importlib.import_module("gonogo.report")
 
     def interrupted(*_: object) -> None:
@@ -316,10 +317,10 @@ def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
     from gonogo.config import EnvSettings
 
     green = EnvSettings(name="green", base_url="https://green.example.com", production=False)
-    run = Run(envs=[green], bundle=Bundle.create(tmp_path, ["green"]))
+    run = Run(envs=RunEnvs(all=[green]), bundle=Bundle.create(tmp_path, ["green"]))
     (run.bundle.root / "report.html").write_text("<html></html>")  # type: ignore[union-attr]
     with pytest.raises(KeyboardInterrupt):
-        run.finish(tmp_path, [], 2)
+        finish(run, tmp_path, [], 2)
     root = run.bundle.root  # type: ignore[union-attr]
     assert verify_bundle(root).ok and (root / "verdict.json").is_file()
     steps = (root / "steps.log").read_text()
@@ -331,18 +332,19 @@ def test_an_internal_error_while_the_end_is_written_still_seals_the_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gonogo.config import EnvSettings
-    from gonogo.run import Run
+    from gonogo.run import Run, RunEnvs
+    from gonogo.run.writers import finish
 
-    comms = importlib.import_module("gonogo.comms")  # as above: the module run.py will use
+    comms = importlib.import_module("gonogo.comms")  # as above: the module run/writers.py will use
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("a bug in a writer")
 
     monkeypatch.setattr(comms, "write_all", broken)
     green = EnvSettings(name="green", base_url="https://green.example.com", production=False)
-    run = Run(envs=[green], bundle=Bundle.create(tmp_path, ["green"]))
+    run = Run(envs=RunEnvs(all=[green]), bundle=Bundle.create(tmp_path, ["green"]))
     with pytest.raises(RuntimeError, match="a bug in a writer"):
-        run.finish(tmp_path, [], 1)
+        finish(run, tmp_path, [], 1)
     root = run.bundle.root  # type: ignore[union-attr]
     assert verify_bundle(root).ok
     assert (root / "verdict.json").is_file() and (root / ATTESTATION_FILE).is_file()

@@ -437,7 +437,7 @@ def _sandbox_up(
     import signal
 
     from gonogo.config import EnvSettings
-    from gonogo.run import opened
+    from gonogo.run.envs import opened
     from gonogo.sandbox import require
 
     require("local")  # before anything is said: nothing starts without the sandbox extra
@@ -687,7 +687,7 @@ def _command_bundle(settings: Any, evidence_dir: str) -> Any:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from gonogo.run import opened
+    from gonogo.run.envs import opened
     from gonogo.sandbox import dialects as dialect_registry
     from gonogo.watch import RealClock
     from gonogo.watchrun import WatchRun
@@ -724,7 +724,7 @@ def _watch(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     """The macro, verified step by step, into a sealed bundle; exit 1 when a step failed."""
     from gonogo import rollback
-    from gonogo.run import opened
+    from gonogo.run.envs import opened
 
     settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
     chosen = _sandbox_faults(settings, args.fault)

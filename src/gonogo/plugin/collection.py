@@ -8,7 +8,7 @@ import pytest
 from gonogo.errors import ConfigError
 from gonogo.plugin import load
 from gonogo.plugin.session import env_file
-from gonogo.plugin.state import ENV_PARAM, STATE, explicit_gate, item_env
+from gonogo.plugin.state import ENV_PARAM, RUN, explicit_gate, item_env
 from gonogo.run import Run
 from gonogo.times import utcnow
 from gonogo.verdict import validate
@@ -18,7 +18,7 @@ from gonogo.vocabulary import PACK_GATES, PACKS
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if ENV_PARAM not in metafunc.fixturenames:
         return
-    names: list[str | None] = list(metafunc.config.stash[STATE].env_names) or [None]
+    names: list[str | None] = list(metafunc.config.stash[RUN].envs.names) or [None]
     if "threshold" in metafunc.fixturenames:
         load.parametrize_thresholds(metafunc, names)
         return
@@ -30,17 +30,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if not items:
         return
-    state = items[0].config.stash.get(STATE, None)
-    if state is not None and state.envs:
+    run = items[0].config.stash.get(RUN, None)
+    if run is not None and run.envs.all:
         # Only checks of an env count for the verdict, not other tests in the tree,
         # and not opt-in drills, which are left out by design.
         checks = [i for i in items if item_env(i) is not None and not i.get_closest_marker("drill")]
-        state.deselected_items += checks
+        run.outcomes.deselected_items += checks
 
 
-def _note_deselected(state: Run) -> None:
+def _note_deselected(run: Run) -> None:
     """What -m/-k dropped, for the verdict's "required but not run"."""
-    state.note_deselected(
+    run.outcomes.note_deselected(
+        run.bundle,
         [
             {
                 "nodeid": item.nodeid,
@@ -48,8 +49,8 @@ def _note_deselected(state: Run) -> None:
                 "markers": sorted(m.name for m in item.iter_markers() if m.name in PACK_GATES),
                 "gate": explicit_gate(item),
             }
-            for item in state.deselected_items
-        ]
+            for item in run.outcomes.deselected_items
+        ],
     )
 
 
@@ -81,8 +82,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     """After -m/-k deselection, a selected check that needs an env when none is given
     is a usage error: one line, before anything runs."""
-    state = session.config.stash[STATE]
-    if state.envs:
+    run = session.config.stash[RUN]
+    if run.envs.all:
         for item in session.items:
             env = item_env(item)
             if env:
@@ -90,10 +91,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             gate = explicit_gate(item)
             if gate is not None:
                 item.user_properties.append(("gate", gate))
-        nodeids = [i.nodeid for i in (*session.items, *state.deselected_items)]
-        validate(state.exceptions, state.known_checks(nodeids), utcnow().date())
-        _note_deselected(state)
-        if not state.is_worker and not hasattr(session.config, "workerinput") and session.items:
+        nodeids = [i.nodeid for i in (*session.items, *run.outcomes.deselected_items)]
+        validate(run.outcomes.exceptions, run.outcomes.known_checks(nodeids), utcnow().date())
+        _note_deselected(run)
+        if not run.is_worker and not hasattr(session.config, "workerinput") and session.items:
             load.announce(
                 session.config,
                 [i.nodeid for i in session.items],
@@ -104,7 +105,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     needing = [
         item.nodeid for item in session.items if ENV_PARAM in getattr(item, "fixturenames", ())
     ]
-    if not needing or state.is_worker or hasattr(session.config, "workerinput"):
+    if not needing or run.is_worker or hasattr(session.config, "workerinput"):
         # On an xdist worker a UsageError would read as a crash; the `env`
         # fixture fails each such check with the same one-line cause instead.
         return

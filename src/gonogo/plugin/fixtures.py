@@ -15,7 +15,7 @@ import pytest
 from gonogo.env import Environment
 from gonogo.errors import NotApplicable
 from gonogo.evidence import Captures
-from gonogo.plugin.state import CAPTURES_KEY, STATE
+from gonogo.plugin.state import CAPTURES_KEY, RUN
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,8 @@ def _gonogo_env_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Environment]:
     """The environment under test, one per --env; clients are created on first use."""
-    environment = request.config.stash[STATE].open(_gonogo_env_name)
+    run = request.config.stash[RUN]
+    environment = run.envs.open(_gonogo_env_name, run.bundle)
     try:
         yield environment
     finally:
@@ -39,8 +40,8 @@ def env(_gonogo_env_name: str, request: pytest.FixtureRequest) -> Iterator[Envir
 @pytest.fixture(scope="session")
 def env_evidence(env: Environment, request: pytest.FixtureRequest) -> Captures:
     """Captures that belong to the env's run rather than to one check (e.g. a first scrape)."""
-    state = request.config.stash[STATE]
-    return Captures(state.bundle, env.name if len(state.envs) > 1 else None, f"session[{env.name}]")
+    run = request.config.stash[RUN]
+    return Captures(run.bundle, env.name if len(run.envs.all) > 1 else None, f"session[{env.name}]")
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ database = _client_fixture("database")
 @pytest.fixture
 def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
     """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
-    return list(request.config.stash[STATE].exceptions)
+    return list(request.config.stash[RUN].outcomes.exceptions)
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def expected_weights(request: pytest.FixtureRequest) -> dict[str, float]:
     """The route weights expected now (--expect-weights). Without them the weights check is
     n/a, not a skip: outside the cutover's T-10 and T-0 no weights are anyone's to expect, and
     a healthy smoke run must not turn INCOMPLETE for it."""
-    weights: dict[str, float] | None = request.config.stash[STATE].expected_weights
+    weights: dict[str, float] | None = request.config.stash[RUN].envs.expected_weights
     if not weights:
         raise NotApplicable(
             "no route weights expected now (pass --expect-weights blue=10,green=90; the "

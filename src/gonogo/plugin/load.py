@@ -21,7 +21,7 @@ from gonogo.evidence import Bundle
 from gonogo.load import session
 from gonogo.load.engine import Progress
 from gonogo.load.plan import PlanError
-from gonogo.plugin.state import ENV_PARAM, LOAD_WORKERS, PLANS, STATE
+from gonogo.plugin.state import ENV_PARAM, LOAD_WORKERS, PLANS, RUN
 
 
 def parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) -> None:
@@ -39,7 +39,7 @@ def parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) -
             pytrace=False,
         )
     plan_name = str(marker.args[0])
-    state = metafunc.config.stash[STATE]
+    run = metafunc.config.stash[RUN]
     values: list[tuple[str | None, Any]] = []
     ids: list[str] = []
     for name in names:
@@ -49,7 +49,7 @@ def parametrize_thresholds(metafunc: pytest.Metafunc, names: list[str | None]) -
             continue
         try:
             plan = metafunc.config.stash[PLANS].get(
-                state.settings(name), plan_name, dict(marker.kwargs)
+                run.envs.settings(name), plan_name, dict(marker.kwargs)
             )
         except NotConfigured as exc:
             values.append((name, exc))
@@ -97,18 +97,18 @@ def announce(
     errors with the same line (the `load_result` and `load_slot` fixtures), and no load
     is sent. In one process, a refused plan or probe stops the run before anything runs.
     """
-    state = config.stash[STATE]
-    if state.load_announced:
+    run = config.stash[RUN]
+    if run.load_announced:
         return
-    state.load_announced = True
+    run.load_announced = True
     allow = bool(config.getoption("gonogo_allow_load"))
     if can_stop and not allow:
         for env, check in probes:
-            if state.settings(env).production:
+            if run.envs.settings(env).production:
                 raise pytest.UsageError(session.probe_refusal(env, check))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    for (env, plan), count in sorted(session.plans_in(state.envs, nodeids).items()):
-        settings = state.settings(env)
+    for (env, plan), count in sorted(session.plans_in(run.envs.all, nodeids).items()):
+        settings = run.envs.settings(env)
         if settings.production and not allow:
             line = session.refusal(env, plan, count)
             if can_stop:
@@ -116,8 +116,8 @@ def announce(
             line = f"gonogo load: refused: {line}"
         else:
             line = session.announcement(config.stash[PLANS], settings, plan)
-        if state.bundle is not None:
-            state.bundle.log(line)
+        if run.bundle is not None:
+            run.bundle.log(line)
         if reporter is not None:
             reporter.write_line(line)
 
@@ -125,7 +125,7 @@ def announce(
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """xdist: the controller learns the items from its workers; announce load once."""
-    if node.config.stash[STATE].envs:
+    if node.config.stash[RUN].envs.all:
         announce(node.config, list(ids), can_stop=False)
 
 
@@ -142,10 +142,10 @@ def load_result(env: Environment, request: pytest.FixtureRequest) -> Any:
     if isinstance(threshold, NotConfigured):
         raise threshold  # the plan cannot run here (a skip naming the missing table)
     marker = request.node.get_closest_marker("load")
-    state = request.config.stash[STATE]
-    if state.bundle is None:
+    run = request.config.stash[RUN]
+    if run.bundle is None:
         pytest.skip("load plans run only with an evidence bundle (not under --collect-only)")
-    bundle = state.bundle
+    bundle = run.bundle
     plan = request.config.stash[PLANS].get(env.settings, str(marker.args[0]), dict(marker.kwargs))
 
     def say(line: str) -> None:
@@ -214,9 +214,9 @@ def load_slot(env: Environment, request: pytest.FixtureRequest) -> Iterator[None
         and not request.config.getoption("gonogo_allow_load")
     ):
         raise session.LoadRefused(session.probe_refusal(env.name, request.node.name))
-    state = request.config.stash[STATE]
-    if state.bundle is None:
+    run = request.config.stash[RUN]
+    if run.bundle is None:
         yield
         return
-    with session.exclusive(_load_dir(state.bundle, env.name)):
+    with session.exclusive(_load_dir(run.bundle, env.name)):
         yield

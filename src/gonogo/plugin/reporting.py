@@ -21,18 +21,19 @@ import pytest
 from gonogo.errors import GonogoError, NotApplicable, NotConfigured
 from gonogo.evidence import CURRENT_TEST, Bundle, Captures
 from gonogo.load.engine import LoadError
-from gonogo.plugin.state import CAPTURES_KEY, STATE, item_env
+from gonogo.plugin.state import CAPTURES_KEY, RUN, item_env
 from gonogo.redact import REDACTOR
 from gonogo.report import row_anchor
 from gonogo.run import Run, message
+from gonogo.run.writers import finish
 from gonogo.verdict import HOW_TO_WAIVE, gate_lines
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    state = item.config.stash[STATE]
+    run = item.config.stash[RUN]
     item.stash[CAPTURES_KEY] = Captures(
-        state.bundle, item_env(item), item.nodeid, item.user_properties
+        run.bundle, item_env(item), item.nodeid, item.user_properties
     )
     token = CURRENT_TEST.set(item.nodeid)
     try:
@@ -83,9 +84,9 @@ def pytest_runtest_makereport(
         if rule and ("rule", rule) not in report.user_properties:
             report.user_properties.append(("rule", rule))
     captures = item.stash.get(CAPTURES_KEY, None)
-    state = item.config.stash.get(STATE, None)
-    if state is not None and state.envs and report.failed and call.when == "call":
-        _waive_or_explain(state, item, report)
+    run = item.config.stash.get(RUN, None)
+    if run is not None and run.envs.all and report.failed and call.when == "call":
+        _waive_or_explain(run, item, report)
     attach = call.when == "call" or report.failed
     if attach and captures is not None and captures.bundle is not None and captures.saved:
         extras = _html_extras(captures.bundle, captures.saved)
@@ -119,10 +120,10 @@ class _RedactedRepr:
         return self.text
 
 
-def _waive_or_explain(state: Run, item: pytest.Item, report: pytest.TestReport) -> None:
+def _waive_or_explain(run: Run, item: pytest.Item, report: pytest.TestReport) -> None:
     """A valid policy exception turns a failure into a waiver (xfail, naming the row);
     any other failure says how to file one."""
-    cover = next((e for e in state.exceptions if e.valid and e.covers(item.nodeid)), None)
+    cover = next((e for e in run.outcomes.exceptions if e.valid and e.covers(item.nodeid)), None)
     if cover is None:
         addsection = getattr(report.longrepr, "addsection", None)
         if callable(addsection):
@@ -162,11 +163,11 @@ class Controller:
     are complete however the run was distributed.
     """
 
-    def __init__(self, state: Run) -> None:
-        self.state = state
+    def __init__(self, run: Run) -> None:
+        self.run = run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.state.record(report)
+        self.run.outcomes.record(report, self.run.bundle)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
@@ -174,24 +175,28 @@ class Controller:
     ) -> Generator[None, None, None]:
         # Before the other sessionfinish hooks: the verdict is judged, for the HTML banner.
         try:
-            self.state.fold_deselected()
-            self.state.fold_uncollected()
-            self.state.judge(int(exitstatus))
+            if self.run.bundle is not None:
+                self.run.outcomes.fold_deselected(self.run.bundle)
+            self.run.outcomes.fold_uncollected(self.run.envs.all)
+            self.run.outcomes.judge(self.run.envs.required_gates, int(exitstatus))
         except Exception:  # judged again in finish(), which logs the error and seals
-            self.state.verdict = None
+            self.run.outcomes.verdict = None
         # After them: JUnit and HTML are written by then.
         result = yield
-        self.state.finish(
-            session.config.rootpath, list(session.config.invocation_params.args), int(exitstatus)
+        finish(
+            self.run,
+            session.config.rootpath,
+            list(session.config.invocation_params.args),
+            int(exitstatus),
         )
         return result
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    state = config.stash.get(STATE, None)
-    if state is None or state.verdict is None:
+    run = config.stash.get(RUN, None)
+    if run is None or run.outcomes.verdict is None:
         return
-    verdict = state.verdict
+    verdict = run.outcomes.verdict
     terminalreporter.write_sep(
         "=",
         f"gonogo verdict: {verdict.decision}",
@@ -219,33 +224,35 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_report_title(report: Any) -> None:
-    state = report._config.stash.get(STATE, None) if hasattr(report, "_config") else None
-    envs = ", ".join(state.env_names) if state is not None and state.envs else "no env"
+    run = report._config.stash.get(RUN, None) if hasattr(report, "_config") else None
+    envs = ", ".join(run.envs.names) if run is not None and run.envs.all else "no env"
     report.title = f"gonogo release verification: {envs}"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
     """The verdict banner and the per-gate table, at the top of the HTML report."""
-    state = session.config.stash.get(STATE, None)
-    if state is None or state.verdict is None:
+    run = session.config.stash.get(RUN, None)
+    if run is None or run.outcomes.verdict is None:
         return
     from gonogo.report import verdict_banner
 
-    prefix.append(verdict_banner(state.verdict))
+    prefix.append(verdict_banner(run.outcomes.verdict))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(STATE, None)
-    if state is None:
+    run = config.stash.get(RUN, None)
+    if run is None:
         return
-    state.stop_sandboxes()  # a safety net: normally stopped before the bundle is sealed
-    if state.sealed is None:
+    run.envs.stop_sandboxes(
+        run.bundle
+    )  # a safety net: normally stopped before the bundle is sealed
+    if run.sealed is None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    line = f"gonogo evidence bundle: {state.sealed}"
-    if state.signed:
-        line += f" ({state.signed})"
+    line = f"gonogo evidence bundle: {run.sealed}"
+    if run.signed:
+        line += f" ({run.signed})"
     if reporter is not None:
         reporter.write_line(line)
     else:
@@ -272,18 +279,18 @@ def _who() -> str:
 def header_metadata(session: pytest.Session) -> None:
     """The report's header says what QA asks first: which env, where, which release and
     images, which suite, when and by whom; Python and the plugins come after."""
-    state = session.config.stash.get(STATE, None)
-    if state is None or not state.envs or state.is_worker:
+    run = session.config.stash.get(RUN, None)
+    if run is None or not run.envs.all or run.is_worker:
         return
     try:
         from pytest_metadata.plugin import metadata_key
     except ImportError:  # pragma: no cover - pytest-html depends on it
         return
     from gonogo import comms
-    from gonogo.run import git
+    from gonogo.run.writers import git
 
     ours: dict[str, Any] = {}
-    for settings in (state.settings(e.name) for e in state.envs):  # a sandbox's filled in
+    for settings in (run.envs.settings(e.name) for e in run.envs.all):  # a sandbox's filled in
         label = f"Env {settings.name}"
         ours[label] = settings.description or ("production" if settings.production else "")
         ours[f"{label}: base URL"] = settings.base_url or "the local sandbox"
@@ -291,7 +298,7 @@ def header_metadata(session: pytest.Session) -> None:
         ours[f"{label}: release"] = Path(release).name if release else "none named"
         ours[f"{label}: images"] = comms.digests(release).strip()
     ours["Suite commit"] = git(session.config.rootpath, "rev-parse", "HEAD") or "unknown"
-    ours["Started"] = state.started.isoformat(timespec="seconds")
+    ours["Started"] = run.started.isoformat(timespec="seconds")
     ours["Run by"] = _who()
     metadata: dict[str, Any] = session.config.stash.get(metadata_key, {})
     session.config.stash[metadata_key] = {**REDACTOR.obj(ours), **metadata}

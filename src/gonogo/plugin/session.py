@@ -25,12 +25,12 @@ from gonogo.plugin.reporting import Controller
 from gonogo.plugin.state import (
     LOAD_WORKERS,
     PLANS,
-    STATE,
+    RUN,
     WORKER_BUNDLE_KEY,
     WORKER_ENV_FILE_KEY,
     WORKER_SANDBOX_KEY,
 )
-from gonogo.run import Run, SandboxRun
+from gonogo.run import Outcomes, Run, SandboxRun
 from gonogo.times import utcnow
 from gonogo.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.vocabulary import DRILLS, GATES, PACKS
@@ -109,16 +109,16 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
     names = env_names(config)
-    state = Run(envs=[], packs_root=config.rootpath)
-    config.stash[STATE] = state
+    run = Run(outcomes=Outcomes(packs_root=config.rootpath))
+    config.stash[RUN] = run
     if not names:
         return
     _collapse_tracebacks(config)
     try:
-        _read_envs(config, state, names)
+        _read_envs(config, run, names)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    production = [s.name for s in state.envs if s.production]
+    production = [s.name for s in run.envs.all if s.production]
     if drills and production and not config.getoption("gonogo_allow_drill"):
         raise pytest.UsageError(
             f"--drill {drills[0]} changes the environment and {', '.join(production)} is "
@@ -126,31 +126,31 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        state.is_worker = True
+        run.is_worker = True
         root = workerinput.get(WORKER_BUNDLE_KEY)
         if root:
-            state.bundle = Bundle(Path(root), names)
+            run.bundle = Bundle(Path(root), names)
         for name, text in (workerinput.get(WORKER_SANDBOX_KEY) or {}).items():
-            state.sandboxes[name] = SandboxRun.from_json(text)
+            run.envs.sandboxes[name] = SandboxRun.from_json(text)
         return
     if config.option.collectonly or config.option.help:
         return
-    _open_bundle(config, state, names)
+    _open_bundle(config, run, names)
 
 
-def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
+def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
     """The env file's tables for --env, --release, the exceptions table, --fault, --dialect."""
-    state.env_file = env_file(config)
-    state.envs = [state.env_file.get(name) for name in names]
+    run.envs.env_file = env_file(config)
+    run.envs.all = [run.envs.env_file.get(name) for name in names]
     release = config.getoption("gonogo_release")
     if release:
         resolved = str(Path(release).resolve())
-        state.envs = [s.model_copy(update={"release": resolved}) for s in state.envs]
-    state.announce = config.getoption("gonogo_announce")
-    for settings in state.envs:
+        run.envs.all = [s.model_copy(update={"release": resolved}) for s in run.envs.all]
+    run.announce = config.getoption("gonogo_announce")
+    for settings in run.envs.all:
         for warning in settings.register_secrets():
             sys.stderr.write(warning + "\n")
-            state.warnings.append(warning)
+            run.warnings.append(warning)
         if settings.sandbox:
             from gonogo.sandbox import require
 
@@ -162,28 +162,30 @@ def _read_envs(config: pytest.Config, state: Run, names: list[str]) -> None:
             pem = settings.read_secret(variable, "bundle signing key", "signing_key_env")
             signing.load_private_key(pem, variable)
     option = config.getoption("gonogo_exceptions_file")
-    state.exceptions_file = given_table(option) if option else config.rootpath / EXCEPTIONS_FILE
-    state.exceptions = load_exceptions(state.exceptions_file, [], utcnow().date())
-    faults = _sandbox_only("--fault", config.getoption("gonogo_faults") or [], state, names)
+    run.outcomes.exceptions_file = (
+        given_table(option) if option else config.rootpath / EXCEPTIONS_FILE
+    )
+    run.outcomes.exceptions = load_exceptions(run.outcomes.exceptions_file, [], utcnow().date())
+    faults = _sandbox_only("--fault", config.getoption("gonogo_faults") or [], run, names)
     if faults:
         from gonogo.sandbox.faults import parse_all
 
-        state.faults = parse_all(faults)
-    dialects = _sandbox_only("--dialect", config.getoption("gonogo_dialects") or [], state, names)
+        run.envs.faults = parse_all(faults)
+    dialects = _sandbox_only("--dialect", config.getoption("gonogo_dialects") or [], run, names)
     if dialects:
         from gonogo.sandbox import dialects as dialect_registry
 
-        state.dialects = dialect_registry.parse_all(dialects)
+        run.envs.dialects = dialect_registry.parse_all(dialects)
     weights = config.getoption("gonogo_expect_weights")
     if weights:
         from gonogo.edge import parse_expected
 
-        state.expected_weights = parse_expected(weights)
+        run.envs.expected_weights = parse_expected(weights)
 
 
-def _sandbox_only(flag: str, values: list[str], state: Run, names: list[str]) -> list[str]:
+def _sandbox_only(flag: str, values: list[str], run: Run, names: list[str]) -> list[str]:
     """--fault and --dialect change the local environment, so they need one in the run."""
-    if values and not any(s.sandbox for s in state.envs):
+    if values and not any(s.sandbox for s in run.envs.all):
         raise ConfigError(
             f"{flag} applies only to the local sandbox env (like --env local); "
             f"{', '.join(names)} is not a sandbox"
@@ -191,7 +193,7 @@ def _sandbox_only(flag: str, values: list[str], state: Run, names: list[str]) ->
     return values
 
 
-def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
+def _open_bundle(config: pytest.Config, run: Run, names: list[str]) -> None:
     """The run folder, with JUnit and the HTML report written into it (a user's own paths
     are copied in), and the controller-only writer registered."""
     evidence_option = config.getoption("gonogo_evidence_dir")
@@ -199,40 +201,40 @@ def _open_bundle(config: pytest.Config, state: Run, names: list[str]) -> None:
         Path(evidence_option).resolve() if evidence_option else config.rootpath / "reports"
     )
     try:
-        state.bundle = Bundle.create(evidence_dir, names)
+        run.bundle = Bundle.create(evidence_dir, names)
     except OSError as exc:
         raise pytest.UsageError(
             f"cannot create the evidence folder under {evidence_dir}: {exc.strerror}; "
             "pass --evidence-dir=DIR with a writable folder"
         ) from None
-    root = state.bundle.root
+    root = run.bundle.root
     if config.option.xmlpath:
-        state.user_junit = config.option.xmlpath
+        run.user_junit = config.option.xmlpath
     else:
         config.option.xmlpath = str(root / "junit.xml")
     if getattr(config.option, "htmlpath", None):
-        state.user_html = config.option.htmlpath
+        run.user_html = config.option.htmlpath
     else:
         config.option.htmlpath = str(root / "report.html")
         config.option.self_contained_html = True
-    config.pluginmanager.register(Controller(state), "gonogo-controller")
-    state.bundle.log(
+    config.pluginmanager.register(Controller(run), "gonogo-controller")
+    run.bundle.log(
         f"gonogo {__version__} run started: env(s) {', '.join(names)}; "
-        f"env file {state.env_file.path if state.env_file else '?'}"
+        f"env file {run.envs.env_file.path if run.envs.env_file else '?'}"
     )
-    for warning in state.warnings:
-        state.bundle.log(warning)
+    for warning in run.warnings:
+        run.bundle.log(warning)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: tell each worker where the controller's bundle is."""
-    state = node.config.stash[STATE]
-    if state.bundle is not None:
-        node.workerinput[WORKER_BUNDLE_KEY] = str(state.bundle.root)
-    if state.env_file is not None:
-        node.workerinput[WORKER_ENV_FILE_KEY] = state.env_file.path
-    node.workerinput[WORKER_SANDBOX_KEY] = {n: r.to_json() for n, r in state.sandboxes.items()}
+    run = node.config.stash[RUN]
+    if run.bundle is not None:
+        node.workerinput[WORKER_BUNDLE_KEY] = str(run.bundle.root)
+    if run.envs.env_file is not None:
+        node.workerinput[WORKER_ENV_FILE_KEY] = run.envs.env_file.path
+    node.workerinput[WORKER_SANDBOX_KEY] = {n: r.to_json() for n, r in run.envs.sandboxes.items()}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -241,31 +243,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     report's header says which env, release and images (reporting.header_metadata)."""
     from gonogo.plugin.reporting import header_metadata
 
-    state = session.config.stash[STATE]
-    if state.is_worker or state.bundle is None:
+    run = session.config.stash[RUN]
+    if run.is_worker or run.bundle is None:
         return
-    state.start_sandboxes()
+    run.envs.start_sandboxes(run.bundle)
     header_metadata(session)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    state = config.stash.get(STATE, None)
-    if state is None or not state.envs:
+    run = config.stash.get(RUN, None)
+    if run is None or not run.envs.all:
         return []
     lines = []
-    for settings in state.envs:
+    for settings in run.envs.all:
         where = "local sandbox" if settings.sandbox else settings.base_url
-        run = state.sandboxes.get(settings.name)
-        if run is not None and run.info is not None:
-            where = (
-                f"local sandbox at {run.info.base_url} (up in {run.info.startup_s['total']:.1f} s)"
-            )
-            if state.faults:
-                where += f", faults: {', '.join(sorted(state.faults))}"
-            if state.dialects:
-                where += f", dialects: {', '.join(state.dialects)}"
-        elif run is not None and run.error:
-            where = f"local sandbox FAILED to start: {run.error}"
+        sandbox = run.envs.sandboxes.get(settings.name)
+        if sandbox is not None and sandbox.info is not None:
+            up = sandbox.info.startup_s["total"]
+            where = f"local sandbox at {sandbox.info.base_url} (up in {up:.1f} s)"
+            if run.envs.faults:
+                where += f", faults: {', '.join(sorted(run.envs.faults))}"
+            if run.envs.dialects:
+                where += f", dialects: {', '.join(run.envs.dialects)}"
+        elif sandbox is not None and sandbox.error:
+            where = f"local sandbox FAILED to start: {sandbox.error}"
         kind = "production" if settings.production else "non-production"
         lines.append(f"gonogo env {settings.name}: {where} ({kind})")
         for variable in settings.secret_variables():
@@ -274,6 +275,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                     f"gonogo env {settings.name}: {variable} is not set; "
                     "checks that need it will error"
                 )
-    if state.bundle is not None:
-        lines.append(f"gonogo evidence: {state.bundle.root}")
+    if run.bundle is not None:
+        lines.append(f"gonogo evidence: {run.bundle.root}")
     return lines

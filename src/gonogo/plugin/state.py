@@ -14,7 +14,7 @@ WORKER_BUNDLE_KEY = "gonogo_bundle"
 WORKER_SANDBOX_KEY = "gonogo_sandbox"
 WORKER_ENV_FILE_KEY = "gonogo_env_file"
 
-STATE = pytest.StashKey[Run]()
+RUN = pytest.StashKey[Run]()
 CAPTURES_KEY = pytest.StashKey[Captures]()
 LOAD_WORKERS = pytest.StashKey[int | None]()
 PLANS = pytest.StashKey[PlanBook]()
