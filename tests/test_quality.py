@@ -5,6 +5,7 @@ Run as tests so the README's one test command enforces them too.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,49 @@ def test_no_module_import_cycles() -> None:
         if module not in index:
             visit(module)
     assert cycles == [], f"import cycles: {cycles}"
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
+    """The contracts are not vacuous: the package copied with one upward import added
+    (the bottom layer's times.py importing the CLI) is refused, naming that import."""
+    shutil.copytree(REPO / "src", tmp_path / "src")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    times = tmp_path / "src" / "gonogo" / "times.py"
+    times.write_text(times.read_text() + "\nimport gonogo.cli  # noqa: E402\n")
+    done = subprocess.run(
+        [_tool("lint-imports"), "--no-cache"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert "BROKEN" in done.stdout and "gonogo.times -> gonogo.cli" in done.stdout, done.stdout
+
+
+def test_the_cli_and_the_plugin_say_each_shared_option_the_same() -> None:
+    """gonogo.options declares each option once: `pytest --help` and every `gonogo`
+    command that takes it show its flag, metavar and the same words."""
+    from gonogo.options import PYTEST_OPTIONS
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    plugin = flat(_run(sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider").stdout)
+    shared = {"--env": ["watch", "rollback", "rules", "cutover plan"],
+              "--env-file": ["envs", "watch", "rollback", "rules", "cutover run"],
+              "--fault": ["sandbox up", "watch", "rollback", "cutover run"],
+              "--dialect": ["sandbox up", "watch"],
+              "--evidence-dir": ["watch", "rollback"]}  # fmt: skip
+    for option in PYTEST_OPTIONS:
+        assert flat(option.arguments()["help"]) in plugin, option.flag
+        for command in shared.get(option.flag, []):
+            done = _run(sys.executable, "-m", "gonogo.cli", *command.split(), "--help")
+            text = flat(done.stdout)
+            assert f"{option.flag} {option.metavar}" in text, (command, option.flag)
+            assert flat(option.help) in text, (command, option.flag)
 
 
 def test_package_imports_without_pytest() -> None:

@@ -28,6 +28,7 @@ from gonogo import __version__
 from gonogo.config import load_env_file, resolve_env_file
 from gonogo.errors import BundleError, ConfigError, GonogoError
 from gonogo.evidence import verify_bundle
+from gonogo.options import DIALECT, ENV, ENV_FILE, EVIDENCE_DIR, FAULT, Option
 from gonogo.vocabulary import PACK_GATES, parse_duration
 
 EXIT_OK = 0
@@ -40,6 +41,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(self.usage_exit, f"gonogo: {message} (see gonogo --help)\n")
+
+
+def _add(
+    parser: argparse.ArgumentParser,
+    option: Option,
+    *,
+    dest: str,
+    many: bool | None = None,
+    required: bool = False,
+) -> None:
+    """One of the plugin's options (gonogo.options), as this command takes it."""
+    parser.add_argument(option.flag, **option.arguments(many=many, required=required, dest=dest))
 
 
 def _signature_options(parser: argparse.ArgumentParser, when: str) -> None:
@@ -63,9 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     envs = sub.add_parser("envs", help="list the environments in the env file")
-    envs.add_argument(
-        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
-    )
+    _add(envs, ENV_FILE, dest="env_file")
 
     verify = sub.add_parser("verify-bundle", help="check a bundle's files against its bundle.json")
     verify.add_argument(
@@ -91,20 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION", parser_class=_Parser
     )
     up = actions.add_parser("up", help="start the stack in the foreground until Ctrl-C")
-    up.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="start with this fault; repeatable (see `gonogo sandbox faults`)",
-    )
-    up.add_argument(
-        "--dialect",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="speak as another stack does; repeatable (see `gonogo sandbox dialects`)",
-    )
+    _add(up, FAULT, dest="fault")
+    _add(up, DIALECT, dest="dialect")
     up.add_argument(
         "--for",
         dest="seconds",
@@ -119,10 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     watch = sub.add_parser(
         "watch", help="evaluate the rollback triggers every interval (exit 5: rollback)"
     )
-    watch.add_argument("--env", required=True, metavar="NAME", help="the env to watch")
-    watch.add_argument(
-        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
-    )
+    _add(watch, ENV, dest="env", many=False, required=True)
+    _add(watch, ENV_FILE, dest="env_file")
     watch.add_argument(
         "--for",
         dest="duration",
@@ -136,26 +133,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="time between evaluations (default: [watch] interval_s, 30 s)",
     )
-    watch.add_argument(
-        "--evidence-dir",
-        default="reports",
-        metavar="DIR",
-        help="where the watch's run folder goes (default reports/)",
-    )
-    watch.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="sandbox envs only: start the local environment with this fault",
-    )
-    watch.add_argument(
-        "--dialect",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="sandbox envs only: the local environment speaks as another stack does",
-    )
+    _add(watch, EVIDENCE_DIR, dest="evidence_dir")
+    _add(watch, FAULT, dest="fault")
+    _add(watch, DIALECT, dest="dialect")
 
     worker = sub.add_parser(
         "load-worker",
@@ -181,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the rollback macro, each step verified: route to blue, freeze, notify, "
         "verify blue, unfreeze (exit 1: a step failed)",
     )
-    rollback.add_argument("--env", required=True, metavar="NAME", help="the env rolled back")
+    _add(rollback, ENV, dest="env", many=False, required=True)
     rollback.add_argument(
         "--to", default="blue", metavar="SLOT", help="the slot to send all traffic to (blue)"
     )
@@ -191,19 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument(
         "--dry-run", action="store_true", help="print the steps and their manual commands only"
     )
-    rollback.add_argument(
-        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
-    )
-    rollback.add_argument(
-        "--evidence-dir", default="reports", metavar="DIR", help="where its bundle goes"
-    )
-    rollback.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="sandbox envs only: rehearse with this fault (weights-stuck, blue-cold, ...)",
-    )
+    _add(rollback, ENV_FILE, dest="env_file")
+    _add(rollback, EVIDENCE_DIR, dest="evidence_dir")
+    _add(rollback, FAULT, dest="fault")
 
     cutover = sub.add_parser(
         "cutover", help="the cutover day: plan the timeline, run a step, show where it stands"
@@ -211,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     steps = cutover.add_subparsers(dest="cutover_command", metavar="plan|run|status")
     steps.required = True
     plan = steps.add_parser("plan", help="record the day's plan and print it (T-0's time zone)")
-    plan.add_argument("--env", required=True, metavar="NAME", help="green: the new release")
+    _add(plan, ENV, dest="env", many=False, required=True)
     plan.add_argument("--blue", metavar="NAME", help="blue: the previous release (rollback)")
     plan.add_argument(
         "--t0", required=True, help="the flip, with its offset: 2026-12-01T02:00-07:00"
@@ -225,28 +195,20 @@ def _parser() -> argparse.ArgumentParser:
         help="run although an earlier step has not passed (recorded)",
     )
     run.add_argument("--note", help="a manual step: what was seen (recorded)")
-    run.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a rehearsal on the local sandbox: run the step with this fault (recorded)",
-    )
+    _add(run, FAULT, dest="fault")
     status = steps.add_parser("status", help="each step: passed, failed, due or pending")
     status.add_argument("--now", help="as it would stand at this time (a rehearsal)")
     for each in (plan, run, status):
         each.add_argument("--reports", default="reports", metavar="DIR", help="default: reports")
-        each.add_argument("--env-file", metavar="PATH")
+        _add(each, ENV_FILE, dest="env_file")
     for each in (run, status):
         each.add_argument("--day", metavar="YYYY-MM-DD", help="default: the newest planned day")
 
     rules = sub.add_parser(
         "rules", help="print the env's rollback triggers as Prometheus alerting rules (YAML)"
     )
-    rules.add_argument("--env", required=True, metavar="NAME")
-    rules.add_argument(
-        "--env-file", metavar="PATH", help="default: $GONOGO_ENV_FILE or ./environments.toml"
-    )
+    _add(rules, ENV, dest="env", many=False, required=True)
+    _add(rules, ENV_FILE, dest="env_file")
     return parser
 
 
@@ -668,7 +630,7 @@ def _sandbox_faults(settings: Any, values: list[str]) -> dict[str, str | None]:
     return chosen
 
 
-def _command_bundle(settings: Any, evidence_dir: str) -> Any:
+def _command_bundle(settings: Any, evidence_dir: str | None) -> Any:
     """The run folder of a command that opens one env (watch, rollback): the secrets'
     warnings on stderr and in steps.log, and SIGTERM ending it as Ctrl-C does, so the
     stack stops and the bundle is sealed."""
@@ -679,7 +641,7 @@ def _command_bundle(settings: Any, evidence_dir: str) -> Any:
     warnings = settings.register_secrets()
     for warning in warnings:
         print(warning, file=sys.stderr)
-    bundle = Bundle.create(Path(evidence_dir), [settings.name])
+    bundle = Bundle.create(Path(evidence_dir or "reports"), [settings.name])
     for warning in warnings:
         bundle.log(warning)
     signal.signal(signal.SIGTERM, _interrupt)
