@@ -684,7 +684,7 @@ def test_prepared_requests_are_the_clients_own_and_only_idempotent_ones_are_sent
     script = textwrap.dedent(
         """
         import sys
-        from gonogo.load.child import Http
+        from gonogo.load.child.httpclient import Http
         http = Http({"base_url": sys.argv[1] + "/base", "timeout_s": 5}, 2)
         auth = {"Authorization": "Bearer t"}
         prepared = http.prepare("GET", "/same", None, auth)
@@ -741,7 +741,7 @@ def test_answers_are_read_as_servers_shape_them_and_timeout_s_ends_a_silent_one(
     script = textwrap.dedent(
         """
         import sys, time
-        from gonogo.load.child import Http
+        from gonogo.load.child.httpclient import Http
         http = Http({"base_url": sys.argv[1], "timeout_s": 1}, 2)
         for method, path in [("GET", "/length"), ("GET", "/chunked"), ("GET", "/interim"),
                              ("HEAD", "/head"), ("GET", "/length"), ("GET", "/close"),
@@ -789,7 +789,7 @@ def test_a_connection_on_a_descriptor_past_1024_is_used_again() -> None:
         import os, resource, sys
         resource.setrlimit(resource.RLIMIT_NOFILE, (1200, {hard!r}))
         held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-        from gonogo.load.child import Http
+        from gonogo.load.child.httpclient import Http
         http = Http({{"base_url": sys.argv[1], "timeout_s": 5}}, 2)
         wire = http.prepare("GET", "/length", None, {{}})
         for _ in range(3):
@@ -809,7 +809,7 @@ def test_a_requests_method_is_one_spelling_on_the_wire_in_its_tags_and_in_the_pl
     sample. In a child: the Locust side patches the process with gevent."""
     script = textwrap.dedent(
         """
-        from gonogo.load.child import Sent, ShardRun
+        from gonogo.load.child.shard import Sent, ShardRun
         from gonogo.load.plan import Plan
         plan = Plan.from_json({"name": "p", "target": {"base_url": "http://127.0.0.1:1"},
             "scenarios": {"s": {"rate": 1, "duration": "1s", "requests": [
@@ -837,7 +837,7 @@ def test_a_worker_filling_its_histograms_in_steps_reports_what_it_would_at_once(
     script = textwrap.dedent(
         """
         import json, random
-        from gonogo.load.child import Recorder
+        from gonogo.load.child.recorder import Recorder
         rng = random.Random(5)
         events = [(rng.random() * 3, rng.lognormvariate(0, 1), rng.random() < 0.1)
                   for _ in range(5000)]
@@ -921,7 +921,7 @@ def test_the_scheduler_never_wakes_before_an_arrival_is_due() -> None:
     script = textwrap.dedent(
         """
         import time
-        from gonogo.load.child import PRECISE_WAKE_MIN_S, Waker
+        from gonogo.load.child.timer import PRECISE_WAKE_MIN_S, Waker
         waker = Waker()
         assert waker._fd >= 0, "no timerfd on Linux"
         early = 0

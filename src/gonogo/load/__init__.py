@@ -7,8 +7,9 @@
     session.py   the pytest side without pytest: one Plan per (env, plan), run once
     stats.py     HDR series, merged losslessly across workers; threshold judgement
     engine.py    starts, bounds and stops the children
-    child.py     the Locust master and workers (child processes only: gevent)
+    child/       the Locust master and workers (child processes only: gevent): timer,
+                 recorder, httpclient, shard, master, worker, __main__
     plots.py     latency over time and its distribution, as PNG
 
-Importing this package (or any module but child.py) never imports Locust.
+Importing this package (or any module but child/) never imports Locust.
 """

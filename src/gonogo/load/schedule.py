@@ -1,6 +1,6 @@
 """When iterations are due: k6's arrival-rate executors as a pure schedule.
 
-Kept apart from child.py, which patches the process with gevent on import,
+Kept apart from child/, which patches the process with gevent on import,
 so the schedule can be read and tested in any process.
 """
 
