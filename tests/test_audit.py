@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gonogo import audit
-from gonogo.config import AuditSettings
+from gonogo.config.security import AuditSettings
 from gonogo.sandbox.app.security import AuditChain
 
 JWK = AuditSettings(

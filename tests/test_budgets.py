@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gonogo import budgets
-from gonogo.config import BudgetSettings
+from gonogo.config.slo import BudgetSettings
 from gonogo.release import ReleaseError
 from tests.conftest import vectors
 from tests.packs import run_pack

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +297,74 @@ def test_a_missing_token_env_says_what_to_add(monkeypatch: pytest.MonkeyPatch) -
         "env 'x' names no variable for the bearer token; add token_env = \"NAME\" to "
         "[environments.x] and export NAME=... before the run"
     )
+
+
+def _header_blocks(text: str) -> dict[str, str]:
+    """environments.toml's header comment, by table: "" for the top-level keys."""
+    header = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("#"))
+    listing = "\n".join(header).split("Every key, with its default:", 1)[1]
+    blocks: dict[str, str] = {"": ""}
+    current = ""
+    for line in listing.splitlines():
+        found = re.match(r"^\s*\[(\w+)\]\s*(.*)$", line)
+        if found:
+            current = found.group(1)
+            blocks[current] = found.group(2)
+        else:
+            blocks[current] += "\n" + line
+    return blocks
+
+
+def _fields(model: Any) -> set[str]:
+    """A table's keys and, recursively, its inner tables' keys."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for inner in _tables_in(field.annotation):
+            names |= _fields(inner)
+    return names
+
+
+def _tables_in(annotation: Any) -> list[Any]:
+    from gonogo.table import Table
+
+    if isinstance(annotation, type) and issubclass(annotation, Table):
+        return [annotation]
+    return [t for arg in typing.get_args(annotation) for t in _tables_in(arg)]
+
+
+# Keys of the header's examples that are the deployment's own names, not gonogo's keys.
+FREE_KEYS = {
+    "operations": {"limit", "text"},  # variables = {gonogo's name = the deployment's}
+    "edge": {"blue", "green"},  # services = {slot = its Service}
+    "smoke": {"enable"},  # the drill's query string, ?enable=true|false
+}
+
+
+def test_the_env_files_header_lists_every_table_and_key_and_nothing_else() -> None:
+    """The header of environments.toml is what an operator reads to write theirs: every table
+    and key EnvSettings takes is named there, and every `key =` there is one it takes."""
+    from gonogo.config import EnvSettings
+
+    blocks = _header_blocks((REPO / "environments.toml").read_text())
+    tables = {
+        name: _tables_in(field.annotation)[0]
+        for name, field in EnvSettings.model_fields.items()
+        if _tables_in(field.annotation)
+    }
+    top = set(EnvSettings.model_fields) - set(tables) - {"name"}
+    assert sorted(set(blocks) - {""}) == sorted(tables), "tables in the header vs EnvSettings"
+    problems = []
+    for table, text in blocks.items():
+        known = top if table == "" else _fields(tables[table])
+        words = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", text))
+        problems += [f"[{table}] {k}: not in the header" for k in sorted(known - words)]
+        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", text)  # a selector's label="v"
+        written = set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*=", unquoted))
+        written -= FREE_KEYS.get(table, set())
+        problems += [f"[{table}] {k} =: no such key" for k in sorted(written - known)]
+    assert not problems, "\n".join(problems)

@@ -218,7 +218,7 @@ def test_an_unexpected_error_in_a_step_says_the_state_left_and_what_remains(tmp_
     import datetime as dt
     from types import SimpleNamespace
 
-    from gonogo.config import EdgeSettings
+    from gonogo.config.day import EdgeSettings
     from gonogo.evidence import Bundle
 
     class Broken(rollback.Rollback):

@@ -436,7 +436,7 @@ def test_running_digests_read_through_the_kubernetes_client(tmp_path: Path) -> N
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from gonogo.clients.cluster import ClusterClient
-    from gonogo.config import ClusterSettings
+    from gonogo.config.day import ClusterSettings
     from gonogo.supplychain import drift
 
     k8s = vectors("k8s")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from gonogo.clients.metrics import MetricsSnapshot
-from gonogo.config import EnvSettings, MetricsSettings, load_env_file
+from gonogo.config import EnvSettings, load_env_file
+from gonogo.config.signals import MetricsSettings
 from gonogo.errors import EnvFileError
 from gonogo.series import parse_selector
 from gonogo.signals import Signals, UnmappedSignal

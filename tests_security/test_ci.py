@@ -15,7 +15,7 @@ import pytest
 from gonogo import ci
 from gonogo.checks import says
 from gonogo.clients.github import GitHub
-from gonogo.config import CiSettings
+from gonogo.config.release import CiSettings
 from gonogo.env import Environment
 from gonogo.errors import NotConfigured
 from gonogo.evidence import Captures

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from gonogo.config import AuditSettings
+from gonogo.config.security import AuditSettings
 from gonogo.errors import TargetError
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gonogo.config import BudgetSettings
+from gonogo.config.slo import BudgetSettings
 from gonogo.release import ReleaseError
 
 

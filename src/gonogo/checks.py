@@ -15,7 +15,7 @@ from gonogo.evidence import cite
 
 if TYPE_CHECKING:
     from gonogo.clients.graphql import GraphQLResult
-    from gonogo.config import Operation
+    from gonogo.config.api import Operation
 
 
 def write_freeze(env: Any, enable: bool, client: Any = None) -> int:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gonogo.config import EdgeSettings
+from gonogo.config.day import EdgeSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
 if TYPE_CHECKING:

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from gonogo import edge
 from gonogo.checks import short, write_freeze, write_refused
-from gonogo.config import EdgeSettings, EnvSettings
+from gonogo.config import EnvSettings
+from gonogo.config.day import EdgeSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
 if TYPE_CHECKING:

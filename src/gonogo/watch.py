@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gonogo.clients.metrics import MetricsSnapshot
-from gonogo.config import MetricsSettings
+from gonogo.config.signals import MetricsSettings
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.series import Selector
 from gonogo.vocabulary import TRIGGER_FOR_S

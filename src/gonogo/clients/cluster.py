@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gonogo.config import ClusterSettings
+from gonogo.config.day import ClusterSettings
 from gonogo.errors import ConfigError, TargetError, Unreachable
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from gonogo.config import DatabaseSettings
+from gonogo.config.data import DatabaseSettings
 from gonogo.errors import ConfigError, TargetError, Unreachable
 
 

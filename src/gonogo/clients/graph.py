@@ -19,7 +19,7 @@ import neo4j
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from gonogo.clients.http import HttpClient
-from gonogo.config import GraphSettings
+from gonogo.config.data import GraphSettings
 from gonogo.errors import ConfigError, TargetError, Unreachable
 from gonogo.redact import REDACTOR
 

@@ -105,7 +105,7 @@ class GraphQLClient:
 
         With `method = "GET"` queries go in the query string, as GraphQL-over-HTTP allows;
         a `write` (a mutation) always goes by POST, which the spec requires. `operation` is
-        an id, or a gonogo.config.Operation (its id is sent).
+        an id, or a gonogo.config.api.Operation (its id is sent).
         """
         operation = str(getattr(operation, "id", operation))
         payload: dict[str, Any]

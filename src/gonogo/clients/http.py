@@ -30,7 +30,7 @@ import httpcore
 import httpx
 
 from gonogo import __version__
-from gonogo.config import DEFAULT_MAX_BODY_MB
+from gonogo.config.api import DEFAULT_MAX_BODY_MB
 from gonogo.errors import BadAnswer, ConfigError, TooLarge, Unreachable
 from gonogo.times import iso, utcnow
 

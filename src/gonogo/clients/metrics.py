@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from gonogo.clients.http import HttpClient
-from gonogo.config import PrometheusSettings
+from gonogo.config.signals import PrometheusSettings
 from gonogo.errors import TargetError
 from gonogo.times import iso, utcnow
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from gonogo.config import StreamSettings
+from gonogo.config.data import StreamSettings
 from gonogo.errors import TargetError, Unreachable
 
 KAFKA_LOG = logging.getLogger("gonogo.kafka")

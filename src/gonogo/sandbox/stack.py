@@ -23,23 +23,14 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from gonogo.config import (
-    DEFAULT_OPERATIONS,
-    AbacSettings,
-    AuditSettings,
-    CiSettings,
-    ClusterSettings,
-    DatabaseSettings,
-    EdgeSettings,
-    EnvSettings,
-    GraphSettings,
-    LoadSettings,
-    Operations,
-    PrometheusSettings,
-    ProvenanceSettings,
-    SecuritySettings,
-    StreamSettings,
-)
+from gonogo.config import EnvSettings
+from gonogo.config.api import DEFAULT_OPERATIONS, Operations
+from gonogo.config.data import DatabaseSettings, GraphSettings, StreamSettings
+from gonogo.config.day import ClusterSettings, EdgeSettings
+from gonogo.config.release import CiSettings
+from gonogo.config.security import AbacSettings, AuditSettings, ProvenanceSettings, SecuritySettings
+from gonogo.config.signals import PrometheusSettings
+from gonogo.config.slo import LoadSettings
 from gonogo.errors import SandboxError
 from gonogo.processes import Child, free_port, last_line, spawn, spawn_reaper
 from gonogo.sandbox import cluster, database, release_copy, servers

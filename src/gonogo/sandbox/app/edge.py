@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gonogo.config import SERVICE_WEIGHTS_ANNOTATION
+from gonogo.config.day import SERVICE_WEIGHTS_ANNOTATION
 from gonogo.edge import EdgeError, format_annotation, parse_annotation, traefik_shares
 
 SLOT_HEADER = "X-IntelGraph-Slot"

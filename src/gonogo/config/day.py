@@ -1,0 +1,73 @@
+"""The cutover day's surroundings: the cluster, the edge in front of blue and green, comms."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gonogo.config.fields import plain_url
+from gonogo.config.load import Duration, check_duration
+from gonogo.table import Table, VarName, check_var_name
+
+
+class ClusterSettings(Table):
+    namespace: str
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+class CommsSettings(Table):
+    # The variable holding the war room's webhook URL (the URL is the credential).
+    webhook_env: VarName | None = None
+    # A folder of go-no-go.txt / post-deploy.txt / rollback.txt / status.txt overriding
+    # gonogo's own.
+    templates: str | None = None
+    # The seed's "Comms Cadence": `gonogo watch` posts a status message this often.
+    cadence: Duration | None = "30m"
+
+    _v = field_validator("webhook_env")(check_var_name)
+    _d = field_validator("cadence")(check_duration)
+
+
+# The edge in front of the two slots: Traefik's annotation (the seed macro's) by default.
+SERVICE_WEIGHTS_ANNOTATION = "traefik.ingress.kubernetes.io/service-weights"
+
+
+class EdgeSettings(Table):
+    """The route in front of blue and green: where its weights are declared (an Ingress's
+    service-weights annotation, or a weighted TraefikService), and how a response says
+    which slot answered. Read through [cluster]."""
+
+    kind: Literal["ingress", "traefikservice"] = "ingress"
+    name: str = "intelgraph"
+    namespace: str | None = None  # default: [cluster] namespace
+    annotation: str = SERVICE_WEIGHTS_ANNOTATION
+    # TraefikService's API group: traefik.io (v3, v2.10+) or traefik.containo.us (older v2).
+    group: str = "traefik.io"
+    # Each slot's Kubernetes Service in the weights.
+    services: dict[str, str] = Field(
+        default_factory=lambda: {"blue": "intelgraph-blue", "green": "intelgraph-green"}
+    )
+    # The URL users reach (through the edge); default: the env's base_url.
+    public_url: str | None = None
+    probe_path: str = "/healthz"
+    # Which slot answered: a response header, or a field of the probe's JSON body.
+    slot_header: str | None = "X-IntelGraph-Slot"
+    slot_field: str | None = None
+    samples: int = Field(default=200, ge=20, le=5000)
+    # How long a weight change may take to reach the traffic (the edge reloads its config).
+    settle_s: float = Field(default=30.0, gt=0, le=600)
+
+    _u = field_validator("public_url")(plain_url)
+
+    @model_validator(mode="after")
+    def _slot_source(self) -> EdgeSettings:
+        if not self.slot_header and not self.slot_field:
+            raise ValueError(
+                "set slot_header (a response header naming the slot) or slot_field (a "
+                "field of the probe's JSON body); the observed weights need one"
+            )
+        if len(self.services) < 2:
+            raise ValueError('services names both slots: {blue = "svc-blue", green = "svc-green"}')
+        return self
