@@ -3,7 +3,7 @@
 Layers import downward only (docs/architecture.md draws them; import-linter's contracts in
 pyproject.toml hold them, run by tests/test_quality.py):
 
-    plugin/, cli.py            entry points: wire options, fixtures and commands
+    plugin/, cli/              entry points: wire options, fixtures and commands
     run.py, verdict.py, ...    one run and its writers, the day's actions, the engines
     checks.py, evidence.py,    what checks share, the bundle, signing, an env and its
     signing.py, env.py, ...    clients
