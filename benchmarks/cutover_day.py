@@ -47,7 +47,7 @@ def gonogo(folder: Path, *args: str) -> tuple[int, str, float]:
 
 
 def one_day(faults: dict[str, str]) -> float:
-    from gonogo import cutover
+    from gonogo.day import cutover
 
     with tempfile.TemporaryDirectory(prefix="gonogo-day-") as tmp:
         folder = Path(tmp)

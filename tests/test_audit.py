@@ -1,4 +1,4 @@
-"""The audit chain in the deployment's own layout ([security.audit]): gonogo.audit against
+"""The audit chain in the deployment's own layout ([security.audit]): gonogo.supplychain.audit against
 logs written by the local gateway's own AuditChain, in its two layouts."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from gonogo import audit
 from gonogo.config.security import AuditSettings
 from gonogo.sandbox.app.security import AuditChain
+from gonogo.supplychain import audit
 
 JWK = AuditSettings(
     key="publicKeyJwk",

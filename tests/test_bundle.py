@@ -16,7 +16,7 @@ from gonogo.cli import main as gonogo
 from gonogo.config import EnvSettings
 from gonogo.evidence import Bundle, verify_bundle
 from gonogo.redact import MASK, Redactor
-from gonogo.verdict import ATTESTATION_FILE
+from gonogo.run.verdict import ATTESTATION_FILE
 from tests.conftest import PLANTED, only_bundle
 
 MANY = """
@@ -305,9 +305,9 @@ def test_ctrl_c_while_the_report_renders_still_seals_the_bundle(
     from gonogo.run import Run, RunEnvs
     from gonogo.run.writers import finish
 
-    # Through sys.modules: pytester's in-process runs may have dropped gonogo.report, and
+    # Through sys.modules: pytester's in-process runs may have dropped gonogo.run.report, and
     # run/writers.py imports it from there (the package attribute can be a stale module).
-    report = importlib.import_module("gonogo.report")
+    report = importlib.import_module("gonogo.run.report")
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -335,7 +335,9 @@ def test_an_internal_error_while_the_end_is_written_still_seals_the_bundle(
     from gonogo.run import Run, RunEnvs
     from gonogo.run.writers import finish
 
-    comms = importlib.import_module("gonogo.comms")  # as above: the module run/writers.py will use
+    comms = importlib.import_module(
+        "gonogo.day.comms"
+    )  # as above: the module run/writers.py will use
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("a bug in a writer")
@@ -492,7 +494,7 @@ def test_an_ed25519_key_is_named_as_the_wrong_kind() -> None:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from gonogo.errors import ConfigError
-    from gonogo.signing import load_private_key
+    from gonogo.supplychain.signing import load_private_key
 
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -1,6 +1,6 @@
 """Required means required, whatever selects the checks (issue: hardening, second round, 1).
 
-The verdict learns "required" from the packs' files (gonogo.census), not from what a
+The verdict learns "required" from the packs' files (gonogo.run.census), not from what a
 session collected: node ids, paths, -k, -m, --deselect, --lf and a plugin that drops
 items silently all leave a required check not run, and the verdict INCOMPLETE.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gonogo.census import census
 from gonogo.cli import main as gonogo
+from gonogo.run.census import census
 from gonogo.vocabulary import PACKS
 from tests.conftest import only_bundle
 from tests.packs import REPO

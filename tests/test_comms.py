@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gonogo import comms
+from gonogo.day import comms
 from tests.conftest import PLANTED, POSTED, only_bundle
 
 CHECKS = """

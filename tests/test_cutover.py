@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gonogo import cutover
 from gonogo.cli import main as gonogo
+from gonogo.day import cutover
 from gonogo.evidence import verify_bundle
 from tests.packs import REPO
 

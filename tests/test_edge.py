@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gonogo import edge
+from gonogo.day import edge
 from gonogo.errors import ConfigError
 from tests.packs import outcomes, run_pack
 

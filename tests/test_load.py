@@ -29,9 +29,10 @@ from hdrh.histogram import HdrHistogram
 from gonogo.config import EnvSettings
 from gonogo.config.load import LoadScenario
 from gonogo.load.engine import LoadError, read_summary
-from gonogo.load.plan import Plan, PlanError, build_plan, parse_threshold, thresholds_of
+from gonogo.load.plan import Plan, build_plan
 from gonogo.load.schedule import arrivals
-from gonogo.load.stats import HIGHEST_US, LOWEST_US, Store, Timeline, judge, new_histogram
+from gonogo.load.stats import HIGHEST_US, LOWEST_US, Store, Timeline, new_histogram
+from gonogo.load.threshold import PlanError, judge, parse_threshold, thresholds_of
 from tests.conftest import Ok, reply, self_signed, serving
 from tests.packs import REPO
 

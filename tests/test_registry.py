@@ -320,8 +320,8 @@ def test_keyed_attestations_under_the_legacy_att_tag_are_all_read(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from gonogo.signing import sign_keyed
     from gonogo.supplychain.signatures import attested_kinds
+    from gonogo.supplychain.signing import sign_keyed
 
     repo = "intelgraph/attested"
     config = push_blob(registry, repo, b'{"architecture":"amd64","os":"linux"}')

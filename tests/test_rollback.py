@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from gonogo import rollback
 from gonogo.config import EnvSettings
+from gonogo.day import rollback
 from gonogo.evidence import verify_bundle
 from tests.conftest import reply, serving
 from tests.packs import REPO, machine

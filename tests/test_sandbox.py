@@ -17,7 +17,8 @@ import pytest
 from gonogo.errors import ConfigError, SandboxError
 from gonogo.sandbox import database, faults, release_copy
 from gonogo.sandbox.app.gql import REGISTRY
-from gonogo.sandbox.stack import Stack, StackInfo
+from gonogo.sandbox.info import StackInfo
+from gonogo.sandbox.stack import Stack
 from gonogo.sandbox.tokens import AUDIENCE, ISSUER, mint
 from tests.conftest import running
 

@@ -15,8 +15,9 @@ import pytest
 
 from gonogo.config import EnvSettings
 from gonogo.load.engine import GeneratorSaturated, LoadResult
-from gonogo.load.plan import Threshold, build_plan, parse_threshold
+from gonogo.load.plan import build_plan
 from gonogo.load.stats import SATURATED_START_DELAY_MS, Store, Timeline, fill, new_histogram
+from gonogo.load.threshold import Threshold, parse_threshold
 
 GATEWAY = (("scenario", "gateway"),)
 

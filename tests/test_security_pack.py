@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from gonogo.release import ReleaseError
+from gonogo.run.verdict import parse_exceptions, validate
 from gonogo.supplychain import inputs, provenance, rego, trivy
 from gonogo.supplychain.signatures import (
     SignatureError,
@@ -25,7 +26,6 @@ from gonogo.supplychain.signatures import (
     verify_blob,
     verify_cosign_key,
 )
-from gonogo.verdict import parse_exceptions, validate
 from tests.conftest import vectors
 from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks, run_pack
 

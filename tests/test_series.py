@@ -14,7 +14,7 @@ from gonogo.config.signals import MetricsSettings
 from gonogo.errors import EnvFileError
 from gonogo.series import parse_selector
 from gonogo.signals import Signals, UnmappedSignal
-from gonogo.watch import rules, triggers_for
+from gonogo.watch.triggers import rules, triggers_for
 
 PROM_CLIENT = """\
 # HELP rate_limit_exceeded_total Requests refused by the rate limiter

@@ -203,7 +203,7 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
 
 def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path: Path) -> None:
     """tests/conftest.py is imported by release runs too; its switch must not leak into them."""
-    from gonogo.report import chromium
+    from gonogo.run.report import chromium
 
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if chromium() is None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gonogo.cli import main as gonogo
-from gonogo.verdict import (
+from gonogo.run.verdict import (
     ENDED_EARLY,
     HOW_TO_WAIVE,
     gate_lines,
@@ -316,7 +316,7 @@ def test_the_bundle_carries_an_in_toto_test_result_statement(project: pytest.Pyt
 
 def test_the_report_shows_the_verdict_in_chromium(project: pytest.Pytester, monkeypatch) -> None:
     from gonogo.evidence import verify_bundle
-    from gonogo.report import CHROMIUM_ARGS, chromium
+    from gonogo.run.report import CHROMIUM_ARGS, chromium
 
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if chromium() is None:

@@ -31,17 +31,9 @@ from gonogo.evidence import Bundle
 from gonogo.sandbox.stack import Stack
 from gonogo.series import parse_selector
 from gonogo.vocabulary import parse_duration
-from gonogo.watch import (
-    Quantile,
-    Ratio,
-    SampledSource,
-    Trigger,
-    Watch,
-    histogram_quantile,
-    rules,
-    triggers_for,
-)
-from gonogo.watchrun import EXIT_QUIET, EXIT_ROLLBACK, WatchRun
+from gonogo.watch.evaluate import SampledSource, Watch
+from gonogo.watch.run import EXIT_QUIET, EXIT_ROLLBACK, WatchRun
+from gonogo.watch.triggers import Quantile, Ratio, Trigger, histogram_quantile, rules, triggers_for
 from tests.conftest import reply, serving
 from tests.packs import REPO
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gonogo.watchrun import EXIT_ROLLBACK
+from gonogo.watch.run import EXIT_ROLLBACK
 from tests.packs import machine
 
 

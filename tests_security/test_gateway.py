@@ -10,11 +10,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from gonogo import abac, audit
+from gonogo import abac
 from gonogo.checks import body, says
 from gonogo.env import Environment
 from gonogo.errors import ConfigError, NotConfigured
 from gonogo.evidence import Captures
+from gonogo.supplychain import audit
 
 
 def test_ad_hoc_introspection_is_refused(env: Environment, evidence: Captures) -> None:

@@ -21,6 +21,7 @@ from gonogo.env import Environment
 from gonogo.errors import NotConfigured
 from gonogo.evidence import Captures
 from gonogo.release import Release, ReleaseError
+from gonogo.run.verdict import VULNERABILITY_ID, PolicyException
 from gonogo.supplychain import inputs, provenance, rego, trivy
 from gonogo.supplychain.signatures import (
     KIND_NAMES,
@@ -30,7 +31,6 @@ from gonogo.supplychain.signatures import (
     verified_attestations,
     verify_blob,
 )
-from gonogo.verdict import VULNERABILITY_ID, PolicyException
 
 
 @pytest.mark.gate("A")

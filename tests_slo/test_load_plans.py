@@ -14,8 +14,8 @@ import pytest
 
 from gonogo.evidence import Captures
 from gonogo.load.engine import LoadResult
-from gonogo.load.plan import Threshold
 from gonogo.load.session import judge_item
+from gonogo.load.threshold import Threshold
 
 
 @pytest.mark.gate("C")  # the release checklist's Gate C: canary thresholds, Lighthouse

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gonogo import edge
 from gonogo.checks import says
+from gonogo.day import edge
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 

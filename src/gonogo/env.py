@@ -52,7 +52,7 @@ class Environment:
         sandbox: Any = None,
         on_request: RequestSink | None = None,
     ) -> Environment:
-        """The env as a check uses it. A sandbox (gonogo.sandbox.stack.StackInfo) fills in its
+        """The env as a check uses it. A sandbox (gonogo.sandbox.info.StackInfo) fills in its
         addresses and mints the analyst's token; a real env's missing token is named here,
         once, as the configuration error it is."""
         token = None
@@ -72,7 +72,7 @@ class Environment:
         sandbox: Any = None,
     ) -> None:
         self.settings = settings
-        # The local stack's description (gonogo.sandbox.stack.StackInfo) when this env is
+        # The local stack's description (gonogo.sandbox.info.StackInfo) when this env is
         # the sandbox: checks can mint tokens for other roles and switch faults with it.
         self.sandbox = sandbox
         self.name = settings.name

@@ -174,7 +174,7 @@ def _append(path: Path, text: str) -> None:
         os.close(fd)
 
 
-# Written after bundle.json (gonogo.signing), so never listed in it: its signature.
+# Written after bundle.json (gonogo.supplychain.signing), so never listed in it: its signature.
 SIGNATURES = ("attestation.intoto.dsse.json", "attestation.intoto.sigstore.json")
 
 

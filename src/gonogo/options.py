@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gonogo.comms import RUN_KINDS
-from gonogo.verdict import EXCEPTIONS_FILE
+from gonogo.day.comms import RUN_KINDS
+from gonogo.run.verdict import EXCEPTIONS_FILE
 from gonogo.vocabulary import DRILLS
 
 

@@ -98,21 +98,17 @@ def stream_e2e(
     reader = threading.Thread(target=follow, name="gonogo-e2e-reader", daemon=True)
     reader.start()
     time.sleep(0.3)  # the reader is assigned before the first note goes in
+    op = env.settings.operations.create_note
     send_failures: list[str] = []
     t0 = time.perf_counter()
-    op = env.settings.operations.create_note
     for i in range(count):
-        due = t0 + i / rate
-        wait = due - time.perf_counter()
+        wait = t0 + i / rate - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
         sent_at[i] = time.perf_counter()
-        try:
-            result = env.graphql.persisted(op, {op.var("text"): f"{marker}{i}"}, write=True)
-            if not result.ok:
-                send_failures.append(f"#{i}: {'; '.join(result.error_messages())}")
-        except TargetError as exc:
-            send_failures.append(f"#{i}: {exc}")
+        failed = _create(env, op, f"{marker}{i}")
+        if failed:
+            send_failures.append(f"#{i}: {failed}")
         say(f"gonogo stream e2e: {i + 1}/{count} sent, {len(ours)} back off {topic}, "
             f"{len(send_failures)} failed")  # fmt: skip
     # Wait for the last ones (or the settle time), then stop the reader.
@@ -128,9 +124,30 @@ def stream_e2e(
     if failure:
         raise failure[0]
 
+    latencies, problems, last = _judged(received, sent_at, starts, marker.encode(), count)
+    return StreamRun(count, latencies, problems, dict(starts), last, send_failures)
+
+
+def _create(env: Any, op: Any, text: str) -> str | None:
+    """One CreateNote; why it failed, if it did."""
+    try:
+        result = env.graphql.persisted(op, {op.var("text"): text}, write=True)
+    except TargetError as exc:
+        return str(exc)
+    return None if result.ok else "; ".join(result.error_messages())
+
+
+def _judged(
+    received: list[tuple[int, int, int | None, float]],
+    sent_at: dict[int, float],
+    starts: dict[int, int],
+    key: bytes,
+    count: int,
+) -> tuple[list[float], list[str], dict[int, int]]:
+    """Latencies of our notes (first receipt of each), the data-ops rule's problems over
+    the offsets, and the last offset read on each partition."""
     latencies: list[float] = []
     seen: set[int] = set()
-    key = marker.encode()
     by_partition: dict[int, list[tuple[int, bytes | None, bytes]]] = {p: [] for p in starts}
     for partition, offset, number, at in received:
         # Ours as (offset, marker, number) for the data-ops rule; others only hold an offset.
@@ -150,7 +167,7 @@ def stream_e2e(
             problems += sequence_problems(rows, starts.get(p, 0), last[p], key, 0, ordered=False)
         every = [row for rows in by_partition.values() for row in rows]
         problems += sequence_problems(every, 0, -1, key, count, ordered=False)
-    return StreamRun(count, latencies, problems, dict(starts), last, send_failures)
+    return latencies, problems, last
 
 
 def _number(value: bytes, marker: str, text_field: str) -> int | None:
@@ -208,106 +225,114 @@ def subscription_fanout(
 async def _fanout(
     env: Any, clients: int, events: int, wait_s: float, say: Callable[[str], None]
 ) -> FanoutRun:
-    from websockets.asyncio.client import connect
-    from websockets.typing import Subprotocol
-
-    slo = env.settings.slo
-    pushed = root_field(slo.subscription_document)
-    url = env.base_url.replace("http", "ws", 1) + slo.ws_path
-    token = env.token()
-    run = uuid.uuid4().hex[:12]
-    got: list[dict[str, float]] = [{} for _ in range(clients)]
-    refused: list[str] = []
-    ready = [asyncio.Event() for _ in range(clients)]
-    warm = f"gonogo-fanout {run} warm-up"
-    sockets: list[Any] = []
-
-    async def client(i: int) -> None:
-        try:
-            ws = await connect(
-                url,
-                subprotocols=[Subprotocol("graphql-transport-ws")],
-                open_timeout=env.settings.timeout_s,
-            )
-        except Exception as exc:  # counted as a refused client
-            refused.append(f"client {i}: {type(exc).__name__}: {exc}")
-            ready[i].set()
-            return
-        sockets.append(ws)
-        try:
-            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-            await ws.send(json.dumps(init))
-            ack = json.loads(await asyncio.wait_for(ws.recv(), env.settings.timeout_s))
-            if ack.get("type") != "connection_ack":
-                refused.append(f"client {i}: {ack}")
-                ready[i].set()
-                return
-            query = {"query": slo.subscription_document}
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
-            async for raw in ws:
-                at = time.perf_counter()
-                message = json.loads(raw)
-                if message.get("type") == "error":
-                    refused.append(f"client {i}: {json.dumps(message)[:200]}")
-                    ready[i].set()
-                    return
-                data = ((message.get("payload") or {}).get("data") or {}).get(pushed) or {}
-                text = str(field_of(data, slo.subscription_text_field) or "")
-                if text == warm:
-                    ready[i].set()
-                elif text.startswith(f"gonogo-fanout {run} #"):
-                    got[i].setdefault(text, at)
-        except Exception as exc:  # a dropped client is counted
-            refused.append(f"client {i}: {type(exc).__name__}: {exc}")
-            ready[i].set()
-
-    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
-    op = env.settings.operations.create_note
-
-    async def create(text: str) -> float:
-        result = await asyncio.to_thread(
-            functools.partial(env.graphql.persisted, op, {op.var("text"): text}, write=True)
-        )
-        if not result.ok:
-            raise TargetError(f"CreateNote failed: {'; '.join(result.error_messages())}")
-        return time.perf_counter()
-
+    fan = _Fanout(env, clients)
+    tasks = [asyncio.create_task(fan.client(i)) for i in range(clients)]
+    created: dict[str, float] = {}
     try:
         # Warm-up until every client has seen one note: each subscription is live.
         deadline = time.perf_counter() + wait_s
-        while not all(r.is_set() for r in ready) and time.perf_counter() < deadline:
-            live_now = sum(r.is_set() for r in ready) - len(refused)
-            say(f"gonogo fan-out: {live_now}/{clients} subscribed, {len(refused)} refused")
-            await create(warm)
-            await asyncio.wait(
-                [asyncio.create_task(r.wait()) for r in ready if not r.is_set()], timeout=1.0
-            )
-        created: dict[str, float] = {}
+        while not all(r.is_set() for r in fan.ready) and time.perf_counter() < deadline:
+            live_now = sum(r.is_set() for r in fan.ready) - len(fan.refused)
+            say(f"gonogo fan-out: {live_now}/{clients} subscribed, {len(fan.refused)} refused")
+            await fan.create(fan.warm)
+            waiting = [asyncio.create_task(r.wait()) for r in fan.ready if not r.is_set()]
+            await asyncio.wait(waiting, timeout=1.0)
         for k in range(events):
-            text = f"gonogo-fanout {run} #{k}"
-            created[text] = await create(text)
+            text = f"{fan.prefix}{k}"
+            created[text] = await fan.create(text)
             await asyncio.sleep(0.2)
         end = time.perf_counter() + wait_s
-        live = [i for i in range(clients) if not any(r.startswith(f"client {i}:") for r in refused)]
+        live = fan.live()
         while time.perf_counter() < end:
-            if all(len(got[i]) >= events for i in live):
+            if all(len(fan.got[i]) >= events for i in live):
                 break
-            delivered = sum(len(got[i]) for i in live)
+            delivered = sum(len(fan.got[i]) for i in live)
             say(f"gonogo fan-out: {delivered}/{len(live) * events} deliveries, "
-                f"{len(refused)} refused")  # fmt: skip
+                f"{len(fan.refused)} refused")  # fmt: skip
             await asyncio.sleep(0.05)
     finally:
-        for ws in sockets:
+        for ws in fan.sockets:
             await ws.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     # A push can beat the mutation's own answer home: that counts as no wait, not less.
     latencies = [
-        max(0.0, (got[i][text] - at) * 1000.0)
+        max(0.0, (fan.got[i][text] - at) * 1000.0)
         for i in range(clients)
         for text, at in created.items()
-        if text in got[i]
+        if text in fan.got[i]
     ]
     missing = clients * events - len(latencies)
-    return FanoutRun(clients, events, latencies, missing, refused)
+    return FanoutRun(clients, events, latencies, missing, fan.refused)
+
+
+class _Fanout:
+    """The clients' shared state: what each received and when, who was refused, who is live."""
+
+    def __init__(self, env: Any, clients: int) -> None:
+        self.env = env
+        self.slo = env.settings.slo
+        self.pushed = root_field(self.slo.subscription_document)
+        self.url = env.base_url.replace("http", "ws", 1) + self.slo.ws_path
+        self.token = env.token()
+        run = uuid.uuid4().hex[:12]
+        self.warm = f"gonogo-fanout {run} warm-up"
+        self.prefix = f"gonogo-fanout {run} #"
+        self.got: list[dict[str, float]] = [{} for _ in range(clients)]
+        self.refused: list[str] = []
+        self.ready = [asyncio.Event() for _ in range(clients)]
+        self.sockets: list[Any] = []
+
+    def live(self) -> list[int]:
+        gone = {r.split(":", 1)[0] for r in self.refused}
+        return [i for i in range(len(self.got)) if f"client {i}" not in gone]
+
+    def refuse(self, i: int, why: str) -> None:
+        self.refused.append(f"client {i}: {why}")
+        self.ready[i].set()
+
+    async def create(self, text: str) -> float:
+        op = self.env.settings.operations.create_note
+        call = functools.partial(self.env.graphql.persisted, op, {op.var("text"): text}, write=True)
+        result = await asyncio.to_thread(call)
+        if not result.ok:
+            raise TargetError(f"CreateNote failed: {'; '.join(result.error_messages())}")
+        return time.perf_counter()
+
+    async def client(self, i: int) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.typing import Subprotocol
+
+        timeout = self.env.settings.timeout_s
+        try:
+            ws = await connect(
+                self.url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=timeout
+            )
+        except Exception as exc:  # counted as a refused client
+            self.refuse(i, f"{type(exc).__name__}: {exc}")
+            return
+        self.sockets.append(ws)
+        try:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}}
+            await ws.send(json.dumps(init))
+            ack = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            if ack.get("type") != "connection_ack":
+                self.refuse(i, str(ack))
+                return
+            query = {"query": self.slo.subscription_document}
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+            async for raw in ws:
+                at = time.perf_counter()
+                message = json.loads(raw)
+                if message.get("type") == "error":
+                    self.refuse(i, json.dumps(message)[:200])
+                    return
+                data = ((message.get("payload") or {}).get("data") or {}).get(self.pushed) or {}
+                text = str(field_of(data, self.slo.subscription_text_field) or "")
+                if text == self.warm:
+                    self.ready[i].set()
+                elif text.startswith(self.prefix):
+                    self.got[i].setdefault(text, at)
+        except Exception as exc:  # a dropped client is counted
+            self.refuse(i, f"{type(exc).__name__}: {exc}")

@@ -111,7 +111,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _signed_with(root: Path) -> str | None:
     """The bundle's signature file, if it has one."""
-    from gonogo import signing
+    from gonogo.supplychain import signing
 
     present = [f for f in (signing.KEYED_FILE, signing.KEYLESS_FILE) if (root / f).is_file()]
     return present[0] if present else None
@@ -120,7 +120,7 @@ def _signed_with(root: Path) -> str | None:
 def _signature(root: Path, args: argparse.Namespace) -> str:
     """Check the bundle's signature as --key or --identity/--issuer ask; what was checked
     ("" when nothing was asked). BundleError when it does not hold."""
-    from gonogo import signing
+    from gonogo.supplychain import signing
 
     if bool(args.identity) != bool(args.issuer):
         raise ConfigError("--identity and --issuer go together (the keyless signer's identity)")
@@ -150,7 +150,7 @@ def _judge_bundle(args: argparse.Namespace) -> int:
     import json
 
     from gonogo.evidence import load_manifest
-    from gonogo.verdict import given_table, judge, load_exceptions
+    from gonogo.run.verdict import given_table, judge, load_exceptions
 
     root = Path(args.bundle)
     manifest = load_manifest(root)

@@ -54,7 +54,7 @@ def _cutover(args: argparse.Namespace) -> int:
     """The day's timeline: plan it, run a step through pytest, show where it stands."""
     import datetime as dt
 
-    from gonogo import cutover
+    from gonogo.day import cutover
 
     reports = Path(args.reports)
     if args.cutover_command == "plan":
@@ -115,7 +115,7 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
     on the terminal, its bundle in the day's steps/ folder."""
     import subprocess
 
-    from gonogo import cutover
+    from gonogo.day import cutover
 
     def run(step: Any, env: str, folder: Path) -> tuple[int, Path | None]:
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", step.marker,
@@ -144,7 +144,7 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
 def _day_key(env_file: str | None, day: Any) -> Any:
     """The private key the day's green env signs its bundles with ([evidence]
     signing_key_env), or None: the day record is signed with it too."""
-    from gonogo import signing
+    from gonogo.supplychain import signing
 
     path = resolve_env_file(env_file, Path.cwd())
     if not (env_file or path.exists() or os.environ.get("GONOGO_ENV_FILE")):
@@ -160,8 +160,8 @@ def _day_key(env_file: str | None, day: Any) -> Any:
 def _verify_day_signature(day: Any, key: Any) -> None:
     """A signed day is read only when its signature holds with the env's key; an env that
     signs never reads an unsigned day (someone could have re-sealed an edited one)."""
-    from gonogo import signing
-    from gonogo.cutover import CutoverError
+    from gonogo.day.cutover import CutoverError
+    from gonogo.supplychain import signing
 
     signed = (day.root / signing.KEYED_FILE).is_file()
     if key is None and not signed:
@@ -186,9 +186,9 @@ def _verify_day_signature(day: Any, key: Any) -> None:
 def _seal_day(day: Any, key: Any) -> None:
     import json
 
-    from gonogo import signing
-    from gonogo.cutover import statement
+    from gonogo.day.cutover import statement
     from gonogo.evidence import Bundle, sha256_file
+    from gonogo.supplychain import signing
 
     manifest = Bundle(day.root, [day.data["envs"]["green"]]).seal(
         {"run": {"cutover_day": day.data["t0"]}, "tests": []}

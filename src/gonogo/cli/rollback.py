@@ -42,7 +42,7 @@ def add_rollback(sub: Any) -> None:
 
 def _rollback(args: argparse.Namespace) -> int:
     """The macro, verified step by step, into a sealed bundle; exit 1 when a step failed."""
-    from gonogo import rollback
+    from gonogo.day import rollback
     from gonogo.run.envs import opened
 
     settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)

@@ -56,8 +56,8 @@ def add_rules(sub: Any) -> None:
 def _watch(args: argparse.Namespace) -> int:
     from gonogo.run.envs import opened
     from gonogo.sandbox import dialects as dialect_registry
-    from gonogo.watch import RealClock
-    from gonogo.watchrun import WatchRun
+    from gonogo.watch.evaluate import RealClock
+    from gonogo.watch.run import WatchRun
 
     duration = parse_duration(args.duration, "--for")
     interval = parse_duration(args.interval, "--interval") if args.interval else None
@@ -91,7 +91,7 @@ def _watch(args: argparse.Namespace) -> int:
 def _rules(args: argparse.Namespace) -> int:
     import yaml
 
-    from gonogo.watch import rules, triggers_for
+    from gonogo.watch.triggers import rules, triggers_for
 
     settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
     print(f"# gonogo rollback triggers for {args.env}: the same definitions `gonogo watch` uses")

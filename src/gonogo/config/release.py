@@ -59,7 +59,7 @@ class CiSettings(Table):
 
 
 class EvidenceSettings(Table):
-    """How the run signs its bundle (gonogo.signing): a key, or the CI's OIDC identity."""
+    """How the run signs its bundle (gonogo.supplychain.signing): a key, or CI's OIDC identity."""
 
     # The variable holding an unencrypted PEM ECDSA P-256 private key.
     signing_key_env: VarName | None = None

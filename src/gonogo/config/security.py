@@ -57,7 +57,7 @@ class AbacSettings(Table):
 
 
 class AuditSettings(Table):
-    """Where the audit log is and how its entries are laid out (gonogo.audit)."""
+    """Where the audit log is and how its entries are laid out (gonogo.supplychain.audit)."""
 
     path: str | None = None  # default: {api_path}/audit
     entries: str = "entries"

@@ -23,16 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gonogo.errors import GonogoError
-from gonogo.load.plan import SCHEMA, Plan, Threshold
-from gonogo.load.stats import (
-    GENERATOR_TIMED,
-    Judgement,
-    Store,
-    decode,
-    judge,
-    new_histogram,
-    value_of,
-)
+from gonogo.load.plan import SCHEMA, Plan
+from gonogo.load.stats import Store
+from gonogo.load.threshold import Judgement, Threshold, judge, saturation
 from gonogo.processes import die_with_parent, free_port
 from gonogo.redact import REDACTOR
 
@@ -68,36 +61,9 @@ class LoadResult:
         return judge(self.store, threshold, self.plan.duration_s())
 
     def saturation(self, threshold: Threshold, judged: Judgement) -> str | None:
-        """Why `judged` cannot stand, or None: the generator was saturated in some seconds
-        and the threshold's verdict without those seconds differs from its verdict with them.
-
-        A latency the generator timed while it could not keep its schedule is partly its
-        own delay; a threshold that fails only because of those seconds says nothing about
-        the service (and one that holds only because of them says nothing either)."""
-        saturation = self.summary.get("saturation") or {}
-        seconds = saturation.get("seconds") or []
-        if not seconds or threshold.metric not in GENERATOR_TIMED:
-            return None
+        """The saturation rule (gonogo.load.threshold) on this run's seconds."""
         scenarios = self.plan.scenarios_matching(threshold.tags)
-        clean = new_histogram()
-        for window in saturation.get("clean") or []:
-            if window["metric"] == threshold.metric and window["scenario"] in scenarios:
-                clean.add(decode(window["hdr"]))
-        without = value_of(clean, threshold)
-        if without is not None and threshold.holds(without) == judged.ok:
-            return None
-        worst = max(float(s["start_delay_p95"]) for s in seconds)
-
-        def shown(value: float | None) -> str:
-            return "no samples" if value is None else f"{value:.1f} {threshold.unit}".strip()
-
-        return (
-            f"load generator saturated for {len(seconds)} of {round(self.plan.duration_s())} s "
-            f"({saturation.get('rule', 'start delay')}; worst {worst:.1f} ms): "
-            f"{threshold.id} is {shown(judged.value)} with those seconds and {shown(without)} "
-            "without them, so it judges the generator, not the service; rerun on a quieter "
-            "runner or add --load-workers"
-        )
+        return saturation(threshold, judged, self.summary, scenarios, self.plan.duration_s())
 
     @property
     def summary_path(self) -> Path:
@@ -181,7 +147,6 @@ class Engine:
         if self.master:
             host, _, port_text = self.master.rpartition(":")
             bind, port = host or "0.0.0.0", int(port_text)  # noqa: S104 - the user's choice
-        total = self.workers + self.remote_workers
         remote = (
             f" + {self.remote_workers} remote, expected at {bind}:{port}"
             if self.remote_workers
@@ -192,86 +157,58 @@ class Engine:
             f"{self.workers} local worker process(es){remote}; at most {plan.bound_s():g} s and "
             f"{plan.max_requests} requests)"
         )
-        command = [sys.executable, "-m", "gonogo.load.child"]
-        env = self._child_env()
-        logs: list[tuple[Path, Any]] = []
-        children: list[subprocess.Popen[bytes]] = []
-
-        def start(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-            raw = folder / f".{log_name}.raw"
-            handle = raw.open("wb")
-            logs.append((raw, handle))
-            child = subprocess.Popen(
-                [*command, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches us; we stop them ourselves
-                preexec_fn=die_with_parent,  # and if we are killed, they go too
-            )
-            children.append(child)
-            return child
-
-        master = start(
-            [
-                "master",
-                "--plan",
-                str(plan_file),
-                "--out",
-                str(folder),
-                "--bind",
-                bind,
-                "--port",
-                str(port),
-                "--workers",
-                str(total),
-                # k6's series each second only when they are pushed (gonogo.load.remotewrite)
-                *(["--k6-series"] if self.remote_write is not None else []),
-            ],
-            "master",
-        )
-        for i in range(self.workers):
-            start(
-                ["worker", "--master-host", "127.0.0.1", "--master-port", str(port)], f"worker-{i}"
-            )
+        children = _Children(folder, self._child_env())
         limit = plan.bound_s() + 60.0 + (60.0 if self.remote_workers else 0.0)
-        deadline = time.monotonic() + limit
-        code: int | None = None
         try:
-            while True:
-                try:
-                    code = master.wait(timeout=1.0)
-                    break
-                except subprocess.TimeoutExpired:
-                    if time.monotonic() >= deadline:
-                        break
-                    if self.progress is None and self.remote_write is None:
-                        continue
-                    data = read_progress(folder / PROGRESS_FILE)
-                    if data is not None and self.progress is not None:
-                        self.progress.show(data)
-                    if data is not None and self.remote_write is not None:
-                        self.remote_write.progress(data)
+            master = children.start(
+                ["master", "--plan", str(plan_file), "--out", str(folder), "--bind", bind,
+                 "--port", str(port), "--workers", str(self.workers + self.remote_workers),
+                 # k6's series each second only when they are pushed (gonogo.load.remotewrite)
+                 *(["--k6-series"] if self.remote_write is not None else [])],
+                "master",
+            )  # fmt: skip
+            for i in range(self.workers):
+                children.start(
+                    ["worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                    f"worker-{i}",
+                )
+            code = self._wait(master, folder, time.monotonic() + limit)
         finally:
             if self.progress is not None:
                 self.progress.done()
-            _stop(children)
-            for raw, handle in logs:
-                handle.close()
-                _redacted_copy(
-                    raw, folder / (raw.name.removeprefix(".").removesuffix(".raw") + ".log")
-                )
-                raw.unlink(missing_ok=True)
+            children.stop()
+        return self._outcome(plan, folder, code, f"{bind}:{port}", limit)
+
+    def _wait(self, master: subprocess.Popen[bytes], folder: Path, deadline: float) -> int | None:
+        """The master's exit code, or None past the deadline; its progress shown meanwhile."""
+        while True:
+            try:
+                return master.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    return None
+                if self.progress is None and self.remote_write is None:
+                    continue
+                data = read_progress(folder / PROGRESS_FILE)
+                if data is not None and self.progress is not None:
+                    self.progress.show(data)
+                if data is not None and self.remote_write is not None:
+                    self.remote_write.progress(data)
+
+    def _outcome(
+        self, plan: Plan, folder: Path, code: int | None, address: str, limit: float
+    ) -> LoadResult:
+        """The master's exit code read as the run's result, or the one line saying why not."""
         if code is None:
             raise LoadError(
                 f"load plan '{plan.name}' did not finish within {limit:g} s; "
                 f"stopped it (logs in {folder})"
             )
         if code == 3:
+            port = address.rpartition(":")[2]
             raise LoadError(
                 f"load plan '{plan.name}': not every worker connected to the master at "
-                f"{bind}:{port} (see {folder / 'master.log'}; remote workers run "
+                f"{address} (see {folder / 'master.log'}; remote workers run "
                 f"`gonogo load-worker --master HOST:{port}`)"
             )
         if code not in (0, 4):
@@ -293,6 +230,41 @@ class Engine:
                 "judged on what arrived"
             )
         return result
+
+
+class _Children:
+    """The plan's Locust processes: each with a raw log, stopped together, and each log
+    copied redacted beside the summary once they are stopped."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = env
+        self.logs: list[tuple[Path, Any]] = []
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        raw = self.folder / f".{log_name}.raw"
+        handle = raw.open("wb")
+        self.logs.append((raw, handle))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "gonogo.load.child", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,  # Ctrl-C reaches us; we stop them ourselves
+            preexec_fn=die_with_parent,  # and if we are killed, they go too
+        )
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        _stop(self.children)
+        for raw, handle in self.logs:
+            handle.close()
+            log = raw.name.removeprefix(".").removesuffix(".raw") + ".log"
+            _redacted_copy(raw, self.folder / log)
+            raw.unlink(missing_ok=True)
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.load.engine import LoadResult
-from gonogo.load.plan import METRICS, Threshold
+from gonogo.load.metrics import METRICS
 from gonogo.load.stats import Aggregate
+from gonogo.load.threshold import Threshold
 
 
 def _values(aggregate: Aggregate, seconds: float) -> dict[str, Any]:

@@ -17,198 +17,17 @@ any load is sent: a silent pass on a typo is the worst outcome of a gate.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from gonogo.config import EnvSettings
 from gonogo.config.load import LoadPlanTable, LoadRequest, LoadScenario
-from gonogo.errors import ConfigError, NotConfigured
+from gonogo.errors import NotConfigured
+from gonogo.load.metrics import AGGREGATIONS, METRICS
+from gonogo.load.threshold import PlanError, Threshold, threshold, thresholds_of
 from gonogo.vocabulary import parse_duration
 
 SCHEMA = "gonogo.load.summary/1"
-
-Kind = Literal["trend", "rate", "counter"]
-
-# name -> (kind, unit, what it is, which request kinds produce it; empty = any plan)
-METRICS: dict[str, tuple[Kind, str, str, frozenset[str]]] = {
-    "http_req_duration": (
-        "trend",
-        "ms",
-        "from the iteration's scheduled start to the response: what a user waits",
-        frozenset({"http", "graphql"}),
-    ),
-    "http_req_service": (
-        "trend",
-        "ms",
-        "from the request's actual send to the response (k6's http_req_duration)",
-        frozenset({"http", "graphql"}),
-    ),
-    "http_req_failed": (
-        "rate",
-        "",
-        "share of requests that failed (status >= 400, GraphQL errors, no answer)",
-        frozenset({"http", "graphql"}),
-    ),
-    "auth_success": (
-        "rate",
-        "",
-        "share of requests whose token was accepted (not answered 401)",
-        frozenset({"http", "graphql"}),
-    ),
-    "http_reqs": ("counter", "", "requests sent", frozenset({"http", "graphql"})),
-    "graph_query_duration": (
-        "trend",
-        "ms",
-        "from the iteration's scheduled start to the query's last record",
-        frozenset({"cypher"}),
-    ),
-    "graph_query_failed": (
-        "rate",
-        "",
-        "share of Cypher queries that failed",
-        frozenset({"cypher"}),
-    ),
-    "graph_queries": ("counter", "", "Cypher queries sent", frozenset({"cypher"})),
-    "iterations": ("counter", "", "iterations started", frozenset()),
-    "dropped_iterations": (
-        "counter",
-        "",
-        "iterations due when every slot of max_concurrency was busy (never started)",
-        frozenset(),
-    ),
-    "iteration_start_delay": (
-        "trend",
-        "ms",
-        "how late iterations started against their schedule (a saturated load generator)",
-        frozenset(),
-    ),
-}
-AGGREGATIONS: dict[Kind, tuple[str, ...]] = {
-    "trend": ("avg", "min", "max", "med", "p", "count"),
-    "rate": ("rate", "count"),
-    "counter": ("count", "rate"),
-}
-
-_KEY = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\{([^}]*)\})?\s*$")
-_EXPR = re.compile(
-    r"^\s*(avg|min|max|med|rate|count|p\(\s*(\d+(?:\.\d+)?)\s*\))\s*(<=|>=|==|!=|<|>)\s*"
-    r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$"
-)
-
-
-class PlanError(ConfigError):
-    """A plan or a threshold that cannot be judged; raised before any load is sent."""
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """One k6 threshold expression on one metric selection: one pytest item."""
-
-    metric: str
-    tags: tuple[tuple[str, str], ...]
-    aggregation: str  # avg, min, max, med, p, rate, count
-    q: float | None  # the percentile for "p"
-    op: str
-    limit: float
-    source: str  # as written, for ids and messages
-
-    @property
-    def selector(self) -> str:
-        inner = ",".join(f"{k}:{v}" for k, v in self.tags)
-        return f"{self.metric}{{{inner}}}" if inner else self.metric
-
-    @property
-    def expression(self) -> str:
-        agg = f"p({_num(self.q or 0)})" if self.aggregation == "p" else self.aggregation
-        return f"{agg}{self.op}{_num(self.limit)}"
-
-    @property
-    def id(self) -> str:
-        return f"{self.selector}: {self.expression}"
-
-    @property
-    def unit(self) -> str:
-        kind, unit, _, _ = METRICS[self.metric]
-        return unit if self.aggregation not in ("count", "rate") or kind == "trend" else ""
-
-    def holds(self, value: float) -> bool:
-        return {
-            "<": value < self.limit,
-            "<=": value <= self.limit,
-            ">": value > self.limit,
-            ">=": value >= self.limit,
-            "==": value == self.limit,
-            "!=": value != self.limit,
-        }[self.op]
-
-    def min_samples(self) -> int:
-        """Samples below which the percentile is no better than the maximum seen.
-
-        p(95) needs 20 values for the 95th to be other than the largest; p(99), 100.
-        """
-        if self.aggregation != "p" or self.q is None or self.q >= 100:
-            return 1
-        return math.ceil(100.0 / (100.0 - self.q))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "metric": self.metric,
-            "tags": dict(self.tags),
-            "aggregation": self.aggregation,
-            "q": self.q,
-            "op": self.op,
-            "limit": self.limit,
-        }
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
-def parse_threshold(key: str, expression: str) -> Threshold:
-    """One `metric{tag:value}` key and one expression -> a Threshold (syntax only)."""
-    match = _KEY.match(key)
-    if match is None:
-        raise PlanError(
-            f"threshold key '{key}' is not metric{{tag:value}}; "
-            "write it like http_req_duration{scenario:gateway}"
-        )
-    metric, inner = match.group(1), match.group(2)
-    tags: list[tuple[str, str]] = []
-    for part in (inner or "").split(","):
-        if not part.strip():
-            continue
-        name, sep, value = part.partition(":")
-        if not sep or not name.strip() or not value.strip():
-            raise PlanError(
-                f"threshold key '{key}': tag '{part.strip()}' is not tag:value "
-                "(like scenario:gateway)"
-            )
-        tags.append((name.strip(), value.strip()))
-    found = _EXPR.match(expression)
-    if found is None:
-        raise PlanError(
-            f"threshold '{key}: {expression}' is not AGG OP NUMBER; write it like "
-            '"p(95)<150", "rate<0.001" or "count==0" (AGG: avg min max med p(N) rate count)'
-        )
-    agg_text, q_text, op, limit = found.groups()
-    aggregation = "p" if agg_text.startswith("p(") else agg_text
-    q = float(q_text) if q_text else None
-    if q is not None and not 0 < q <= 100:
-        raise PlanError(f"threshold '{key}: {expression}': the percentile must be in (0, 100]")
-    return Threshold(
-        metric=metric,
-        tags=tuple(sorted(tags)),
-        aggregation=aggregation,
-        q=q,
-        op=op,
-        limit=float(limit),
-        source=f"{key}: {expression}",
-    )
 
 
 @dataclass
@@ -360,28 +179,6 @@ def scenario_duration(s: LoadScenario) -> float:
     if s.executor == "constant-arrival-rate":
         return parse_duration(s.duration or "0s")
     return sum(parse_duration(st.duration) for st in s.stages)
-
-
-def threshold(
-    metric: str,
-    expression: tuple[str, str, float],
-    tags: dict[str, str] | None = None,
-    q: float | None = None,
-) -> Threshold:
-    """A threshold from values, as the built-in plans state them from [slo]: no string to
-    format and parse again. `expression` is (aggregation, op, limit)."""
-    aggregation, op, limit = expression
-    made = Threshold(metric, tuple(sorted((tags or {}).items())), aggregation, q, op, limit, "")
-    return dataclasses.replace(made, source=made.id)
-
-
-def thresholds_of(table: dict[str, Any]) -> list[Threshold]:
-    """k6's `{key: [expressions]}` (a lone string is one expression)."""
-    out = []
-    for key, expressions in table.items():
-        listed = [expressions] if isinstance(expressions, str) else list(expressions)
-        out += [parse_threshold(key, str(e)) for e in listed]
-    return out
 
 
 # -- the built-in plans --------------------------------------------------------------

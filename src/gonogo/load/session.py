@@ -34,7 +34,8 @@ from gonogo.load.engine import (
     read_summary,
     stderr_line,
 )
-from gonogo.load.plan import Plan, PlanError, Threshold, build_plan, plan_names
+from gonogo.load.plan import Plan, build_plan, plan_names
+from gonogo.load.threshold import PlanError, Threshold
 
 FAILED = "failed.txt"
 
@@ -211,16 +212,7 @@ def judge_item(result: LoadResult, threshold: Threshold, evidence: Captures) -> 
         )
     if judgement.value is not None:
         evidence.measured(judgement.value, threshold.limit, threshold.unit)
-    got = judgement.line()
-    if result.summary.get("bounded"):
-        got += f"; the run stopped early at [load] max_requests ({result.plan.max_requests})"
-    failures = result.summary.get("failures") or []
-    if not judgement.ok and threshold.metric.endswith("_failed") and failures:
-        top = failures[0]
-        got += (
-            f"; most frequent failure: {top['error']} ({top['count']}x on "
-            f"{top['method']} {top['name']})"
-        )
+    got = judgement.said(result.summary, result.plan.max_requests)
     if saturated:  # after the evidence is attached: the report shows what was measured
         raise GeneratorSaturated(f"{saturated}; summary: {cite(result.summary_path)}")
     message = says(f"{threshold.id} (plan '{result.plan.name}')", got, result.summary_path)

@@ -15,7 +15,6 @@ Nothing here imports Locust or gevent: the pytest side reads summaries with it.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import Counter
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from gonogo.load.plan import METRICS, Threshold
+from gonogo.load.metrics import METRICS
 
 # A second in which iterations started this late (p95, all scenarios) is one where the
 # generator, not the service, set the pace: its latencies are not the service's. Healthy runs
@@ -284,84 +283,6 @@ class Aggregate:
                 "max": h.get_max_value() / 1000.0,
             }
         return out
-
-
-@dataclass
-class Judgement:
-    threshold: Threshold
-    value: float | None
-    samples: int
-    ok: bool
-    note: str = ""
-
-    def margin(self) -> float | None:
-        if self.value is None:
-            return None
-        return self.threshold.limit - self.value
-
-    def line(self) -> str:
-        t = self.threshold
-        unit = f" {t.unit}" if t.unit else ""
-        if self.value is None:
-            return f"{t.selector} {t.expression}: no samples to judge ({self.samples})"
-        margin = self.margin() or 0.0
-        side = "under" if margin >= 0 else "over"
-        if t.op in (">", ">="):
-            side = "above" if margin <= 0 else "below"
-        shown = _fmt(self.value)
-        trend = METRICS[t.metric][0] == "trend"
-        pct = f", {abs(margin) / abs(t.limit) * 100:.1f}%" if t.limit and trend else ""
-        text = (
-            f"{t.selector} {_agg(t)} = {shown}{unit} against {t.op}{_fmt(t.limit)}{unit} "
-            f"({_fmt(abs(margin))}{unit} {side} the limit{pct}) on {self.samples} sample(s)"
-        )
-        return text + (f"; {self.note}" if self.note else "")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.threshold.id,
-            "ok": self.ok,
-            "value": self.value,
-            "limit": self.threshold.limit,
-            "margin": self.margin(),
-            "samples": self.samples,
-            "note": self.note,
-        }
-
-
-def _agg(t: Threshold) -> str:
-    return f"p({t.q:g})" if t.aggregation == "p" else t.aggregation
-
-
-def _fmt(value: float) -> str:
-    if value == 0 or abs(value) >= 100:
-        return f"{value:.1f}"
-    digits = max(0, 3 - math.floor(math.log10(abs(value))) - 1)
-    return f"{value:.{min(digits, 6)}f}"
-
-
-def value_of(histogram: HdrHistogram, threshold: Threshold) -> float | None:
-    """A trend threshold's value on one histogram (the seconds a saturated run kept)."""
-    if not histogram.get_total_count():
-        return None
-    aggregate = Aggregate(threshold.metric, histogram.get_total_count(), 0, histogram)
-    return aggregate.value(threshold.aggregation, threshold.q, 0.0)
-
-
-def judge(store: Store, threshold: Threshold, seconds: float) -> Judgement:
-    aggregate = store.aggregate(threshold.metric, threshold.tags)
-    value = aggregate.value(threshold.aggregation, threshold.q, seconds)
-    samples = aggregate.count
-    if value is None:
-        return Judgement(threshold, None, samples, False, "the run produced no samples for it")
-    note = ""
-    needed = threshold.min_samples()
-    if threshold.aggregation == "p" and samples < needed:
-        note = (
-            f"judged on too few samples: p({threshold.q:g}) needs at least {needed} "
-            f"to differ from the maximum; only {samples}"
-        )
-    return Judgement(threshold, value, samples, threshold.holds(value), note)
 
 
 class Timeline:

@@ -9,7 +9,7 @@
     state.py       the StashKeys and xdist keys they share
 
 The machinery they wire lives below (gonogo.run, gonogo.env, gonogo.load.session,
-gonogo.verdict, gonogo.evidence) and imports no pytest, so the CLI reuses it.
+gonogo.run.verdict, gonogo.evidence) and imports no pytest, so the CLI reuses it.
 Hooks and fixtures are re-exported here because pytest registers this module.
 """
 

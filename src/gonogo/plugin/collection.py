@@ -10,8 +10,8 @@ from gonogo.plugin import load
 from gonogo.plugin.session import env_file
 from gonogo.plugin.state import ENV_PARAM, RUN, explicit_gate, item_env
 from gonogo.run import Run
+from gonogo.run.verdict import validate
 from gonogo.times import utcnow
-from gonogo.verdict import validate
 from gonogo.vocabulary import PACK_GATES, PACKS
 
 

@@ -80,7 +80,7 @@ database = _client_fixture("database")
 
 @pytest.fixture
 def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
-    """The run's policy exceptions (gonogo.verdict.PolicyException), valid or not."""
+    """The run's policy exceptions (gonogo.run.verdict.PolicyException), valid or not."""
     return list(request.config.stash[RUN].outcomes.exceptions)
 
 

@@ -20,7 +20,7 @@ from gonogo.errors import NotConfigured
 from gonogo.evidence import Bundle
 from gonogo.load import session
 from gonogo.load.engine import Progress
-from gonogo.load.plan import PlanError
+from gonogo.load.threshold import PlanError
 from gonogo.plugin.state import ENV_PARAM, LOAD_WORKERS, PLANS, RUN
 
 

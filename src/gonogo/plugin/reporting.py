@@ -23,10 +23,10 @@ from gonogo.evidence import CURRENT_TEST, Bundle, Captures
 from gonogo.load.engine import LoadError
 from gonogo.plugin.state import CAPTURES_KEY, RUN, item_env
 from gonogo.redact import REDACTOR
-from gonogo.report import row_anchor
 from gonogo.run import Run, message
+from gonogo.run.report import row_anchor
+from gonogo.run.verdict import HOW_TO_WAIVE, gate_lines
 from gonogo.run.writers import finish
-from gonogo.verdict import HOW_TO_WAIVE, gate_lines
 
 
 @pytest.hookimpl(wrapper=True)
@@ -235,7 +235,7 @@ def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> N
     run = session.config.stash.get(RUN, None)
     if run is None or run.outcomes.verdict is None:
         return
-    from gonogo.report import verdict_banner
+    from gonogo.run.report import verdict_banner
 
     prefix.append(verdict_banner(run.outcomes.verdict))
 
@@ -286,7 +286,7 @@ def header_metadata(session: pytest.Session) -> None:
         from pytest_metadata.plugin import metadata_key
     except ImportError:  # pragma: no cover - pytest-html depends on it
         return
-    from gonogo import comms
+    from gonogo.day import comms
     from gonogo.run.writers import git
 
     ours: dict[str, Any] = {}

@@ -31,8 +31,8 @@ from gonogo.plugin.state import (
     WORKER_SANDBOX_KEY,
 )
 from gonogo.run import Outcomes, Run, SandboxRun
+from gonogo.run.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.times import utcnow
-from gonogo.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.vocabulary import DRILLS, GATES, PACKS
 
 
@@ -157,7 +157,7 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
             require(settings.name)
         variable = settings.evidence.signing_key_env
         if variable:  # a key that cannot sign is said now, not after the whole run
-            from gonogo import signing
+            from gonogo.supplychain import signing
 
             pem = settings.read_secret(variable, "bundle signing key", "signing_key_env")
             signing.load_private_key(pem, variable)
@@ -178,7 +178,7 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
         run.envs.dialects = dialect_registry.parse_all(dialects)
     weights = config.getoption("gonogo_expect_weights")
     if weights:
-        from gonogo.edge import parse_expected
+        from gonogo.day.edge import parse_expected
 
         run.envs.expected_weights = parse_expected(weights)
 

@@ -25,7 +25,7 @@ from gonogo.evidence import Bundle
 class SandboxRun:
     """A sandbox env's stack for this run: started on the controller, described to workers."""
 
-    info: Any = None  # gonogo.sandbox.stack.StackInfo, imported only when a sandbox runs
+    info: Any = None  # gonogo.sandbox.info.StackInfo, imported only when a sandbox runs
     error: str | None = None
     stack: Any = None  # the Stack itself, on the process that owns the children
 
@@ -39,7 +39,7 @@ class SandboxRun:
         data = json.loads(text)
         if not data["info"]:
             return cls(error=data["error"])
-        from gonogo.sandbox.stack import StackInfo
+        from gonogo.sandbox.info import StackInfo
 
         return cls(info=StackInfo.model_validate(data["info"]), error=data["error"])
 

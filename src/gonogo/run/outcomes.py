@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gonogo.census import PackCheck, base, census
 from gonogo.config import EnvSettings
 from gonogo.evidence import Bundle, _append
+from gonogo.run.census import PackCheck, base, census
+from gonogo.run.verdict import PolicyException, Verdict, judge, validate
 from gonogo.times import iso, utcnow
-from gonogo.verdict import PolicyException, Verdict, judge, validate
 from gonogo.vocabulary import PACK_GATES
 
 COLLECTION_FILE = ".gonogo-collection.jsonl"  # workers' deselections; folded into bundle.json
@@ -49,7 +49,7 @@ _OWN_ERROR = re.compile(r"^gonogo(\.\w+)+: ")
 class Outcomes:
     """Every check's entry (by node id), the exceptions they are judged with, the verdict."""
 
-    # Where the packs are (the rootdir): "required" is every check they hold (gonogo.census).
+    # Where the packs are (the rootdir): "required" is every check they hold (gonogo.run.census).
     packs_root: Path | None = None
     results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exceptions_file: Path | None = None

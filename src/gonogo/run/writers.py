@@ -25,8 +25,8 @@ from gonogo.errors import GonogoError
 from gonogo.evidence import MANIFEST, Bundle, sha256_file
 from gonogo.run import Run
 from gonogo.run.envs import sink
+from gonogo.run.verdict import ATTESTATION_FILE, attestation_statement
 from gonogo.times import iso, utcnow
-from gonogo.verdict import ATTESTATION_FILE, attestation_statement
 
 # Packages whose versions an auditor needs to reproduce the run.
 RECORDED_PACKAGES = [
@@ -100,7 +100,7 @@ class Comms:
     name = "comms/"
 
     def write(self, end: Ending) -> None:
-        from gonogo import comms
+        from gonogo.day import comms
 
         envs, bundle = end.run.envs, end.bundle
         settings = [envs.settings(name) for name in envs.names]
@@ -121,7 +121,7 @@ class ReportPng:
     name = "report.png"
 
     def write(self, end: Ending) -> None:
-        from gonogo.report import screenshot
+        from gonogo.run.report import screenshot
 
         html = end.bundle.root / "report.html"
         if not html.is_file():
@@ -224,8 +224,8 @@ def finish(run: Run, rootdir: Path, args: list[str], exitstatus: int) -> Path:
 
 def sign(end: Ending) -> str | None:
     """After the seal: the test-result statement over bundle.json and the report files,
-    signed as [evidence] says (gonogo.signing). What was done, for the terminal."""
-    from gonogo import signing
+    signed as [evidence] says (gonogo.supplychain.signing). What was done, for the terminal."""
+    from gonogo.supplychain import signing
 
     root, envs = end.bundle.root, end.run.envs.all
     chosen = next((e.evidence for e in envs if e.evidence.signing_key_env), None)

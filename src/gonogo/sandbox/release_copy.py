@@ -141,7 +141,7 @@ def sign_images(dest: Path, skip: set[str], unattested: set[tuple[str, str]] | N
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from gonogo.signing import sign_keyed
+    from gonogo.supplychain.signing import sign_keyed
 
     key = ec.generate_private_key(ec.SECP256R1())
     (dest / "cosign.pub").write_bytes(

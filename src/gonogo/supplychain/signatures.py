@@ -365,7 +365,7 @@ def verified_attestations(
     verifies. Sigstore bundles (attestations/*.sigstore.json and [security] registry) count
     when signed by identity/issuer; keyed DSSE envelopes (attestations/*.dsse.json, as
     `cosign attest --key` writes them) when cosign_public_key verifies them."""
-    from gonogo import signing
+    from gonogo.supplychain import signing
 
     found: list[Attested] = []
     folder = release / "attestations"
@@ -441,7 +441,7 @@ def verify_bundle_keyless(root: Path, identity: str, issuer: str) -> None:
     identity/issuer, its test-result statement about this bundle.json; BundleError if not.
     Here, beside the Sigstore verification it uses, so signing.py stays below supplychain/."""
     from gonogo.errors import BundleError
-    from gonogo.signing import KEYLESS_FILE, TEST_RESULT_PREDICATE, sha256_of
+    from gonogo.supplychain.signing import KEYLESS_FILE, TEST_RESULT_PREDICATE, sha256_of
 
     path = root / KEYLESS_FILE
     if not path.is_file():

@@ -20,9 +20,11 @@ from gonogo.config.load import LoadScenario
 from gonogo.load.child.recorder import REPORT_INTERVAL_S
 from gonogo.load.child.shard import Shard
 from gonogo.load.engine import PROGRESS_FILE
-from gonogo.load.plan import METRICS, SCHEMA, Plan, scenario_duration
+from gonogo.load.metrics import METRICS
+from gonogo.load.plan import SCHEMA, Plan, scenario_duration
 from gonogo.load.schedule import arrivals
-from gonogo.load.stats import SATURATED_START_DELAY_MS, Store, Timeline, judge, k6_series
+from gonogo.load.stats import SATURATED_START_DELAY_MS, Store, Timeline, k6_series
+from gonogo.load.threshold import judge
 
 CONNECT_WAIT_S = float(os.environ.get("GONOGO_LOAD_CONNECT_WAIT_S", "30"))
 WINDOW_KEEP_S = 5  # a second's histogram is summarised once no worker can add to it
@@ -154,8 +156,37 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: b
     runner.quit()
     timeline.close()
     seconds = elapsed or (time.perf_counter() - began)
+    summary = _summary_json(
+        plan, store, timeline, environment, workers, started_wall, seconds, done, timed_out
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    try:
+        from locust.html import get_html_report
+
+        (out / "locust.html").write_text(
+            get_html_report(environment, show_download_link=False), encoding="utf-8"
+        )
+    except Exception as exc:
+        print(f"gonogo load: Locust's HTML report could not be written: {exc}", file=sys.stderr)
+    return 4 if timed_out else 0
+
+
+def _summary_json(
+    plan: Plan,
+    store: Store,
+    timeline: Timeline,
+    environment: Environment,
+    workers: int,
+    started_wall: float,
+    seconds: float,
+    done: dict[int, dict[str, Any]],
+    timed_out: bool,
+) -> dict[str, Any]:
+    """summary.json: the plan, what each shard did, every metric and threshold, the series
+    (lossless, for `gonogo verdict` and the plots), and the generator's own health."""
     judged = [judge(store, t, plan.duration_s()) for t in plan.thresholds]
-    summary = {
+    return {
         "schema": SCHEMA,
         "plan": plan.to_json(),
         "workers": workers,
@@ -185,17 +216,6 @@ def master(plan_path: Path, out: Path, bind: str, port: int, workers: int, k6: b
         "locust": _locust_figures(environment),
         "failures": _failures(environment),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    try:
-        from locust.html import get_html_report
-
-        (out / "locust.html").write_text(
-            get_html_report(environment, show_download_link=False), encoding="utf-8"
-        )
-    except Exception as exc:
-        print(f"gonogo load: Locust's HTML report could not be written: {exc}", file=sys.stderr)
-    return 4 if timed_out else 0
 
 
 def _metric_summaries(store: Store, plan: Plan) -> dict[str, Any]:

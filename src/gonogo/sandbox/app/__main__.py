@@ -7,7 +7,8 @@ from pathlib import Path
 
 import uvicorn
 
-from gonogo.sandbox.app.main import AppConfig, create_app
+from gonogo.sandbox.app.main import create_app
+from gonogo.sandbox.app.state import AppConfig
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gonogo.config.day import SERVICE_WEIGHTS_ANNOTATION
-from gonogo.edge import EdgeError, format_annotation, parse_annotation, traefik_shares
+from gonogo.day.edge import EdgeError, format_annotation, parse_annotation, traefik_shares
 
 SLOT_HEADER = "X-IntelGraph-Slot"
 SERVICES = {"blue": "intelgraph-blue", "green": "intelgraph-green"}

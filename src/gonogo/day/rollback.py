@@ -32,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gonogo import edge
 from gonogo.checks import short, write_freeze, write_refused
 from gonogo.config import EnvSettings
 from gonogo.config.day import EdgeSettings
+from gonogo.day import edge
 from gonogo.errors import ConfigError, GonogoError, TargetError
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Rollback:
         return "write freeze on; CreateNote refused"
 
     def step_notify(self) -> str:
-        from gonogo import comms
+        from gonogo.day import comms
 
         text = comms.render(
             "rollback-notice",

@@ -33,8 +33,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.table import Table
 
-DEFAULT_TIMELINE = Path(__file__).parent / "templates" / "cutover" / "cutover.toml"
-SCHEMA = "gonogo.cutover/v1"
+DEFAULT_TIMELINE = Path(__file__).parent.parent / "templates" / "cutover" / "cutover.toml"
+SCHEMA = "gonogo.day.cutover/v1"
 TIMELINE_FILE = "timeline.json"
 _AT = re.compile(r"^T([+-])(\d{1,4})$")
 
@@ -72,7 +72,7 @@ class Step(Table):
                 f'a "{self.kind}" step runs no checks: drop marker, keyword and weights'
             )
         if self.weights is not None:
-            from gonogo.edge import parse_expected
+            from gonogo.day.edge import parse_expected
 
             try:
                 parse_expected(self.expect_weights, option="weights")
@@ -284,7 +284,7 @@ def verify_seal(root: Path) -> None:
 def statement(day: Day, manifest_sha256: str) -> dict[str, Any]:
     """The day as an in-toto test-result statement over its bundle.json, for its signature
     (`gonogo verify-bundle DAY --key PUB` checks it as it checks a run's)."""
-    from gonogo.signing import TEST_RESULT_PREDICATE
+    from gonogo.supplychain.signing import TEST_RESULT_PREDICATE
 
     latest = {step.at: (day.last_run(step.at) or {}).get("outcome") for step in day.timeline.steps}
     return {

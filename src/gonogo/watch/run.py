@@ -1,4 +1,4 @@
-"""One `gonogo watch`: the engine (gonogo.watch) run against an env, with its evidence.
+"""One `gonogo watch`: the engine (gonogo.watch.evaluate) run against an env, with its evidence.
 
 Every tick is a line in `watch/timeline.jsonl` (each trigger's value and
 state) and a line on the terminal. A page trigger that fires ends the watch:
@@ -17,24 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gonogo import comms
+from gonogo.day import comms
 from gonogo.env import Environment
 from gonogo.errors import GonogoError
 from gonogo.evidence import Bundle
 from gonogo.times import iso
 from gonogo.vocabulary import parse_duration
-from gonogo.watch import (
-    Clock,
-    Probe,
-    PromQLSource,
-    SampledSource,
-    Source,
-    Status,
-    Trigger,
-    Watch,
-    duration_text,
-    triggers_for,
-)
+from gonogo.watch.evaluate import Clock, PromQLSource, SampledSource, Source, Status, Watch
+from gonogo.watch.triggers import Probe, Trigger, duration_text, triggers_for
 
 EXIT_QUIET = 0
 EXIT_ROLLBACK = 5

@@ -29,7 +29,7 @@ RUN_KINDS = ("go-no-go", "post-deploy")
 # Every template gonogo ships: beside those, the watch's rollback and status messages and
 # the rollback's notice.
 KINDS = (*RUN_KINDS, "rollback", "rollback-notice", "status")
-TEMPLATES = Path(__file__).parent / "templates" / "comms"
+TEMPLATES = Path(__file__).parent.parent / "templates" / "comms"
 FOLDER = "comms"
 
 

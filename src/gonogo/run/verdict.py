@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from gonogo import markdown
 from gonogo.errors import ConfigError
-from gonogo.signing import TEST_RESULT_PREDICATE
+from gonogo.supplychain.signing import TEST_RESULT_PREDICATE
 from gonogo.vocabulary import PACK_GATES
 
 Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
@@ -271,11 +271,11 @@ class Verdict:
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"schema": "gonogo.verdict/v1", **asdict(self), "exit_code": self.exit_code}
+        return {"schema": "gonogo.run.verdict/v1", **asdict(self), "exit_code": self.exit_code}
 
 
 FAILED = {"failed", "xpassed"}
-# Left out by the run's selection: -m/-k/--deselect (told), or never collected (gonogo.census).
+# Left out by the run's selection: -m/-k/--deselect (told), or never collected (gonogo.run.census).
 UNSELECTED = {"deselected", "not collected"}
 # "n/a": the check said why it cannot apply to this env (gonogo.errors.NotApplicable).
 RAN_OK = {"passed", "xfailed", "n/a"}

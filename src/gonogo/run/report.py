@@ -6,7 +6,7 @@ import hashlib
 from html import escape
 from pathlib import Path
 
-from gonogo.verdict import Verdict, gate_lines
+from gonogo.run.verdict import Verdict, gate_lines
 from gonogo.vocabulary import GATES
 
 COLOURS = {
