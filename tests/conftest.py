@@ -244,6 +244,24 @@ def make_envs(pytester: pytest.Pytester, target: str) -> Any:
     return make
 
 
+def refused_table(
+    tmp_path: Path, table: str, body: str, *, base_url: str = "http://127.0.0.1:9"
+) -> str:
+    """An env file whose [environments.x.TABLE] holds `body` is refused in one line, naming
+    the file; that line, for the test to say what it holds (the cause, the fix, no secret)."""
+    from gonogo.config import load_env_file
+    from gonogo.errors import EnvFileError
+
+    path = tmp_path / "envs.toml"
+    header = f"[environments.x.{table}]\n" if table else ""
+    path.write_text(f'[environments.x]\nbase_url = "{base_url}"\n{header}{body}\n')
+    with pytest.raises(EnvFileError) as caught:
+        load_env_file(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(path)), message
+    return message
+
+
 def bundles(root: Path) -> list[Path]:
     """Every sealed run folder under root/reports."""
     return sorted(p.parent for p in (root / "reports").glob("*/*/bundle.json"))

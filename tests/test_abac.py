@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from gonogo import abac
-from gonogo.config import load_env_file
-from gonogo.errors import ConfigError, EnvFileError
+from gonogo.errors import ConfigError
 from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURCES, POLICY_FILE
 from gonogo.sandbox.tokens import ROLES
+from tests.conftest import refused_table
 from tests.packs import REPO, outcomes, run_pack
 
 CLAIMS = {**ROLES, "cleared-admin": {"roles": ["admin"], "clearance": "ts-sci"}}
@@ -54,13 +54,7 @@ def test_a_rego_policy_that_does_not_compile_is_one_line(tmp_path: Path) -> None
     ],
 )  # fmt: skip
 def test_bad_abac_tables_are_one_line(tmp_path: Path, table: str, says: str) -> None:
-    path = tmp_path / "envs.toml"
-    path.write_text(
-        f'[environments.x]\nbase_url = "http://127.0.0.1:9"\n[environments.x.security.abac]\n{table}\n'
-    )
-    with pytest.raises(EnvFileError) as caught:
-        load_env_file(path)
-    assert says in str(caught.value) and "\n" not in str(caught.value)
+    assert says in refused_table(tmp_path, "security.abac", table)
 
 
 def sandbox_env(tmp_path: Path, security: str) -> Path:

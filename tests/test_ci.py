@@ -23,7 +23,7 @@ import pytest
 
 from gonogo import ci
 from gonogo.release import ReleaseError
-from tests.conftest import reply, serving
+from tests.conftest import refused_table, reply, serving
 from tests.packs import REPO
 
 SHA = "ce587453ced02b1526dfb4cb910479d431683101"
@@ -366,13 +366,4 @@ def test_branch_rate_counts_only_where_branches_were_measured(tmp_path: Path) ->
     ],
 )
 def test_ci_settings_that_cannot_work_are_one_line(tmp_path: Path, table: str, says: str) -> None:
-    from gonogo.config import load_env_file
-    from gonogo.errors import EnvFileError
-
-    path = tmp_path / "envs.toml"
-    path.write_text(
-        f'[environments.x]\nbase_url = "https://x.example.com"\n[environments.x.ci]\n{table}\n'
-    )
-    with pytest.raises(EnvFileError) as caught:
-        load_env_file(path)
-    assert says in str(caught.value) and "\n" not in str(caught.value)
+    assert says in refused_table(tmp_path, "ci", table, base_url="https://x.example.com")

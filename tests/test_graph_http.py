@@ -84,7 +84,7 @@ def env_for(uri: str, monkeypatch: pytest.MonkeyPatch, password: str = PASSWORD)
         production=False,
         graph={"uri": uri, "user": "gonogo_ro", "password_env": "GONOGO_X_NEO4J", "database": "ig"},
     )
-    return Environment(settings, token=lambda: "unused")
+    return Environment.open(settings)
 
 
 def test_a_query_over_http_reads_rows_by_column(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from gonogo.clients.http import HttpClient
 from gonogo.config import EnvSettings
 from gonogo.env import Environment
 from gonogo.errors import ConfigError, Unreachable
-from tests.conftest import Ok, self_signed, serving
+from tests.conftest import Ok, refused_table, self_signed, serving
 
 
 class _Proxy(socketserver.BaseRequestHandler):
@@ -108,18 +108,25 @@ def test_https_goes_through_a_connect_tunnel_with_tls_verified_end_to_end(
 def test_an_envs_own_proxy_table_sends_its_requests_through_it(
     no_proxy_variables: pytest.MonkeyPatch,
 ) -> None:
+    no_proxy_variables.setenv("GONOGO_P_TOKEN", "t")
     with proxy() as (via, seen), serving(Ok) as url:
         settings = EnvSettings.model_validate(
-            {"name": "p", "base_url": url, "production": False, "proxy": {"url": via}}
+            {
+                "name": "p",
+                "base_url": url,
+                "production": False,
+                "proxy": {"url": via},
+                "token_env": "GONOGO_P_TOKEN",
+            }
         )
-        env = Environment(settings, token=lambda: "t")
+        env = Environment.open(settings)
         assert env.http.get("/healthz").status_code == 200
         env.close()
         assert seen == [f"GET {url}/healthz"]
         bypass = settings.model_copy(
             update={"proxy": settings.proxy.model_copy(update={"no_proxy": ["127.0.0.1"]})}  # type: ignore[union-attr]
         )
-        env = Environment(bypass, token=lambda: "t")
+        env = Environment.open(bypass)
         assert env.http.get("/healthz").status_code == 200
         env.close()
         assert len(seen) == 1
@@ -139,21 +146,13 @@ def test_a_proxy_that_is_down_is_one_line_and_keeps_the_deadline(
     [
         ('url = "http://user:hunter2@proxy.example.com:3128"', "put the token in HTTPS_PROXY"),
         ('url = "proxy.example.com:3128"', "must be an http:// or https:// URL"),
-        ('no_proxy = ["a"]', "environments.p.proxy.url: required key is missing"),
+        ('no_proxy = ["a"]', "environments.x.proxy.url: required key is missing"),
     ],
 )
 def test_bad_proxy_settings_are_one_line(tmp_path: Path, table: str, says: str) -> None:
-    from gonogo.config import load_env_file
-    from gonogo.errors import EnvFileError
-
-    path = tmp_path / "envs.toml"
-    path.write_text(
-        f'[environments.p]\nbase_url = "http://x.example.com"\n[environments.p.proxy]\n{table}\n'
-    )
-    with pytest.raises(EnvFileError) as caught:
-        load_env_file(path)
-    message = str(caught.value)
-    assert says in message and "\n" not in message and "hunter2" not in message, message
+    message = refused_table(tmp_path, "proxy", table, base_url="http://x.example.com")
+    assert says in message, message
+    assert "hunter2" not in message, message
 
 
 def test_an_unusable_proxy_scheme_is_one_line(no_proxy_variables: pytest.MonkeyPatch) -> None:

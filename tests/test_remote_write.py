@@ -26,7 +26,7 @@ from gonogo.load.engine import Engine, LoadResult
 from gonogo.load.plan import Plan
 from gonogo.load.remotewrite import MAX_FAILED_PUSHES, RemoteWrite, encode, for_plan
 from gonogo.sandbox import servers
-from tests.conftest import reply, serving
+from tests.conftest import refused_table, reply, serving
 from tests.test_load import echo_server, one_scenario
 
 needs_prometheus = pytest.mark.skipif(
@@ -178,17 +178,8 @@ def env_settings(**load: object) -> EnvSettings:
     ],
 )
 def test_bad_remote_write_settings_are_one_line(tmp_path: Path, load: str, says: str) -> None:
-    from gonogo.config import load_env_file
-    from gonogo.errors import EnvFileError
-
-    path = tmp_path / "envs.toml"
-    path.write_text(
-        f'[environments.t]\nbase_url = "http://127.0.0.1:9"\n[environments.t.load]\n{load}\n'
-    )
-    with pytest.raises(EnvFileError) as caught:
-        load_env_file(path)
-    message = str(caught.value)
-    assert says in message and "\n" not in message
+    message = refused_table(tmp_path, "load", load)
+    assert says in message, message
     assert "hunter2" not in message
 
 

@@ -347,7 +347,7 @@ def test_prometheus_scrapes_the_app_and_promql_answers(info: StackInfo) -> None:
     from gonogo.config import EnvSettings
     from gonogo.env import Environment
 
-    env = Environment(info.env_settings(EnvSettings(name="local", sandbox=True, production=False)))
+    env = Environment.open(EnvSettings(name="local", sandbox=True, production=False), info)
     try:
         deadline = time.monotonic() + 20
         result: list[Any] = []

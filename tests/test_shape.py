@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from gonogo.config import load_env_file
-from gonogo.errors import EnvFileError
 from gonogo.shape import mismatches
+from tests.conftest import refused_table
 from tests.packs import REPO, outcomes, run_pack
 
 DASHBOARD = "widgets { id type } alerts { level }"
@@ -44,13 +42,8 @@ def test_an_operation_is_an_id_or_a_table_and_a_bad_expect_is_one_line(tmp_path:
         "first",
         "text",
     )
-    path.write_text(
-        '[environments.x]\nbase_url = "http://127.0.0.1:9"\n'
-        '[environments.x.operations.dashboard]\nexpect = "widgets { id "\n'
-    )
-    with pytest.raises(EnvFileError) as caught:
-        load_env_file(path)
-    assert str(caught.value) == (
+    refused = refused_table(tmp_path, "operations.dashboard", 'expect = "widgets { id "')
+    assert refused == (
         f"{path}: environments.x.operations.dashboard.expect: 'widgets {{ id ' is not a GraphQL "
         "selection (Syntax Error: Expected Name, found <EOF>.); write it like "
         '"widgets { id type } alerts { level }"'

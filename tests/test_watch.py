@@ -37,6 +37,14 @@ from gonogo.watch.triggers import Quantile, Ratio, Trigger, histogram_quantile, 
 from tests.conftest import reply, serving
 from tests.packs import REPO
 
+# The fake servers here ask for a bearer token, as the gateway does: envs read it from here.
+TOKEN_ENV = "GONOGO_WATCH_TEST_TOKEN"
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "t")
+
 
 class FakeClock:
     def __init__(self, on_sleep: object = None) -> None:
@@ -183,6 +191,7 @@ def test_overrides_tune_and_unknown_names_are_one_line() -> None:
     settings = EnvSettings.model_validate(
         {
             "name": "green",
+            "token_env": TOKEN_ENV,
             "base_url": "https://g.example.com",
             "baseline": {"consumer_lag": 10},
             "watch": {
@@ -256,8 +265,7 @@ def _env(stack: Stack, **watch: object) -> Environment:
             "watch": watch,
         }
     )
-    minted = stack.info.token("analyst")
-    return Environment(stack.info.env_settings(base), token=lambda: minted, sandbox=stack.info)
+    return Environment.open(base, stack.info)
 
 
 def _traffic(stack: Stack) -> None:
@@ -329,7 +337,7 @@ def test_grafana_panels_are_saved_at_the_checkpoints(
             },
         }
     )
-    env = Environment(settings, token=lambda: "t")
+    env = Environment.open(settings)
     bundle = Bundle.create(tmp_path, ["green"])
     code = WatchRun(
         env, bundle, FakeClock(), duration_s=900, interval_s=60, say=lambda _: None
@@ -348,8 +356,7 @@ def test_an_unreleased_image_in_the_namespace_pages_at_once(tmp_path: Path) -> N
         base = EnvSettings.model_validate(
             {"name": "local", "sandbox": True, "production": False, "watch": {"source": "metrics"}}
         )
-        minted = info.token("analyst")
-        env = Environment(info.env_settings(base), token=lambda: minted, sandbox=info)
+        env = Environment.open(base, info)
         bundle = Bundle.create(tmp_path, ["local"])
         lines: list[str] = []
         code = WatchRun(env, bundle, FakeClock(), 600, 60, say=lines.append).run()
@@ -383,9 +390,15 @@ def test_a_transient_breach_gets_an_after_action_note(tmp_path: Path, burst: boo
 
     with app_metrics(app) as url:
         settings = EnvSettings.model_validate(
-            {"name": "g", "base_url": url, "production": False, "watch": {"source": "metrics"}}
+            {
+                "name": "g",
+                "base_url": url,
+                "production": False,
+                "token_env": TOKEN_ENV,
+                "watch": {"source": "metrics"},
+            }
         )
-        env = Environment(settings, token=lambda: "t")
+        env = Environment.open(settings)
         bundle = Bundle.create(tmp_path, ["g"])
         lines: list[str] = []
         code = WatchRun(env, bundle, FakeClock(on_sleep=traffic), 1200, 60, say=lines.append).run()
@@ -420,10 +433,10 @@ def test_the_watch_posts_its_status_every_comms_cadence(
     lines: list[str] = []
     with app_metrics(app) as url:
         settings = EnvSettings.model_validate(
-            {"name": "g", "base_url": url, "production": False,
+            {"name": "g", "base_url": url, "production": False, "token_env": TOKEN_ENV,
              "watch": {"source": "metrics"}, "comms": {"webhook_env": "GONOGO_TEST_WEBHOOK"}}
         )  # fmt: skip
-        env = Environment(settings, token=lambda: "t")
+        env = Environment.open(settings)
         bundle = Bundle.create(tmp_path, ["g"])
         clock = FakeClock(on_sleep=lambda: app.traffic(ok=100))
         code = WatchRun(env, bundle, clock, 3900, 300, say=lines.append).run()
@@ -459,9 +472,15 @@ def test_a_null_sample_is_no_data_with_its_reason_never_a_crash(tmp_path: Path) 
     app = App()
     with serving(NullSamples) as prom, app_metrics(app) as url:
         settings = EnvSettings.model_validate(
-            {"name": "g", "base_url": url, "production": False, "prometheus": {"url": prom}}
+            {
+                "name": "g",
+                "base_url": url,
+                "production": False,
+                "token_env": TOKEN_ENV,
+                "prometheus": {"url": prom},
+            }
         )
-        env = Environment(settings, token=lambda: "t")
+        env = Environment.open(settings)
         with pytest.raises(TargetError) as caught:
             env.metrics.promql("up")
         assert "a sample's value is None, not a number" in str(caught.value)
