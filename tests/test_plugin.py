@@ -158,7 +158,7 @@ def test_missing_token_variable_is_an_error_naming_it(
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
     assert "env 'green': the bearer token variable GONOGO_GREEN_TOKEN is not set" in out
-    assert "Traceback" not in out and "gonogo/config.py" not in out
+    assert "Traceback" not in out and "gonogo/config/" not in out
     result.stdout.fnmatch_lines(["*GONOGO_GREEN_TOKEN is not set; checks that need it will error*"])
 
 

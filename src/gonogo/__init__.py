@@ -4,9 +4,10 @@ Layers import downward only (docs/architecture.md draws them; import-linter's co
 pyproject.toml hold them, run by tests/test_quality.py):
 
     plugin/, cli/              entry points: wire options, fixtures and commands
-    run.py, verdict.py, ...    one run and its writers, the day's actions, the engines
-    checks.py, evidence.py,    what checks share, the bundle, signing, an env and its
-    signing.py, env.py, ...    clients
+    run/, day/, watch/,        the run and its verdict, the cutover day, the watch, the
+    load/, supplychain/, ...   engines (a folder per part of the command center)
+    checks.py, evidence.py,    what checks share, the bundle, an env and its clients
+    env.py, clients/, ...
     config/, vocabulary.py,    environments.toml -> settings, the shared words, the
     errors.py, redact.py, ...  exception tree, secret masking, the time
 """

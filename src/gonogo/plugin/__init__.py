@@ -1,10 +1,12 @@
 """The pytest plugin (the `pytest11` entry point): wiring only, one module per hook phase.
 
-    options.py     --env, --env-file, --fault, ... and the usage errors pytest cannot raise
-    session.py     configure: --env read into a Run, the bundle, sandboxes, xdist hand-over
-    collection.py  --env as every check's parameter, pack markers, drills, deselections
+    session.py     options added (gonogo.options) and read into a Run: the bundle, sandboxes,
+                   xdist hand-over
+    options.py     the usage errors about options that pytest cannot raise
+    collection.py  pack markers, drills, deselections
     load.py        load plans: threshold items, the announcement, load_result / load_slot
-    fixtures.py    env (through Run.open), its clients, evidence, release, expected_weights
+    fixtures.py    --env as every check's parameter; env (through RunEnvs.open), its clients,
+                   evidence, release, expected_weights
     reporting.py   one-line outcomes, waivers, redaction, attachments, the sealing Controller
     state.py       the StashKeys and xdist keys they share
 
@@ -17,7 +19,6 @@ from gonogo.plugin.collection import (
     pytest_collection_finish,
     pytest_collection_modifyitems,
     pytest_deselected,
-    pytest_generate_tests,
 )
 from gonogo.plugin.fixtures import (
     _gonogo_env_name,
@@ -32,6 +33,7 @@ from gonogo.plugin.fixtures import (
     http,
     metrics,
     policy_exceptions,
+    pytest_generate_tests,
     release,
     stream,
 )
@@ -41,7 +43,6 @@ from gonogo.plugin.load import (
     progress,
     pytest_xdist_node_collection_finished,
 )
-from gonogo.plugin.options import pytest_addoption
 from gonogo.plugin.reporting import (
     pytest_html_report_title,
     pytest_html_results_summary,
@@ -54,6 +55,7 @@ from gonogo.plugin.reporting import (
     pytest_unconfigure,
 )
 from gonogo.plugin.session import (
+    pytest_addoption,
     pytest_configure,
     pytest_configure_node,
     pytest_report_header,

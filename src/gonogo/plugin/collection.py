@@ -1,5 +1,5 @@
-"""Collection: --env as a parameter of every check, packs as markers, drills left out unless
-asked for, and what -m/-k deselected kept for the verdict's "required but not run"."""
+"""Collection: packs as markers, drills left out unless asked for, and what -m/-k
+deselected kept for the verdict's "required but not run"."""
 
 from __future__ import annotations
 
@@ -13,18 +13,6 @@ from gonogo.run import Run
 from gonogo.run.verdict import validate
 from gonogo.times import utcnow
 from gonogo.vocabulary import PACK_GATES, PACKS
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if ENV_PARAM not in metafunc.fixturenames:
-        return
-    names: list[str | None] = list(metafunc.config.stash[RUN].envs.names) or [None]
-    if "threshold" in metafunc.fixturenames:
-        load.parametrize_thresholds(metafunc, names)
-        return
-    metafunc.parametrize(
-        ENV_PARAM, names, ids=[n or "no-env" for n in names], indirect=True, scope="session"
-    )
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -15,7 +15,21 @@ import pytest
 from gonogo.env import Environment
 from gonogo.errors import NotApplicable
 from gonogo.evidence import Captures
-from gonogo.plugin.state import CAPTURES_KEY, RUN
+from gonogo.plugin import load
+from gonogo.plugin.state import CAPTURES_KEY, ENV_PARAM, RUN
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """--env as every check's parameter: the env fixture below is opened once per value."""
+    if ENV_PARAM not in metafunc.fixturenames:
+        return
+    names: list[str | None] = list(metafunc.config.stash[RUN].envs.names) or [None]
+    if "threshold" in metafunc.fixturenames:
+        load.parametrize_thresholds(metafunc, names)
+        return
+    metafunc.parametrize(
+        ENV_PARAM, names, ids=[n or "no-env" for n in names], indirect=True, scope="session"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
-"""gonogo's command-line options, and the checks on them that pytest cannot make itself.
+"""The checks on gonogo's command-line options that pytest cannot make itself.
 
-Options are declared in gonogo.options (the CLI shares them) and read into a `Run` by
-gonogo.plugin.session; two usage errors that concern options alone are raised here: a bad
---load-workers, and a path option written so that pytest took its value for a test path.
+Options are declared in gonogo.options (the CLI shares them), added and read into a `Run`
+by gonogo.plugin.session; two usage errors that concern options alone are raised here: a
+bad --load-workers, and a path option written so that pytest took its value for a test path.
 """
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gonogo.options import PATH_OPTIONS, PYTEST_OPTIONS
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("gonogo", "gonogo release verification")
-    for option in PYTEST_OPTIONS:
-        group.addoption(option.flag, **option.arguments())
+from gonogo.options import PATH_OPTIONS
 
 
 def load_workers(value: str | None) -> int | None:

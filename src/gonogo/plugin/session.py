@@ -20,6 +20,7 @@ from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
 from gonogo.load.session import PlanBook
+from gonogo.options import PYTEST_OPTIONS
 from gonogo.plugin.options import check_rootdir, load_workers
 from gonogo.plugin.reporting import Controller
 from gonogo.plugin.state import (
@@ -34,6 +35,12 @@ from gonogo.run import Outcomes, Run, SandboxRun
 from gonogo.run.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
 from gonogo.times import utcnow
 from gonogo.vocabulary import DRILLS, GATES, PACKS
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gonogo", "gonogo release verification")
+    for option in PYTEST_OPTIONS:
+        group.addoption(option.flag, **option.arguments())
 
 
 def env_names(config: pytest.Config) -> list[str]:
