@@ -605,3 +605,25 @@ def test_gate_lines_put_the_red_and_the_numbers_first() -> None:
         ("security", "not run", "0/1", [], []),
         ("C", "passed", "1/1", [], ["canary http_req_failed: rate<0.001 -> 0"]),
     ]
+
+
+def test_verdict_exit_makes_pytests_exit_code_the_verdicts(project: pytest.Pytester) -> None:
+    """--verdict-exit: one command for CI. NO-GO exits 1; a failing check waived is GO (0); a
+    run that leaves a required check out is INCOMPLETE: 2, where pytest alone says 0. Each
+    says so on the terminal and in steps.log."""
+    no_go = project.runpytest("--env", "green", "--verdict-exit")
+    assert no_go.ret == 1
+    no_go.stdout.fnmatch_lines(["exit code 1 (NO-GO; --verdict-exit: 0 GO, 1 NO-GO, 2 INCOMPLETE)"])
+
+    today = dt.date.today()
+    until = today + dt.timedelta(days=7)
+    write_exceptions(project, f"| PE-7 | test_bad | sre | known | low | {today} | {until} |")
+    assert project.runpytest("--env", "green", "--verdict-exit").ret == 0
+
+    plain = project.runpytest("--env", "green", "tests_smoke")
+    assert plain.ret == 0  # pytest: nothing failed; the verdict: slo did not run
+    incomplete = project.runpytest("--env", "green", "tests_smoke", "--verdict-exit")
+    assert incomplete.ret == 2
+    incomplete.stdout.fnmatch_lines(["exit code 2 (INCOMPLETE; --verdict-exit: *"])
+    steps = (sorted((project.path / "reports" / "green").iterdir())[-1] / "steps.log").read_text()
+    assert "--verdict-exit: the run exits 2 (INCOMPLETE); pytest's own exit status was 0" in steps

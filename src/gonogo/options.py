@@ -156,6 +156,13 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         switch=True,
     ),
     EVIDENCE_DIR,
+    Option(
+        "--verdict-exit",
+        "gonogo_verdict_exit",
+        "exit with the verdict's code instead of pytest's: 0 GO (with exceptions too), 1 NO-GO, "
+        "2 INCOMPLETE (a required check that did not run), as `gonogo verdict` does",
+        switch=True,
+    ),
 )
 
 # The options whose value is a path, which pytest may take for a test path when separate.

@@ -25,7 +25,7 @@ from gonogo.plugin.state import CAPTURES_KEY, RUN, item_env
 from gonogo.redact import REDACTOR
 from gonogo.run import Run, message
 from gonogo.run.report import row_anchor
-from gonogo.run.verdict import HOW_TO_WAIVE, gate_lines
+from gonogo.run.verdict import EXIT_CODES, HOW_TO_WAIVE, gate_lines
 from gonogo.run.writers import finish
 
 
@@ -181,6 +181,12 @@ class Controller:
             self.run.outcomes.judge(self.run.envs.required_gates, int(exitstatus))
         except Exception:  # judged again in finish(), which logs the error and seals
             self.run.outcomes.verdict = None
+        verdict = self.run.outcomes.verdict
+        if self.run.verdict_exit and verdict is not None and self.run.bundle is not None:
+            self.run.bundle.log(
+                f"--verdict-exit: the run exits {verdict.exit_code} ({verdict.decision}); "
+                f"pytest's own exit status was {int(exitstatus)}"
+            )
         # After them: JUnit and HTML are written by then.
         result = yield
         finish(
@@ -189,6 +195,12 @@ class Controller:
             list(session.config.invocation_params.args),
             int(exitstatus),
         )
+        if self.run.verdict_exit:
+            # 0 GO, 1 NO-GO, 2 INCOMPLETE (as `gonogo verdict`): CI gates on one command.
+            verdict = self.run.outcomes.verdict
+            session.exitstatus = (
+                verdict.exit_code if verdict is not None else EXIT_CODES["INCOMPLETE"]
+            )
         return result
 
 
@@ -219,6 +231,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         problems = "; ".join(row["problems"])
         terminalreporter.write_line(
             f"invalid policy exception {row['id'] or '?'} ({row['link']}): {problems}"
+        )
+    if run.verdict_exit:
+        terminalreporter.write_line(
+            f"exit code {verdict.exit_code} ({verdict.decision}; --verdict-exit: 0 GO, 1 NO-GO, "
+            "2 INCOMPLETE)"
         )
 
 

@@ -154,6 +154,7 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
         resolved = str(Path(release).resolve())
         run.envs.all = [s.model_copy(update={"release": resolved}) for s in run.envs.all]
     run.announce = config.getoption("gonogo_announce")
+    run.verdict_exit = bool(config.getoption("gonogo_verdict_exit"))
     for settings in run.envs.all:
         for warning in settings.register_secrets():
             sys.stderr.write(warning + "\n")

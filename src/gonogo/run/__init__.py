@@ -38,6 +38,8 @@ class Run:
     announce: str | None = None
     # Said at the start and kept in steps.log (a secret too short to mask safely).
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # --verdict-exit: pytest's exit code becomes the verdict's (0 GO, 1 NO-GO, 2 INCOMPLETE).
+    verdict_exit: bool = False
     load_announced: bool = False  # the load targets were printed (once, before any load)
     # Where the sealed bundle is, and how it was signed: said with its path at the end.
     sealed: Path | None = None
