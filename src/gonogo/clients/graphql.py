@@ -5,7 +5,7 @@ IntelGraph only accepts persisted operations, so that is the normal path:
 Apollo's `extensions.persistedQuery` with the operation's sha256, or with
 `persisted = "documentId"` GraphQL-over-HTTP's `{"documentId": ...}` (what
 graphql-yoga's persisted-operations plugin reads). Ad-hoc
-documents are parsed and printed by gql (a syntax error is ours to report,
+documents are parsed and printed by graphql-core (a syntax error is ours to report,
 not the server's) and sent the same way, so that a check can prove the
 gateway refuses them. Every request goes through the one HttpClient, so it
 is timed, recorded and redacted like any other.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from gql import gql
+from graphql import parse, print_ast
 
 from gonogo.clients.http import HttpClient, elapsed_ms
 
@@ -130,9 +130,8 @@ class GraphQLClient:
     def document(
         self, query: str, variables: dict[str, Any] | None = None, *, auth: bool = True
     ) -> GraphQLResult:
-        """Send an ad-hoc document (parsed by gql first; a syntax error raises GraphQLError)."""
-        request = gql(query)
-        payload = dict(request.payload)
+        """Send an ad-hoc document (parsed first; a syntax error raises GraphQLError)."""
+        payload: dict[str, Any] = {"query": print_ast(parse(query))}
         if variables:
             payload["variables"] = variables
         return _result(self.http.post(self.path, json=payload, auth=auth))

@@ -30,7 +30,7 @@ from gonogo.times import iso, utcnow
 
 # Packages whose versions an auditor needs to reproduce the run.
 RECORDED_PACKAGES = [
-    "pytest", "pytest-xdist", "pytest-html", "httpx", "gql", "pydantic", "neo4j",
+    "pytest", "pytest-xdist", "pytest-html", "httpx", "graphql-core", "pydantic", "neo4j",
     "confluent-kafka", "kubernetes", "prometheus-client", "PyJWT", "cryptography",
 ]  # fmt: skip
 
