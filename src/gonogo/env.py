@@ -16,19 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gonogo.clients.cluster import ClusterClient
-from gonogo.clients.database import DatabaseClient
-from gonogo.clients.graph import GraphClient
 from gonogo.clients.graphql import GraphQLClient
 from gonogo.clients.http import HttpClient, RequestSink
 from gonogo.clients.metrics import MetricsClient
-from gonogo.clients.stream import StreamClient
 from gonogo.config import EnvSettings
 from gonogo.release import Release
 from gonogo.signals import Signals
+
+if TYPE_CHECKING:  # imported when first used: neo4j, confluent-kafka and kubernetes are
+    # heavy, and the plugin loads into every pytest run of the venv
+    from gonogo.clients.cluster import ClusterClient
+    from gonogo.clients.database import DatabaseClient
+    from gonogo.clients.graph import GraphClient
+    from gonogo.clients.stream import StreamClient
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -139,6 +142,8 @@ class Environment:
 
     @cached_property
     def graph(self) -> GraphClient:
+        from gonogo.clients.graph import GraphClient
+
         table = self.settings.require("graph", "the graph (Bolt)")
         password = (
             self.settings.read_secret(table.password_env, "graph password", "graph.password_env")
@@ -152,6 +157,8 @@ class Environment:
 
     @cached_property
     def stream(self) -> StreamClient:
+        from gonogo.clients.stream import StreamClient
+
         table = self.settings.require("stream", "the Kafka stream")
         password = (
             self.settings.read_secret(
@@ -164,6 +171,8 @@ class Environment:
 
     @cached_property
     def database(self) -> DatabaseClient:
+        from gonogo.clients.database import DatabaseClient
+
         table = self.settings.require("database", "the PostgreSQL database")
 
         def secret(variable: str | None, key: str) -> str | None:
@@ -186,6 +195,8 @@ class Environment:
 
     @cached_property
     def cluster(self) -> ClusterClient:
+        from gonogo.clients.cluster import ClusterClient
+
         table = self.settings.require("cluster", "the Kubernetes cluster")
         return ClusterClient(table, self.settings.timeout_s, self.name)
 

@@ -8,14 +8,16 @@ selection, so a malformed one is refused with the env file, not discovered at 3 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphql import FieldNode, GraphQLSyntaxError, SelectionSetNode, parse
-from graphql.language import OperationDefinitionNode
+if TYPE_CHECKING:  # graphql-core is imported when a shape is first read: config loads it
+    from graphql import SelectionSetNode
 
 
 def selection(expect: str) -> SelectionSetNode:
     """The selection `expect` as graphql-core reads it; ValueError, one line, if malformed."""
+    from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse
+
     try:
         document = parse("{ " + expect + " }", no_location=True)
     except GraphQLSyntaxError as exc:
@@ -30,6 +32,8 @@ def selection(expect: str) -> SelectionSetNode:
 
 def root_field(document: str) -> str:
     """The key under `data` that answers a one-operation document (its alias, if any)."""
+    from graphql import FieldNode, GraphQLSyntaxError, OperationDefinitionNode, parse
+
     try:
         parsed = parse(document, no_location=True)
     except GraphQLSyntaxError as exc:
@@ -54,6 +58,8 @@ def mismatches(value: Any, expect: str, where: str) -> list[str]:
 
 
 def _check(value: Any, selected: SelectionSetNode, where: str) -> list[str]:
+    from graphql import FieldNode
+
     if isinstance(value, list):
         out: list[str] = []
         for i, item in enumerate(value):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from graphql import parse, print_ast
 
 from gonogo.clients.http import HttpClient, elapsed_ms
 
@@ -131,6 +130,8 @@ class GraphQLClient:
         self, query: str, variables: dict[str, Any] | None = None, *, auth: bool = True
     ) -> GraphQLResult:
         """Send an ad-hoc document (parsed first; a syntax error raises GraphQLError)."""
+        from graphql import parse, print_ast
+
         payload: dict[str, Any] = {"query": print_ast(parse(query))}
         if variables:
             payload["variables"] = variables
