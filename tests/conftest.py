@@ -33,6 +33,21 @@ pytest_plugins = ["pytester"]
 
 PLANTED = "gonogo-planted-Secret-7f3a9c1e5b"
 
+# The fast tier for developers: `pytest -n 2 tests -m "not stack"` runs every test that needs
+# no local environment (real servers). A test that starts one says so with @pytest.mark.stack,
+# or asks for the `stack` fixture, which marks it here.
+STACK_MARKER = "stack: starts the local environment (real servers); -m 'not stack' leaves it out"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", STACK_MARKER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("stack"):
+            item.add_marker(pytest.mark.stack)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_report_png() -> Iterator[None]:

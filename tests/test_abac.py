@@ -79,6 +79,7 @@ SOURCES = {
 }
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_each_policy_source_is_green_then_red_when_the_gateway_fails_open(
     tmp_path: Path, source: str
@@ -94,6 +95,7 @@ def test_each_policy_source_is_green_then_red_when_the_gateway_fails_open(
     assert result["outcome"] == "failed" and "expected 403, got [200, 200]" in result["message"]
 
 
+@pytest.mark.stack
 def test_a_rego_query_undefined_everywhere_is_one_line(tmp_path: Path) -> None:
     security = (
         f'[environments.abac.security.abac]\nrego = "{AUTHZ_POLICY}"\n'
@@ -109,6 +111,7 @@ def test_a_rego_query_undefined_everywhere_is_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.stack
 def test_the_smoke_abac_spot_check_reads_the_envs_paths(tmp_path: Path) -> None:
     """[smoke] denied_path is what the spot check asks: pointed at a resource the token may
     use, the check is red naming that path (so a deployment's own path is what is read)."""

@@ -103,6 +103,7 @@ def test_plan_prints_the_day_in_the_war_rooms_time(
     assert "a day has one plan" in capsys.readouterr().err
 
 
+@pytest.mark.stack
 def test_the_day_runs_and_is_recorded_and_sealed(day: Path, tmp_path: Path) -> None:
     # Out of order: refused, one line, nothing recorded.
     early = cli(tmp_path, "run", "T-5")
@@ -136,6 +137,7 @@ def test_the_day_runs_and_is_recorded_and_sealed(day: Path, tmp_path: Path) -> N
     assert lines[3].split()[:3] == ["T+55", "02:55", "passed"]
 
 
+@pytest.mark.stack
 def test_a_failed_step_blocks_the_next_and_force_is_recorded(day: Path, tmp_path: Path) -> None:
     failed = cli(tmp_path, "run", "T-45", "--fault", "healthz-fail")
     assert failed.returncode == 1
@@ -200,6 +202,7 @@ needs_haproxy = pytest.mark.skipif(
 )
 
 
+@pytest.mark.stack
 @needs_haproxy
 @pytest.mark.parametrize("fault", [None, "weights-stuck"])
 def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> None:
@@ -219,6 +222,7 @@ def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> 
     assert ("1 failed" if fault else "1 passed") in done.stdout
 
 
+@pytest.mark.stack
 @needs_haproxy
 def test_blue_cold_turns_the_blue_step_red(day: Path, tmp_path: Path) -> None:
     """T+55 runs on the day's blue (the local blue slot): a blue that is not ready fails it."""

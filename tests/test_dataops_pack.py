@@ -43,6 +43,7 @@ def test_every_check_names_a_sandbox_fault_or_where_it_is_proven() -> None:
             parse(fault)
 
 
+@pytest.mark.stack
 def test_healthy_all_green_and_the_pack_wrote_nothing(tmp_path: Path) -> None:
     done, manifest = run_pack(tmp_path, "dataops", "-n", "2")
     assert done.returncode == 0, done.stdout[-4000:]
@@ -71,6 +72,7 @@ def test_healthy_all_green_and_the_pack_wrote_nothing(tmp_path: Path) -> None:
     assert len(writes) == 1
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f != "n/a"))
 def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
     done, manifest = run_pack(tmp_path, "dataops", "--fault", fault)
@@ -86,6 +88,7 @@ def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
     assert done.returncode == 1
 
 
+@pytest.mark.stack
 def test_a_release_folder_that_is_missing_is_one_line(tmp_path: Path) -> None:
     done, manifest = run_pack(
         tmp_path, "dataops", "-k", "forward_only", f"--release={tmp_path / 'nowhere'}"

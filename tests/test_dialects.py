@@ -31,6 +31,7 @@ DIALECT_FAULTS = {
 }
 
 
+@pytest.mark.stack
 def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
     done, _ = run_pack(
         tmp_path, "smoke or slo or security or dataops", "--dialect", DIALECTS, "-n", "2",
@@ -43,6 +44,7 @@ def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
     assert f"dialects: {DIALECTS.replace(',', ', ')}" in steps
 
 
+@pytest.mark.stack
 def test_the_audit_layout_dialect_still_catches_the_signer_failing(tmp_path: Path) -> None:
     done, manifest = run_pack(
         tmp_path, "security", "--dialect", DIALECTS, "--fault", "audit-signer-fail", "-k", "audit"
@@ -52,6 +54,7 @@ def test_the_audit_layout_dialect_still_catches_the_signer_failing(tmp_path: Pat
     assert "unsigned" in result["message"] and done.returncode == 1
 
 
+@pytest.mark.stack
 def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
     done, manifest = run_pack(tmp_path, "smoke", "--dialect", "otel,prom-client")
     assert done.returncode == 0, done.stdout[-4000:]
@@ -60,6 +63,7 @@ def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
     assert {t["outcome"] for t in others} <= {"passed", "deselected", "not collected"}
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(DIALECT_FAULTS))
 def test_with_every_dialect_each_fault_turns_its_check_red(tmp_path: Path, fault: str) -> None:
     done, manifest = run_pack(tmp_path, "smoke", "--dialect", DIALECTS, "--fault", fault)
@@ -123,6 +127,7 @@ def test_the_root_fields_dialect_serves_only_its_own_names() -> None:
     assert schema.execute_sync("{ health { ok } }").errors  # the default name is not there
 
 
+@pytest.mark.stack
 def test_the_root_fields_dialect_is_read_from_operations(tmp_path: Path) -> None:
     done, manifest = run_pack(
         tmp_path, "smoke", "--dialect", "root-fields", "-k", "graphql or note or dashboard"

@@ -106,6 +106,7 @@ def test_the_tolerance_is_binomial() -> None:
     ]
 
 
+@pytest.mark.stack
 @needs_haproxy
 @pytest.mark.parametrize("kind", ["ingress", "traefikservice"])
 def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> None:
@@ -124,6 +125,7 @@ def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> 
     assert '"by_slot": {' in capture.read_text()
 
 
+@pytest.mark.stack
 @needs_haproxy
 def test_route_weights_red_when_the_traffic_does_not_follow(tmp_path: Path) -> None:
     _, manifest = run_pack(
@@ -139,6 +141,7 @@ def test_route_weights_red_when_the_traffic_does_not_follow(tmp_path: Path) -> N
     assert "captures/route_weights.json" in result["message"]
 
 
+@pytest.mark.stack
 def test_route_weights_without_expectations_is_na_and_says_what_to_pass(tmp_path: Path) -> None:
     _, manifest = run_pack(tmp_path, "smoke", "-k", "route_weights")
     result = outcomes(manifest)["test_route_weights"]
@@ -168,6 +171,7 @@ def test_probes_stop_after_a_few_failures(closed_port: int) -> None:
     assert observed.failures[-1] == "stopped after 5 probes failed"
 
 
+@pytest.mark.stack
 @needs_haproxy
 def test_an_edge_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     env_file = tmp_path / "envs.toml"

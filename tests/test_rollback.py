@@ -58,6 +58,7 @@ def the_record(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return root, json.loads((root / "captures" / "rollback.json").read_text())
 
 
+@pytest.mark.stack
 @needs_haproxy
 def test_rollback_completes_verified_and_timed(tmp_path: Path) -> None:
     Hook.posted = []
@@ -82,6 +83,7 @@ def test_rollback_completes_verified_and_timed(tmp_path: Path) -> None:
     assert "T0KEN-secret-path" not in (root / "captures" / "requests.jsonl").read_text()
 
 
+@pytest.mark.stack
 @needs_haproxy
 @pytest.mark.parametrize(
     ("fault", "stopped_at", "left"),
@@ -194,6 +196,7 @@ def test_the_seam_turns_every_transport_exception_into_a_gonogo_error() -> None:
         HttpClient("http://127.0.0.1:9", timeout_s=1).get("http://[::1")
 
 
+@pytest.mark.stack
 @needs_haproxy
 def test_a_garbage_webhook_answer_after_the_freeze_is_a_warning_and_writes_are_lifted(
     tmp_path: Path,

@@ -489,6 +489,7 @@ def test_fault_rate_limit(info: StackInfo, fault: Any) -> None:
     assert 429 in codes and metric(info, "rate_limit_exceeded_total") > before
 
 
+@pytest.mark.stack
 def test_fault_migration_edited_at_start() -> None:
     with Stack(faults={"migration-edited": None}) as started:
         import psycopg
@@ -502,6 +503,7 @@ def test_fault_migration_edited_at_start() -> None:
     assert [v for v in shipped if recorded[v] != shipped[v]] == ["0001_notes"]
 
 
+@pytest.mark.stack
 def test_the_stack_starts_with_every_fault_at_once() -> None:
     """Faults break the app for the checks, never the stack's own start-up."""
     everything = faults.parse_all(list(faults.FAULTS))
@@ -525,6 +527,7 @@ def test_unknown_and_malformed_faults_are_one_line() -> None:
 # -- lifecycle ----------------------------------------------------------------------
 
 
+@pytest.mark.stack
 def test_a_component_that_fails_names_itself_and_its_log_and_nothing_is_left() -> None:
     stack = Stack(app_module="gonogo.sandbox.no_such_app")
     with pytest.raises(SandboxError) as err:
@@ -541,6 +544,7 @@ def test_a_component_that_fails_names_itself_and_its_log_and_nothing_is_left() -
     assert leftovers == []
 
 
+@pytest.mark.stack
 def test_stop_leaves_no_process_and_no_data(tmp_path: Path) -> None:
     stack = Stack(logs=tmp_path / "logs")  # as a run's: the logs go to the bundle
     info = stack.start()
@@ -603,6 +607,7 @@ def test_the_read_only_role_reads_and_marks_but_cannot_write(info: StackInfo) ->
     assert info.dataops_dsn.rsplit("/", 1)[1] != info.scratch_dsn.rsplit("/", 1)[1]
 
 
+@pytest.mark.stack
 def test_restore_point_refused_fault() -> None:
     import psycopg
 

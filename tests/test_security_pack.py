@@ -48,6 +48,7 @@ def test_every_check_names_a_sandbox_fault() -> None:
         parse(fault)
 
 
+@pytest.mark.stack
 def test_healthy_environment_all_green(tmp_path: Path) -> None:
     done, manifest = run_pack(tmp_path, "security", "-n", "2")
     assert done.returncode == 0, done.stdout[-3000:]
@@ -59,6 +60,7 @@ def test_healthy_environment_all_green(tmp_path: Path) -> None:
     assert gates["test_manifests_pinned_by_digest"] == "B"
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(BY_FAULT))
 def test_each_fault_turns_its_check_red(tmp_path: Path, fault: str) -> None:
     done, manifest = run_pack(tmp_path, "security", "--fault", fault)
@@ -494,6 +496,7 @@ def test_running_digests_read_through_the_kubernetes_client(tmp_path: Path) -> N
     assert [p.split(": ", 1)[1] for p in unsigned] == ["not signed (no signature)"] * 3
 
 
+@pytest.mark.stack
 def test_a_cve_policy_exception_clears_the_vulnerability_gate(tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
     table = tmp_path / "policy-exceptions.md"

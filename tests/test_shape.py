@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gonogo.config import load_env_file
 from gonogo.shape import mismatches
 from tests.conftest import refused_table
@@ -50,6 +52,7 @@ def test_an_operation_is_an_id_or_a_table_and_a_bad_expect_is_one_line(tmp_path:
     )
 
 
+@pytest.mark.stack
 def test_the_deployments_own_shape_is_what_the_check_reads(tmp_path: Path) -> None:
     """The same healthy gateway: green on the default shape, red for an env whose
     [operations.dashboard] expect asks for a field the gateway does not answer."""

@@ -83,6 +83,7 @@ def test_every_load_check_names_the_faults_the_matrix_proves() -> None:
     assert proven == LOAD_ITEMS, LOAD_ITEMS - proven
 
 
+@pytest.mark.stack
 def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None:
     # Alone on the machine: its latency thresholds must measure the sandbox, not a neighbour.
     done, manifest = run_pack(tmp_path, "slo", "-n", "2", "--load-workers", "2", alone=True)
@@ -122,6 +123,7 @@ def test_healthy_every_threshold_green_with_its_evidence(tmp_path: Path) -> None
     assert "captures/load/canary/summary.json" in files
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(MATRIX))
 def test_each_fault_turns_its_thresholds_red(tmp_path: Path, fault: str) -> None:
     checks, red, green = MATRIX[fault]

@@ -42,6 +42,7 @@ def test_every_check_names_a_sandbox_fault() -> None:
         parse(fault)  # a known fault with a valid value
 
 
+@pytest.mark.stack
 def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) -> None:
     # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
     done, manifest = run_pack(tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90")
@@ -78,6 +79,7 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
     assert alive == [], f"sandbox processes left running: {alive}"
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f != "write-freeze-ignored"))
 def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
     weights = ["--expect-weights", "blue=10,green=90"] if fault == "weights-stuck" else []
@@ -88,6 +90,7 @@ def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
     assert done.returncode == 1
 
 
+@pytest.mark.stack
 def test_write_freeze_drill_is_opt_in_and_proven(tmp_path: Path) -> None:
     done, manifest = run_pack(tmp_path, "--drill", "write-freeze", "-k", "drill")
     assert outcomes(manifest)["test_write_freeze_drill"]["outcome"] == "passed", done.stdout[-3000:]
@@ -153,6 +156,7 @@ def test_slow(env):
 """
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
 def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_name: str) -> None:
     """Ctrl-C stops the stack through pytest's shutdown; SIGKILL through the parent-death
@@ -201,6 +205,7 @@ def test_an_interrupted_run_leaves_no_sandbox_process(tmp_path: Path, signal_nam
     assert left == [], f"left on disk after {signal_name}"
 
 
+@pytest.mark.stack
 def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path: Path) -> None:
     """tests/conftest.py is imported by release runs too; its switch must not leak into them."""
     from gonogo.run.report import chromium
@@ -215,6 +220,7 @@ def test_release_runs_render_report_png_despite_the_self_tests_conftest(tmp_path
     assert (root / "report.png").is_file(), (root / "steps.log").read_text()
 
 
+@pytest.mark.stack
 def test_one_lag_factor_setting_moves_both_lag_checks(tmp_path: Path) -> None:
     """The one-pager's "consumer lag within 1.5x baseline" is one rule with two checks (the
     smoke's gauge, the data-ops groups): [dataops] lag_factor moves both. A stalled consumer

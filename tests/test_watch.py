@@ -349,6 +349,7 @@ def test_grafana_panels_are_saved_at_the_checkpoints(
     assert (bundle.root / "watch" / "grafana" / saved[0]).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.stack
 def test_an_unreleased_image_in_the_namespace_pages_at_once(tmp_path: Path) -> None:
     from gonogo.sandbox.stack import Stack
 

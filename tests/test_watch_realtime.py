@@ -21,6 +21,7 @@ from gonogo.watch.run import EXIT_ROLLBACK
 from tests.packs import machine
 
 
+@pytest.mark.stack
 def test_the_cli_watches_through_prometheus_in_real_time(tmp_path: Path) -> None:
     if shutil.which("prometheus") is None:
         pytest.skip("no prometheus on PATH (apt-get install prometheus): PromQL mode not run here")
