@@ -14,8 +14,6 @@ from gonogo.options import Option
 EXIT_OK = 0
 EXIT_BAD = 1
 EXIT_USAGE = 2
-
-
 EXIT_VERDICT_USAGE = 3  # gonogo verdict: 0, 1 and 2 are verdicts; every other outcome is 3
 
 
