@@ -108,7 +108,7 @@ def test_https_goes_through_a_connect_tunnel_with_tls_verified_end_to_end(
 def test_an_envs_own_proxy_table_sends_its_requests_through_it(
     no_proxy_variables: pytest.MonkeyPatch,
 ) -> None:
-    no_proxy_variables.setenv("GONOGO_P_TOKEN", "t")
+    no_proxy_variables.setenv("GONOGO_P_TOKEN", "proxy-selftest-token-9b2d")
     with proxy() as (via, seen), serving(Ok) as url:
         settings = EnvSettings.model_validate(
             {
