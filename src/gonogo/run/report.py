@@ -103,7 +103,7 @@ def screenshot(html: Path, png: Path, timeout_s: float = 30.0) -> str | None:
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError:
-        return "playwright is not installed (pip install -e '.[dev]')"
+        return "playwright is not installed (pip install 'gonogo[screenshot]')"
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
