@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gonogo.config import EnvSettings, load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
 from gonogo.options import Option
 
@@ -38,6 +39,11 @@ def add_option(
 
 def interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def env_settings(args: Any) -> EnvSettings:
+    """The env --env names, from the file --env-file (or its default) names."""
+    return load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
 
 
 def sandbox_faults(settings: Any, values: list[str]) -> dict[str, str | None]:

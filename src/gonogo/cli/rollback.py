@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from gonogo.cli.common import (
@@ -12,9 +11,9 @@ from gonogo.cli.common import (
     EXIT_OK,
     add_option,
     command_bundle,
+    env_settings,
     sandbox_faults,
 )
-from gonogo.config import load_env_file, resolve_env_file
 from gonogo.options import ENV, ENV_FILE, EVIDENCE_DIR, FAULT
 
 
@@ -45,7 +44,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from gonogo.day import rollback
     from gonogo.run.envs import opened
 
-    settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
+    settings = env_settings(args)
     chosen = sandbox_faults(settings, args.fault)
     rollback.target_weights(settings, args.to)  # an unknown slot, or no [edge]: said now
     if args.dry_run:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from gonogo.cli.common import (
     EXIT_OK,
     add_option,
     command_bundle,
+    env_settings,
     sandbox_faults,
 )
-from gonogo.config import load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
 from gonogo.options import DIALECT, ENV, ENV_FILE, EVIDENCE_DIR, FAULT
 from gonogo.vocabulary import parse_duration
@@ -61,8 +60,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     duration = parse_duration(args.duration, "--for")
     interval = parse_duration(args.interval, "--interval") if args.interval else None
-    env_file = load_env_file(resolve_env_file(args.env_file, Path.cwd()))
-    settings = env_file.get(args.env)
+    settings = env_settings(args)
     chosen = sandbox_faults(settings, args.fault)
     dialects = dialect_registry.parse_all(args.dialect)
     if dialects and not settings.sandbox:
@@ -93,7 +91,7 @@ def _rules(args: argparse.Namespace) -> int:
 
     from gonogo.watch.triggers import rules, triggers_for
 
-    settings = load_env_file(resolve_env_file(args.env_file, Path.cwd())).get(args.env)
+    settings = env_settings(args)
     print(f"# gonogo rollback triggers for {args.env}: the same definitions `gonogo watch` uses")
     if settings.cluster is not None:
         print("# not here: unsigned-image (the watch reads the cluster and the release itself)")
