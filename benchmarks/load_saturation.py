@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 def canary(extra: list[str], packs: bool) -> tuple[str, int, float]:
     """One run; `packs`: the four packs at -n 2, as the issue's busy CI runner ran them."""
     selection = (
-        ["tests_smoke", "tests_slo", "tests_security", "tests_dataops", "-n", "2", "-m",
+        ["src/gonogo/packs", "-n", "2", "-m",
          "smoke or slo or security or dataops"]
         if packs
-        else ["tests_slo", "-m", "slo", "-k", "canary"]
+        else ["src/gonogo/packs/slo", "-m", "slo", "-k", "canary"]
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="gonogo-sat-") as tmp:
         subprocess.run(

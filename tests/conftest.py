@@ -29,6 +29,10 @@ import cryptography.hazmat.primitives.serialization  # noqa: F401
 import httpcore  # noqa: F401
 import pytest
 
+# The same for the run's hooks, which the plugin's entry point imports only when a run asks
+# for gonogo: their StashKeys must be the ones every later run's modules use.
+import gonogo.plugin.hooks  # noqa: F401
+
 pytest_plugins = ["pytester"]
 
 PLANTED = "gonogo-planted-Secret-7f3a9c1e5b"
@@ -47,6 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("stack"):
             item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project whose own folders are its packs (smoke/, slo/ ...), as `gonogo_packs = .`
+    says: a gonogo run there collects them as it collects the installed packs."""
+    pytester.makeini("[pytest]\ngonogo_packs = .\n")
+    return pytester
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PACKS = REPO / "src" / "gonogo" / "packs"
 MACHINE_LOCK = Path(tempfile.gettempdir()) / "gonogo-selftests.lock"
 
 
@@ -41,10 +42,10 @@ def machine(exclusive: bool = False) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def pack_checks(folder: str) -> dict[str, str]:
+def pack_checks(pack: str) -> dict[str, str]:
     """check name -> the fault its docstring names ("" if none)."""
     out = {}
-    for path in sorted((REPO / folder).glob("test_*.py")):
+    for path in sorted((PACKS / pack).glob("test_*.py")):
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 doc = ast.get_docstring(node) or ""
@@ -74,7 +75,9 @@ def run_pack(
     running on the machine meanwhile."""
     evidence = tmp_path / "evidence"
     with machine(exclusive=alone):
-        done = _run(evidence, marker, env, args, environ, folders or (f"tests_{marker}",))
+        done = _run(
+            evidence, marker, env, args, environ, folders or (f"src/gonogo/packs/{marker}",)
+        )
     manifests = list(evidence.glob(f"{env}/*/bundle.json"))
     assert len(manifests) == 1, done.stdout[-3000:] + done.stderr[-2000:]
     return done, json.loads(manifests[0].read_text())

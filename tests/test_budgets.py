@@ -120,5 +120,5 @@ def test_the_gate_c_check_passes_within_budget(tmp_path: Path) -> None:
 def test_every_slo_check_names_its_fault_or_where_it_is_proven() -> None:
     from tests.packs import pack_checks
 
-    checks = pack_checks("tests_slo")
+    checks = pack_checks("slo")
     assert checks and all(checks.values()), checks

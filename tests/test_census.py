@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from gonogo.cli import main as gonogo
+from gonogo.layout import SHIPPED_PACKS, nodeid_prefix
 from gonogo.run.census import census
 from gonogo.vocabulary import PACKS
 from tests.conftest import only_bundle
 from tests.packs import REPO
 
-PACK_FOLDERS = ("tests_smoke", "tests_slo", "tests_security", "tests_dataops")
+PACK_FOLDERS = tuple(f"src/gonogo/packs/{pack}" for pack in PACKS)
 
 PROBE = """
 import json, os
@@ -52,16 +53,16 @@ def test_the_census_is_what_pytest_collects_from_the_packs(tmp_path: Path) -> No
     )  # fmt: skip
     assert out.is_file(), done.stdout[-2000:] + done.stderr[-2000:]
     # A check's gate is its gate marker, else its pack (the folder's marker).
-    collected = {(n, g or PACKS[n.split("/")[0]][0], d) for n, g, d in json.loads(out.read_text())}
-    read = census(REPO)
+    collected = {(n, g or PACKS[n.split("/")[3]][0], d) for n, g, d in json.loads(out.read_text())}
+    read = census(SHIPPED_PACKS, nodeid_prefix(SHIPPED_PACKS, REPO))
     assert {(c.nodeid, c.gate, c.drill) for c in read} == collected
     assert len(read) == len(collected) > 40
 
 
 SMOKE = {
-    "tests_smoke/test_a.py": "def test_one(env):\n    pass\n\ndef test_two(env):\n    pass\n",
-    "tests_smoke/test_b.py": "def test_three(env):\n    pass\n",
-    "tests_slo/test_l.py": (
+    "smoke/test_a.py": "def test_one(env):\n    pass\n\ndef test_two(env):\n    pass\n",
+    "smoke/test_b.py": "def test_three(env):\n    pass\n",
+    "slo/test_l.py": (
         "import pytest\n\n@pytest.mark.gate('C')\ndef test_budget(env):\n    pass\n\n"
         "@pytest.mark.drill('write-freeze')\ndef test_drill(env):\n    pass\n"
     ),
@@ -92,12 +93,12 @@ def _verdict(project: pytest.Pytester) -> dict:
 @pytest.mark.parametrize(
     ("args", "missing"),
     [
-        (["tests_smoke/test_a.py::test_one"], {"test_a.py::test_two", "test_b.py::test_three", "test_l.py::test_budget"}),
-        (["tests_smoke/test_a.py"], {"test_b.py::test_three", "test_l.py::test_budget"}),
-        (["tests_smoke"], {"test_l.py::test_budget"}),
+        (["smoke/test_a.py::test_one"], {"test_a.py::test_two", "test_b.py::test_three", "test_l.py::test_budget"}),
+        (["smoke/test_a.py"], {"test_b.py::test_three", "test_l.py::test_budget"}),
+        (["smoke"], {"test_l.py::test_budget"}),
         (["-k", "one or budget"], {"test_a.py::test_two", "test_b.py::test_three"}),
         (["-m", "smoke"], {"test_l.py::test_budget"}),
-        (["--deselect", "tests_smoke/test_b.py::test_three[green]"], {"test_b.py::test_three"}),
+        (["--deselect", "smoke/test_b.py::test_three[green]"], {"test_b.py::test_three"}),
         (["-p", "silent_drop"], {"test_a.py::test_one", "test_a.py::test_two", "test_b.py::test_three"}),
     ],
     ids=["node-id", "file-path", "folder", "-k", "-m", "--deselect", "plugin"],
@@ -121,7 +122,7 @@ def test_every_selection_that_leaves_a_required_check_out_is_incomplete(
 
 
 def test_last_failed_selection_is_incomplete(smoke_project: pytest.Pytester) -> None:
-    (smoke_project.path / "tests_smoke/test_b.py").write_text(
+    (smoke_project.path / "smoke/test_b.py").write_text(
         "import os\n\ndef test_three(env):\n    assert os.environ.get('FIXED')\n"
     )
     first = smoke_project.runpytest_subprocess("--env", "green", "-p", "cacheprovider")
@@ -152,7 +153,7 @@ def test_a_star_row_is_void_in_a_run_that_collected_one_file(
     import datetime as dt
 
     today = dt.date.today()
-    (smoke_project.path / "tests_smoke/test_a.py").write_text(
+    (smoke_project.path / "smoke/test_a.py").write_text(
         "def test_one(env):\n    assert False, 'expected 1; got 2'\n"
     )
     (smoke_project.path / "docs").mkdir()
@@ -160,7 +161,7 @@ def test_a_star_row_is_void_in_a_run_that_collected_one_file(
         "| ID | Check | Owner | Rationale | Risk | Created | Expiry |\n|---|---|---|---|---|---|---|\n"
         f"| PE-1 | * | sre | known | low | {today} | {today + dt.timedelta(days=2)} |\n"
     )
-    result = smoke_project.runpytest("--env", "green", "tests_smoke/test_a.py")
+    result = smoke_project.runpytest("--env", "green", "smoke/test_a.py")
     result.assert_outcomes(failed=1)
     verdict = _verdict(smoke_project)
     assert verdict["decision"] == "NO-GO"
@@ -169,20 +170,20 @@ def test_a_star_row_is_void_in_a_run_that_collected_one_file(
 
 
 def test_the_census_reads_module_marks_classes_and_the_closest_gate(tmp_path: Path) -> None:
-    (tmp_path / "tests_security").mkdir()
-    (tmp_path / "tests_security" / "test_x.py").write_text(
+    (tmp_path / "security").mkdir()
+    (tmp_path / "security" / "test_x.py").write_text(
         "import pytest\nfrom pytest import mark\n\npytestmark = [pytest.mark.gate('A')]\n\n"
         "def test_a(env):\n    pass\n\n@mark.gate('B')\ndef test_b(env):\n    pass\n\n"
         "@pytest.mark.gate('C')\nclass TestGroup:\n    def test_c(self, env):\n        pass\n\n"
         "    def helper(self):\n        pass\n\nasync def test_d(env):\n    pass\n"
     )
-    (tmp_path / "tests_smoke").mkdir()
-    (tmp_path / "tests_smoke" / "test_broken.py").write_text("def test_(:\n")
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "test_broken.py").write_text("def test_(:\n")
     found = {(c.nodeid, c.gate) for c in census(tmp_path)}
     assert found == {
-        ("tests_security/test_x.py::test_a", "A"),
-        ("tests_security/test_x.py::test_b", "B"),
-        ("tests_security/test_x.py::TestGroup::test_c", "C"),
-        ("tests_security/test_x.py::test_d", "A"),
-        ("tests_smoke/test_broken.py::(the whole file: it does not parse)", "smoke"),
+        ("security/test_x.py::test_a", "A"),
+        ("security/test_x.py::test_b", "B"),
+        ("security/test_x.py::TestGroup::test_c", "C"),
+        ("security/test_x.py::test_d", "A"),
+        ("smoke/test_broken.py::(the whole file: it does not parse)", "smoke"),
     }

@@ -211,7 +211,7 @@ def run_check(
         )
         subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--env-file={env_file}",
-             f"--evidence-dir={tmp_path / 'ev'}", "tests_security/test_ci.py", "-k",
+             f"--evidence-dir={tmp_path / 'ev'}", "src/gonogo/packs/security/test_ci.py", "-k",
              "required_ci_checks", "--env", "gh"],
             cwd=REPO, capture_output=True, text=True, timeout=120,
             env={**{k: v for k, v in os.environ.items() if k != "GONOGO_GITHUB_TOKEN"},

@@ -23,8 +23,8 @@ def project(pytester: pytest.Pytester, make_envs, monkeypatch) -> pytest.Pyteste
     """A green env with two smoke checks; the test adds to its env file if it needs to."""
     monkeypatch.setenv("GONOGO_GREEN_TOKEN", "green-token-value-0001")
     make_envs("green")
-    (pytester.path / "tests_smoke").mkdir()
-    (pytester.path / "tests_smoke" / "test_s.py").write_text(CHECKS)
+    (pytester.path / "smoke").mkdir()
+    (pytester.path / "smoke" / "test_s.py").write_text(CHECKS)
     return pytester
 
 
@@ -45,7 +45,7 @@ def test_a_placeholder_without_a_value_says_n_a(tmp_path: Path) -> None:
 )
 def test_the_attestations_line_is_the_run_s_result(outcomes: list[str], mark: str) -> None:
     tests = [
-        {"nodeid": f"tests_security/test_release.py::test_images_attested_with_sbom_and_provenance[{n}]",
+        {"nodeid": f"security/test_release.py::test_images_attested_with_sbom_and_provenance[{n}]",
          "outcome": o}
         for n, o in enumerate(outcomes)
     ]  # fmt: skip

@@ -241,7 +241,7 @@ def _step_bundle(tmp_path: Path, outcomes: list[str]) -> Path:
 
     root = tmp_path / "b"
     root.mkdir()
-    tests = [{"nodeid": f"tests_smoke/test_x.py::test_{i}[local]", "outcome": o}
+    tests = [{"nodeid": f"smoke/test_x.py::test_{i}[local]", "outcome": o}
              for i, o in enumerate(outcomes)]  # fmt: skip
     Bundle(root, ["local"]).seal({"tests": tests})
     return root

@@ -27,7 +27,7 @@ from gonogo.dataops import (
 from gonogo.release import Release, ReleaseError
 from tests.packs import assert_red_with_a_message, by_fault, outcomes, pack_checks, run_pack
 
-CHECKS = pack_checks("tests_dataops")
+CHECKS = pack_checks("dataops")
 BY_FAULT = by_fault(CHECKS)
 NOT_APPLICABLE_HERE = {"test_graph_server_versions", "test_replication_healthy"}
 
@@ -35,7 +35,7 @@ NOT_APPLICABLE_HERE = {"test_graph_server_versions", "test_replication_healthy"}
 def test_every_check_names_a_sandbox_fault_or_where_it_is_proven() -> None:
     from gonogo.sandbox.faults import parse
 
-    assert CHECKS, "no checks found in tests_dataops/"
+    assert CHECKS, "no checks found in the dataops pack"
     missing = [name for name, fault in CHECKS.items() if not fault]
     assert not missing, f"checks with no 'Fault: NAME' line in their docstring: {missing}"
     for fault in BY_FAULT:
@@ -57,7 +57,7 @@ def test_healthy_all_green_and_the_pack_wrote_nothing(tmp_path: Path) -> None:
     )
     root = next((tmp_path / "evidence").glob("local/*"))
     verdict = json.loads((root / "verdict.json").read_text())
-    assert not [n for n in verdict["not_run"] if "tests_dataops" in n["check"]]
+    assert not [n for n in verdict["not_run"] if "dataops/" in n["check"]]
     marker = json.loads((root / "captures" / "recovery_marker.json").read_text())
     assert marker["restore_point_lsn"] and marker["tables"]["public.schema_migrations"]["rows"] == 2
     assert (tmp_path / "evidence" / ".gonogo" / "recovery-markers" / "local.json").is_file()

@@ -84,7 +84,7 @@ def test_a_plain_install_verifies_a_real_deployment(stack: Any, tmp_path: Path) 
         "production = false\n"
         'token_env = "GONOGO_REAL_TOKEN"\n'
     )
-    done = pytest_in(tmp_path, env_file, "tests_smoke", "-m", "smoke", "--env", "real",
+    done = pytest_in(tmp_path, env_file, "src/gonogo/packs/smoke", "-m", "smoke", "--env", "real",
                      environ=environ)  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
@@ -94,7 +94,7 @@ def test_a_plain_install_verifies_a_real_deployment(stack: Any, tmp_path: Path) 
 
 def test_a_sandbox_env_without_its_packages_says_what_to_install(tmp_path: Path) -> None:
     env_file = "[environments.local]\nsandbox = true\nproduction = false\n"
-    done = pytest_in(tmp_path, env_file, "tests_smoke", "-m", "smoke", "--env", "local",
+    done = pytest_in(tmp_path, env_file, "src/gonogo/packs/smoke", "-m", "smoke", "--env", "local",
                      environ=plain_install(tmp_path))  # fmt: skip
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == (
@@ -168,7 +168,7 @@ def test_odd_answers_fail_with_a_message_that_is_never_empty(tmp_path: Path, mod
             'token_env = "GONOGO_ODD_TOKEN"\n[environments.odd.baseline]\nconsumer_lag = 5\n'
         )
         environ = {**os.environ, "GONOGO_ODD_TOKEN": "odd-token-0001", "COLUMNS": "200"}
-        done = pytest_in(tmp_path, env_file, "tests_smoke", "-m", "smoke", "--env", "odd",
+        done = pytest_in(tmp_path, env_file, "src/gonogo/packs/smoke", "-m", "smoke", "--env", "odd",
                          environ=environ)  # fmt: skip
     manifest = json.loads(next((tmp_path / "evidence").glob("odd/*/bundle.json")).read_text())
     results = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in manifest["tests"]}
@@ -216,7 +216,7 @@ def test_health_answers_in_other_stacks_styles(tmp_path: Path, style: str) -> No
             f'[environments.odd]\nbase_url = "{url}"\nproduction = false\n'
             f"[environments.odd.smoke]\n{smoke}\n"
         )
-        done = pytest_in(tmp_path, env_file, "tests_smoke/test_health.py", "--env", "odd",
+        done = pytest_in(tmp_path, env_file, "src/gonogo/packs/smoke/test_health.py", "--env", "odd",
                          environ={**os.environ, "COLUMNS": "200"})  # fmt: skip
     manifest = json.loads(next((tmp_path / "evidence").glob("odd/*/bundle.json")).read_text())
     outcomes = {

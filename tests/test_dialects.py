@@ -35,7 +35,7 @@ DIALECT_FAULTS = {
 def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
     done, _ = run_pack(
         tmp_path, "smoke or slo or security or dataops", "--dialect", DIALECTS, "-n", "2",
-        alone=True, folders=("tests_smoke", "tests_slo", "tests_security", "tests_dataops"),
+        alone=True, folders=("src/gonogo/packs/smoke", "src/gonogo/packs/slo", "src/gonogo/packs/security", "src/gonogo/packs/dataops"),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:]
     verdict = json.loads(next((tmp_path / "evidence").glob("local/*/verdict.json")).read_text())

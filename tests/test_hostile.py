@@ -111,8 +111,8 @@ def test_a_hostile_gateway_gets_findings_and_a_sealed_bundle(hostile: str, tmp_p
     environ = {**os.environ, "GONOGO_ODD_TOKEN": "odd-token-0001", "COLUMNS": "200"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--env-file={path}",
-         f"--evidence-dir={tmp_path / 'evidence'}", "tests_smoke/test_health.py",
-         "tests_smoke/test_metrics.py", "-m", "smoke", "--env", "odd"],
+         f"--evidence-dir={tmp_path / 'evidence'}", "src/gonogo/packs/smoke/test_health.py",
+         "src/gonogo/packs/smoke/test_metrics.py", "-m", "smoke", "--env", "odd"],
         cwd=REPO, capture_output=True, text=True, timeout=120, env=environ,
     )  # fmt: skip
     assert "INTERNALERROR" not in done.stdout + done.stderr

@@ -254,7 +254,7 @@ def pytest_run(
     env_file = tmp_path / "envs.toml"
     env_file.write_text(ENV_FILE.format(production=str(production).lower(), thresholds=thresholds))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests_slo", "-m", "slo", "-k", "canary", "--env", "x",
+        [sys.executable, "-m", "pytest", "src/gonogo/packs/slo", "-m", "slo", "-k", "canary", "--env", "x",
          f"--env-file={env_file}", f"--evidence-dir={tmp_path / 'ev'}", "-p", "no:cacheprovider",
          *args],
         cwd=REPO, capture_output=True, text=True, timeout=120,
@@ -326,7 +326,7 @@ def test_probes_send_nothing_to_production_without_consent(
             f'bootstrap = "127.0.0.1:{closed_port}"\ningest_topic = "intelgraph.ingest"\n'
         )
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests_slo/test_end_to_end.py", *args, "--env", "x",
+            [sys.executable, "-m", "pytest", "src/gonogo/packs/slo/test_end_to_end.py", *args, "--env", "x",
              f"--env-file={env_file}", f"--evidence-dir={tmp_path / 'ev'}", "-p",
              "no:cacheprovider"],
             cwd=REPO, capture_output=True, text=True, timeout=120,
@@ -422,7 +422,7 @@ def test_ctrl_c_stops_every_load_process(tmp_path: Path, target: str) -> None:
     )  # fmt: skip
     evidence = tmp_path / "ev"
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests_slo", "-m", "slo", "-k", "test_canary", "--env",
+        [sys.executable, "-m", "pytest", "src/gonogo/packs/slo", "-m", "slo", "-k", "test_canary", "--env",
          "x", f"--env-file={env_file}", f"--evidence-dir={evidence}", "-p", "no:cacheprovider"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

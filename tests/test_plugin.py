@@ -53,7 +53,7 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
 
 def test_pack_folders_get_their_marker(pytester: pytest.Pytester, make_envs) -> None:
     make_envs("green")
-    for pack in ("tests_smoke", "tests_slo", "tests_security", "tests_dataops"):
+    for pack in ("smoke", "slo", "security", "dataops"):
         pytester.mkdir(pack)
         (pytester.path / pack / f"test_{pack}.py").write_text("def test_it(env):\n    pass\n")
     result = pytester.runpytest(
@@ -119,13 +119,17 @@ def test_malformed_toml_is_one_line_with_the_line(pytester: pytest.Pytester) -> 
 
 
 def test_missing_env_when_a_check_needs_one(pytester: pytest.Pytester, make_envs) -> None:
+    """Packs' and the project's checks collected without gonogo asked for: one line, not one
+    "fixture 'env' not found" per check."""
     make_envs("green")
-    pytester.makepyfile(PING)
+    for folder in ("smoke", "checks"):
+        (pytester.path / folder).mkdir()
+        (pytester.path / folder / f"test_{folder}_ping.py").write_text(PING)
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: 1 selected check(s) need an environment (*test_ping*); pass --env NAME (known: green)"
+            "ERROR: 2 selected check(s) need an environment (*test_ping*); pass --gonogo-env NAME (known: green)"
         ]
     )
 

@@ -17,10 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = [
     "src",
     "tests",
-    "tests_smoke",
-    "tests_dataops",
-    "tests_slo",
-    "tests_security",
     "benchmarks",
     "conftest.py",
 ]

@@ -133,8 +133,8 @@ def test_a_saturated_check_is_an_error_and_the_verdict_incomplete(
     make_envs("green", extra="")
     path = pytester.path / "environments.toml"
     path.write_text(path.read_text() + 'required_gates = ["slo"]\n')
-    (pytester.path / "tests_slo").mkdir()
-    (pytester.path / "tests_slo" / "test_l.py").write_text(CHECK)
+    (pytester.path / "slo").mkdir()
+    (pytester.path / "slo" / "test_l.py").write_text(CHECK)
     result = pytester.runpytest_subprocess("--env", "green", "-m", "slo")
     result.stdout.fnmatch_lines(["*gonogo verdict: INCOMPLETE*"])
     bundle = next(pytester.path.glob("reports/green/*"))

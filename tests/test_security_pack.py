@@ -27,9 +27,16 @@ from gonogo.supplychain.signatures import (
     verify_cosign_key,
 )
 from tests.conftest import vectors
-from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks, run_pack
+from tests.packs import (
+    PACKS,
+    assert_red_with_a_message,
+    by_fault,
+    outcomes,
+    pack_checks,
+    run_pack,
+)
 
-CHECKS = pack_checks("tests_security")
+CHECKS = pack_checks("security")
 # An unsigned image is also drift when a pod runs it.
 ALSO_RED = {"image-unsigned": {"test_cluster_runs_only_released_signed_images"}}
 BY_FAULT = by_fault(CHECKS)
@@ -250,9 +257,7 @@ def test_trivy_exceptions_expire() -> None:
         "| PE-3 | CVE-2022-0261 | sec | vim not in the runtime path | low | 2026-11-20 | 2026-11-26 |\n",
         "docs/policy-exceptions.md",
     )
-    (row,) = validate(
-        rows, ["tests_security/test_release.py::test_no_blocking_vulnerabilities"], TODAY
-    )
+    (row,) = validate(rows, ["security/test_release.py::test_no_blocking_vulnerabilities"], TODAY)
     assert row.valid
     assert trivy.judge(report, [], TODAY, {row.check: row.id}).blocking == []
 
@@ -268,7 +273,7 @@ def test_trivy_inputs_that_are_not_reports_are_one_line(tmp_path: Path) -> None:
 
 def test_rego_digest_pinning_on_real_charts(tmp_path: Path) -> None:
     helm = vectors("helm")
-    policies = REPO / "policies"
+    policies = PACKS / "security" / "policies"
 
     def manifests(name: str) -> list[str]:
         docs = [d for d in yaml.safe_load_all((helm / name).read_text()) if d]
@@ -283,9 +288,10 @@ def test_rego_digest_pinning_on_real_charts(tmp_path: Path) -> None:
     )
     paths = {".".join(d["path"]) for d in values}
     assert paths == {"image", "metrics.image", "cloneStaticSiteFromGit.image"}
-    # A team's own rule runs beside the shipped ones; a broken one is one line.
+    # A team's own rule (its policies/ folder) runs beside the shipped ones; a broken one is
+    # one line.
     extra = tmp_path / "policies"
-    shutil.copytree(policies, extra)
+    extra.mkdir()
     (extra / "no_latest.rego").write_text(
         "package gonogo.manifests\nimport rego.v1\n"
         'deny contains {"object": obj.metadata.name, "problem": "no :latest"} if {\n'
@@ -297,13 +303,14 @@ def test_rego_digest_pinning_on_real_charts(tmp_path: Path) -> None:
         "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "x:latest"}]},
     }
-    found = [rego.describe(d) for d in rego.evaluate(extra, "manifests", {"documents": [pod]})]
+    both = [policies, extra]
+    found = [rego.describe(d) for d in rego.evaluate(both, "manifests", {"documents": [pod]})]
     assert "object p: no :latest" in found and len(found) == 2
     (extra / "broken.rego").write_text(
         "package gonogo.manifests\nimport rego.v1\n\ndeny contains x if {\n"
     )
     with pytest.raises(Exception, match=r"broken.rego:\d+: Rego policy does not compile: "):
-        rego.evaluate(extra, "manifests", {"documents": []})
+        rego.evaluate(both, "manifests", {"documents": []})
 
 
 def test_spdx_documents_validated_against_the_spec() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from gonogo.sandbox import servers
-from tests.packs import REPO, assert_red_with_a_message, pack_checks, run_pack
+from tests.packs import PACKS, assert_red_with_a_message, pack_checks, run_pack
 
-CHECKS = pack_checks("tests_slo")
+CHECKS = pack_checks("slo")
 
 CANARY_GATEWAY = "test_canary[local-canary-http_req_duration{scenario:gateway}: p(95)<150]"
 CANARY_GQL = "test_canary[local-canary-http_req_duration{scenario:gql}: p(95)<1200]"
@@ -70,7 +70,7 @@ def test_every_load_check_names_the_faults_the_matrix_proves() -> None:
     from gonogo.sandbox.faults import parse
 
     docs = {}
-    for path in sorted((REPO / "tests_slo").glob("test_*.py")):
+    for path in sorted((PACKS / "slo").glob("test_*.py")):
         for match in re.finditer(r'def (test_\w+)\(.*?"""(.*?)"""', path.read_text(), re.S):
             docs[match.group(1)] = match.group(2)
     assert all(CHECKS.values()), CHECKS

@@ -22,7 +22,7 @@ from tests.conftest import running
 from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks
 from tests.packs import run_pack as _run_pack
 
-CHECKS = pack_checks("tests_smoke")
+CHECKS = pack_checks("smoke")
 BY_FAULT = by_fault(CHECKS)
 
 
@@ -35,7 +35,7 @@ def run_pack(
 def test_every_check_names_a_sandbox_fault() -> None:
     from gonogo.sandbox.faults import parse
 
-    assert CHECKS, "no checks found in tests_smoke/"
+    assert CHECKS, "no checks found in the smoke pack"
     missing = [name for name, fault in CHECKS.items() if not fault]
     assert not missing, f"checks with no 'Fault: NAME' line in their docstring: {missing}"
     for fault in BY_FAULT:
@@ -234,7 +234,7 @@ def test_one_lag_factor_setting_moves_both_lag_checks(tmp_path: Path) -> None:
     checks = ("test_consumer_lag_within_baseline", "test_consumer_group_lag_within_baseline")
     done, manifest = _run_pack(
         tmp_path, "smoke or dataops", "--fault", "consumer-stall", f"--env-file={envs}",
-        "-k", " or ".join(checks), folders=("tests_smoke", "tests_dataops"),
+        "-k", " or ".join(checks), folders=("src/gonogo/packs/smoke", "src/gonogo/packs/dataops"),
     )  # fmt: skip
     results = outcomes(manifest)
     assert {c: results[c]["outcome"] for c in checks} == dict.fromkeys(checks, "passed"), (

@@ -36,7 +36,7 @@ def rows(*lines: str) -> str:
     )
 
 
-def exceptions(*lines: str, known: tuple[str, ...] = ("tests_smoke/test_a.py::test_a[green]",)):
+def exceptions(*lines: str, known: tuple[str, ...] = ("smoke/test_a.py::test_a[green]",)):
     return validate(parse_exceptions(rows(*lines), "docs/policy-exceptions.md"), known, TODAY)
 
 
@@ -83,7 +83,7 @@ def test_an_explicit_gate_marker_wins_over_the_pack() -> None:
 def test_go_with_exceptions_when_every_failure_is_waived() -> None:
     ex = exceptions("| PE-1 | test_a | sre | flaky upstream | low | 2026-11-20 | 2026-11-25 |")
     v = judge(
-        [t("tests_smoke/test_a.py::test_a[green]", "failed"), t("b", "passed")],
+        [t("smoke/test_a.py::test_a[green]", "failed"), t("b", "passed")],
         ["smoke"],
         ex,
         "now",
@@ -91,7 +91,7 @@ def test_go_with_exceptions_when_every_failure_is_waived() -> None:
     assert v.decision == "GO-WITH-EXCEPTIONS" and v.exit_code == 0
     assert v.waived == [
         {
-            "check": "tests_smoke/test_a.py::test_a[green]",
+            "check": "smoke/test_a.py::test_a[green]",
             "exception": "PE-1",
             "link": "docs/policy-exceptions.md:3",
         }
@@ -102,13 +102,11 @@ def test_go_with_exceptions_when_every_failure_is_waived() -> None:
 
 
 def test_a_valid_row_is_parsed_with_its_file_and_line() -> None:
-    (row,) = exceptions(
-        "| PE-1 | tests_smoke/test_a.py::* | sre | why | low | 2026-11-20 | 2026-11-27 |"
-    )
+    (row,) = exceptions("| PE-1 | smoke/test_a.py::* | sre | why | low | 2026-11-20 | 2026-11-27 |")
     assert (
         row.valid
         and row.link == "docs/policy-exceptions.md:3"
-        and row.covers("tests_smoke/test_a.py::test_a[green]")
+        and row.covers("smoke/test_a.py::test_a[green]")
     )
 
 
@@ -138,7 +136,7 @@ def test_a_valid_row_is_parsed_with_its_file_and_line() -> None:
 def test_an_invalid_row_says_why_and_waives_nothing(line: str, problem: str) -> None:
     (row,) = exceptions(line)
     assert problem in row.problems and not row.valid
-    v = judge([t("tests_smoke/test_a.py::test_a[green]", "failed")], ["smoke"], [row], "now")
+    v = judge([t("smoke/test_a.py::test_a[green]", "failed")], ["smoke"], [row], "now")
     assert v.decision == "NO-GO" and v.invalid_exceptions[0]["problems"] == row.problems
 
 
@@ -155,14 +153,14 @@ def test_a_duplicate_id_is_invalid() -> None:
 
 
 PACKS = {
-    "tests_smoke/test_s.py": (
+    "smoke/test_s.py": (
         "def test_ok(env):\n    pass\n\n"
         "def test_bad(env, evidence):\n"
         '    """Rule: one is one.\n\n    Fault: none\n    """\n'
         "    evidence.measured(2, 1, ' ms')\n"
         "    assert False, 'expected 1; got 2'\n"
     ),
-    "tests_slo/test_l.py": "def test_load(env):\n    pass\n",
+    "slo/test_l.py": "def test_load(env):\n    pass\n",
 }
 
 
@@ -199,7 +197,7 @@ def test_plugin_no_go_says_how_to_waive_and_cli_agrees(project: pytest.Pytester,
     result.stdout.fnmatch_lines(
         [
             "*gonogo verdict: NO-GO*",
-            "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[[]green[]]",
+            "NO-GO; 1 failing: smoke/test_s.py::test_bad[[]green[]]",
             "  smoke     FAILED         1/2  red: bad",
             "  slo       passed         1/1",
         ]
@@ -214,8 +212,8 @@ def test_plugin_no_go_says_how_to_waive_and_cli_agrees(project: pytest.Pytester,
     capsys.readouterr()  # the inner run's own output
     assert gonogo(["verdict", str(bundle)]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "NO-GO; 1 failing: tests_smoke/test_s.py::test_bad[green]",
-        "  failing: tests_smoke/test_s.py::test_bad[green]",
+        "NO-GO; 1 failing: smoke/test_s.py::test_bad[green]",
+        "  failing: smoke/test_s.py::test_bad[green]",
     ]
 
 
@@ -273,14 +271,12 @@ def test_plugin_reports_an_invalid_row_and_it_waives_nothing(project: pytest.Pyt
 def test_plugin_incomplete_when_a_required_pack_is_deselected_even_under_xdist(
     project: pytest.Pytester,
 ) -> None:
-    (project.path / "tests_smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
+    (project.path / "smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
     result = project.runpytest_subprocess("--env", "green", "-m", "smoke", "-n", "2")
     result.assert_outcomes(passed=1)
     verdict = verdict_of(project)
     assert verdict["decision"] == "INCOMPLETE"
-    assert verdict["not_run"] == [
-        {"check": "tests_slo/test_l.py::test_load[green]", "why": "deselected"}
-    ]
+    assert verdict["not_run"] == [{"check": "slo/test_l.py::test_load[green]", "why": "deselected"}]
     bundle = only_bundle(project.path)
     assert not (bundle / ".gonogo-collection.jsonl").exists()
     manifest = json.loads((bundle / "bundle.json").read_text())
@@ -289,7 +285,7 @@ def test_plugin_incomplete_when_a_required_pack_is_deselected_even_under_xdist(
 
 
 def test_plugin_go(project: pytest.Pytester) -> None:
-    (project.path / "tests_smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
+    (project.path / "smoke" / "test_s.py").write_text("def test_ok(env):\n    pass\n")
     project.runpytest("--env", "green").assert_outcomes(passed=2)
     assert verdict_of(project)["decision"] == "GO"
     assert gonogo(["verdict", str(only_bundle(project.path))]) == 0
@@ -308,7 +304,7 @@ def test_the_bundle_carries_an_in_toto_test_result_statement(project: pytest.Pyt
     }
     predicate = statement["predicate"]
     assert predicate["result"] == "fail"
-    assert predicate["failedTests"] == ["tests_smoke/test_s.py::test_bad[green]"]
+    assert predicate["failedTests"] == ["smoke/test_s.py::test_bad[green]"]
     assert len(predicate["passedTests"]) == 2
     assert predicate["configuration"][0]["name"] == "environments.toml"
     assert verify_bundle(bundle).ok  # sealed with the rest
@@ -387,8 +383,8 @@ def test_neo4j_only(env):
 def test_plugin_records_not_applicable_as_n_a_with_its_reason(
     project: pytest.Pytester,
 ) -> None:
-    (project.path / "tests_smoke" / "test_s.py").write_text(NOT_APPLICABLE_CHECK)
-    (project.path / "tests_slo" / "test_l.py").write_text(NOT_APPLICABLE_CHECK)
+    (project.path / "smoke" / "test_s.py").write_text(NOT_APPLICABLE_CHECK)
+    (project.path / "slo" / "test_l.py").write_text(NOT_APPLICABLE_CHECK)
     result = project.runpytest("--env", "green", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*not applicable: the graph is FalkorDB*"])
@@ -403,9 +399,9 @@ def test_plugin_records_not_applicable_as_n_a_with_its_reason(
 # -- the bypasses a hostile or careless row tried (issue: no input turns a failure into GO) --
 
 KNOWN = (
-    "tests_smoke/test_health.py::test_readyz[local]",
-    "tests_smoke/test_health.py::test_healthz[local]",
-    "tests_smoke/test_stream.py::test_kafka_canary[local]",
+    "smoke/test_health.py::test_readyz[local]",
+    "smoke/test_health.py::test_healthz[local]",
+    "smoke/test_stream.py::test_kafka_canary[local]",
 )
 
 
@@ -420,9 +416,9 @@ def row_problems(line: str, text: str | None = None) -> list[list[str]]:
         ("| PE-1 | test_readyz | sre | why | low | 2099-01-01 | 2099-01-07 |", "Created 2099-01-01 is after the run's date"),
         ("| PE-1 | * | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
         ("| PE-1 | test_* | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
-        ("| PE-1 | `tests_*/*` | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
+        ("| PE-1 | `s*/*` | sre | why | low | 2026-11-20 | 2026-11-25 |", "matches checks in 2 files"),
         # Unquoted, GitHub renders *...* as emphasis: the row reads (and is judged) as shown.
-        ("| PE-1 | tests_*/* | sre | why | low | 2026-11-20 | 2026-11-25 |", "Check 'tests_/' matches no known check"),
+        ("| PE-1 | s_*/* | sre | why | low | 2026-11-20 | 2026-11-25 |", "Check 's_/' matches no known check"),
         ("| PE-1 | test_readyz | - | why | low | 2026-11-20 | 2026-11-25 |", "Owner '-' says nothing"),
         ("| PE-1 | test_readyz | sre | - | low | 2026-11-20 | 2026-11-25 |", "Rationale '-' says nothing"),
         ("| PE-1 | test_readyz | sre | why | low | 20261120 | 2026-11-25 |", "Created '20261120' is not a date (YYYY-MM-DD)"),
@@ -579,7 +575,7 @@ def test_a_missing_exceptions_file_is_refused_in_one_line(project: pytest.Pytest
 
 @pytest.mark.parametrize("status", [2, 3], ids=["interrupted", "internal-error"])
 def test_a_run_that_stopped_early_is_never_go(status: int) -> None:
-    passed = [{"nodeid": "tests_smoke/test_a.py::test_a[g]", "outcome": "passed",
+    passed = [{"nodeid": "smoke/test_a.py::test_a[g]", "outcome": "passed",
                "markers": ["smoke"]}]  # fmt: skip
     assert judge(passed, ["smoke"], [], "2026-11-26T00:00:00Z").decision == "GO"
     verdict = judge(passed, ["smoke"], [], "2026-11-26T00:00:00Z", status)
@@ -589,13 +585,13 @@ def test_a_run_that_stopped_early_is_never_go(status: int) -> None:
 
 def test_gate_lines_put_the_red_and_the_numbers_first() -> None:
     tests = [
-        {"nodeid": "tests_smoke/test_health.py::test_healthz[g]", "outcome": "failed",
+        {"nodeid": "smoke/test_health.py::test_healthz[g]", "outcome": "failed",
          "markers": ["smoke"]},
-        {"nodeid": "tests_smoke/test_gateway.py::test_gateway_spot_latency[g]",
+        {"nodeid": "smoke/test_gateway.py::test_gateway_spot_latency[g]",
          "outcome": "passed", "markers": ["smoke"], "value": "12 ms", "limit": "150 ms"},
-        {"nodeid": "tests_slo/test_load_plans.py::test_canary[g-canary-http_req_failed: rate<0.001]",
+        {"nodeid": "slo/test_load_plans.py::test_canary[g-canary-http_req_failed: rate<0.001]",
          "outcome": "passed", "markers": ["slo"], "gate": "C", "value": "0", "limit": "0.001"},
-        {"nodeid": "tests_security/test_x.py::test_x[g]", "outcome": "deselected",
+        {"nodeid": "security/test_x.py::test_x[g]", "outcome": "deselected",
          "markers": ["security"]},
     ]  # fmt: skip
     lines = gate_lines(judge(tests, ["smoke", "slo", "security"], [], "2026-11-26T00:00:00Z"))
@@ -620,9 +616,9 @@ def test_verdict_exit_makes_pytests_exit_code_the_verdicts(project: pytest.Pytes
     write_exceptions(project, f"| PE-7 | test_bad | sre | known | low | {today} | {until} |")
     assert project.runpytest("--env", "green", "--verdict-exit").ret == 0
 
-    plain = project.runpytest("--env", "green", "tests_smoke")
+    plain = project.runpytest("--env", "green", "smoke")
     assert plain.ret == 0  # pytest: nothing failed; the verdict: slo did not run
-    incomplete = project.runpytest("--env", "green", "tests_smoke", "--verdict-exit")
+    incomplete = project.runpytest("--env", "green", "smoke", "--verdict-exit")
     assert incomplete.ret == 2
     incomplete.stdout.fnmatch_lines(["exit code 2 (INCOMPLETE; --verdict-exit: *"])
     steps = (sorted((project.path / "reports" / "green").iterdir())[-1] / "steps.log").read_text()

@@ -12,9 +12,17 @@ pyproject.toml hold them, run by tests/test_quality.py):
     errors.py, redact.py, ...  exception tree, secret masking, the time
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("gonogo")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0+unknown"
+def __getattr__(name: str) -> str:
+    """`__version__` on first use: importlib.metadata scans the venv's distributions (~50 ms),
+    a cost the plugin's entry point would otherwise add to every pytest run of the venv."""
+    if name != "__version__":
+        raise AttributeError(f"module 'gonogo' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("gonogo")
+    except PackageNotFoundError:  # running from a source tree without an install
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found

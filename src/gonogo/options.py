@@ -2,8 +2,10 @@
 
 An option's flag, metavar and meaning are the same wherever it is read, so a release
 manager who learns `--fault` from `gonogo sandbox up --help` reads the same words in
-`pytest --help`. The plugin adds all of `PYTEST_OPTIONS` to its group; a CLI command adds
-the ones it takes, as one value where the command acts on one env (`required`, `many`).
+`pytest --help`. The plugin adds all of `PYTEST_OPTIONS` to its group as `--gonogo-*`,
+with the short flag as an alias where the project has not taken it; a CLI command adds the
+ones it takes by their short flag, as one value where the command acts on one env
+(`required`, `many`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gonogo.day.comms import RUN_KINDS
-from gonogo.run.verdict import EXCEPTIONS_FILE
-from gonogo.vocabulary import DRILLS
+from gonogo.vocabulary import DRILLS, EXCEPTIONS_FILE, RUN_KINDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,11 @@ class Option:
     many_help: str = ""
     switch: bool = False  # store_true
     choices: tuple[str, ...] | None = None
+
+    @property
+    def prefixed(self) -> str:
+        """pytest's name for it: `--gonogo-env`; the short `--env` is an alias where free."""
+        return "--gonogo-" + self.flag.removeprefix("--")
 
     def arguments(
         self, *, many: bool | None = None, required: bool = False, dest: str | None = None
@@ -166,4 +171,9 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
 )
 
 # The options whose value is a path, which pytest may take for a test path when separate.
-PATH_OPTIONS = tuple(o.flag for o in PYTEST_OPTIONS if o.metavar in ("PATH", "DIR") and not o.many)
+PATH_OPTIONS = tuple(
+    flag
+    for o in PYTEST_OPTIONS
+    if o.metavar in ("PATH", "DIR") and not o.many
+    for flag in (o.flag, o.prefixed)
+)

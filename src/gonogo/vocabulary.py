@@ -13,12 +13,12 @@ import re
 
 from gonogo.errors import ConfigError
 
-# folder -> (marker, what `-m MARKER` runs); the folder a check lives in is its pack.
+# folder of gonogo/packs -> (marker, what `-m MARKER` runs); a check's folder is its pack.
 PACKS: dict[str, tuple[str, str]] = {
-    "tests_smoke": ("smoke", "cutover smoke and functional smokes (pytest -m smoke --env=NAME)"),
-    "tests_slo": ("slo", "load canaries and SLO thresholds (pytest -m slo --env=NAME)"),
-    "tests_security": ("security", "signatures, attestations, pinning, scans, guards"),
-    "tests_dataops": ("dataops", "migrations, graph schema, recovery markers, stream integrity"),
+    "smoke": ("smoke", "cutover smoke and functional smokes (pytest -m smoke --env=NAME)"),
+    "slo": ("slo", "load canaries and SLO thresholds (pytest -m slo --env=NAME)"),
+    "security": ("security", "signatures, attestations, pinning, scans, guards"),
+    "dataops": ("dataops", "migrations, graph schema, recovery markers, stream integrity"),
 }
 # The Go/No-Go gates: the release checklist's A, B, C and one per pack.
 PACK_GATES: tuple[str, ...] = tuple(marker for marker, _ in PACKS.values())
@@ -33,6 +33,11 @@ GATES: dict[str, str] = {
 }
 GATE_NAMES: tuple[str, ...] = tuple(GATES)
 assert set(PACK_GATES) <= set(GATES), "every pack is a gate"
+
+# The policy exceptions table, relative to the rootdir (its header: docs/policy-exceptions.md).
+EXCEPTIONS_FILE = "docs/policy-exceptions.md"
+# What a run may post when it ends (--announce); the comms templates of the same names.
+RUN_KINDS = ("go-no-go", "post-deploy")
 
 # Opt-in drills: they change the env, so a run includes one only when asked (--drill NAME).
 DRILLS: dict[str, str] = {

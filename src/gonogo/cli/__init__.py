@@ -1,5 +1,7 @@
 """The `gonogo` command: the same core as the pytest plugin, for work outside a test run.
 
+    gonogo init [--ci github|gitlab]    write environments.toml, the exceptions table,
+                                        cutover.toml and checks/ into a repository
     gonogo envs [--env-file PATH]       list the environments and what each configures
     gonogo verify-bundle DIR            check every file of a bundle against bundle.json
     gonogo verdict DIR                  re-judge GO / NO-GO from a bundle (exit 0 GO, 1 NO-GO,
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from gonogo import __version__
-from gonogo.cli import bundles, cutover, loadworker, rollback, sandbox, watch
+from gonogo.cli import bundles, cutover, init, loadworker, rollback, sandbox, watch
 from gonogo.cli.common import EXIT_USAGE, EXIT_VERDICT_USAGE, Parser
 from gonogo.errors import GonogoError
 
@@ -31,6 +33,7 @@ def parser() -> Parser:
     top = Parser(prog="gonogo", description="Release verification for IntelGraph.")
     top.add_argument("--version", action="version", version=f"gonogo {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    init.add_init(sub)
     bundles.add_envs(sub)
     bundles.add_verify(sub)
     bundles.add_verdict(sub)

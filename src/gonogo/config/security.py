@@ -120,7 +120,8 @@ class SecuritySettings(Table):
     required_predicates: list[AttestationKind] = Field(
         default_factory=lambda: list(ATTESTATION_KINDS)
     )
-    # Folder of .rego policies (default: policies/ in the project).
+    # A folder of the project's own .rego policies, evaluated with the shipped ones
+    # (default: policies/ in the project, when there is one).
     policies: str | None = None
     # The ABAC policy file the gateway enforces (gonogo's JSON format), and a token per role
     # to exercise it; or [security.abac] for an OPA/Rego policy and explicit cases.

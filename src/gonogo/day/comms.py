@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from gonogo.clients.http import RequestSink
+from gonogo.vocabulary import RUN_KINDS
 
-# The messages every run renders into comms/ (and `--announce KIND` may post).
-RUN_KINDS = ("go-no-go", "post-deploy")
 # Every template gonogo ships: beside those, the watch's rollback and status messages and
 # the rollback's notice.
+# RUN_KINDS: the messages every run renders into comms/ (and `--announce KIND` may post).
 KINDS = (*RUN_KINDS, "rollback", "rollback-notice", "status")
 TEMPLATES = Path(__file__).parent.parent / "templates" / "comms"
 FOLDER = "comms"

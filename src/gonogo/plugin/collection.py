@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from gonogo.errors import ConfigError
+from gonogo.layout import pack_of
 from gonogo.plugin import load
-from gonogo.plugin.session import env_file
+from gonogo.plugin.options import needs_env
 from gonogo.plugin.state import ENV_PARAM, RUN, explicit_gate, item_env
 from gonogo.run import Run
 from gonogo.run.verdict import validate
@@ -43,10 +43,9 @@ def _note_deselected(run: Run) -> None:
 
 
 def _pack_marker(item: pytest.Item) -> str | None:
-    for part in item.path.parts:
-        if part in PACKS:
-            return PACKS[part][0]
-    return None
+    packs = item.config.stash[RUN].outcomes.packs
+    pack = pack_of(item.path, packs) if packs is not None else None
+    return PACKS[pack][0] if pack else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -97,12 +96,4 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # On an xdist worker a UsageError would read as a crash; the `env`
         # fixture fails each such check with the same one-line cause instead.
         return
-    try:
-        known = ", ".join(env_file(session.config).names)
-    except ConfigError:
-        known = "see your environments.toml"
-    shown = ", ".join(needing[:3]) + (f" and {len(needing) - 3} more" if len(needing) > 3 else "")
-    raise pytest.UsageError(
-        f"{len(needing)} selected check(s) need an environment ({shown}); "
-        f"pass --env NAME (known: {known})"
-    )
+    raise pytest.UsageError(needs_env(session.config, needing))

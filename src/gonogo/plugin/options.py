@@ -1,8 +1,9 @@
-"""The checks on gonogo's command-line options that pytest cannot make itself.
+"""The usage errors about gonogo's options that pytest cannot raise itself.
 
 Options are declared in gonogo.options (the CLI shares them), added and read into a `Run`
-by gonogo.plugin.session; two usage errors that concern options alone are raised here: a
-bad --load-workers, and a path option written so that pytest took its value for a test path.
+by gonogo.plugin.session; the usage errors that concern options alone are said here: a
+bad --load-workers, a path option written so that pytest took its value for a test path,
+and checks selected without --gonogo-env.
 """
 
 from __future__ import annotations
@@ -72,4 +73,22 @@ def check_rootdir(config: pytest.Config) -> None:
     raise pytest.UsageError(
         f"pytest took its rootdir from {flag}'s value ({value}), because it "
         f"reads gonogo's options only after choosing one; write {flag}={value}"
+    )
+
+
+def needs_env(config: pytest.Config, needing: list[str]) -> str:
+    """The one line for checks selected without an env, naming the envs there are."""
+    from gonogo.config import load_env_file, resolve_env_file
+    from gonogo.errors import ConfigError
+
+    try:
+        given = config.getoption("gonogo_env_file")
+        names = load_env_file(resolve_env_file(given, config.rootpath)).names
+        known = ", ".join(names)
+    except ConfigError:
+        known = "see your environments.toml"
+    shown = ", ".join(needing[:3]) + (f" and {len(needing) - 3} more" if len(needing) > 3 else "")
+    return (
+        f"{len(needing)} selected check(s) need an environment ({shown}); "
+        f"pass --gonogo-env NAME (known: {known})"
     )

@@ -1,4 +1,5 @@
-"""Configure a run: read --env into a `Run`, start the sandboxes, hand the bundle to workers.
+"""Configure a run: read --env into a `Run`, point a run that names no paths at the packs and
+the project's checks, start the sandboxes, hand the bundle to workers.
 
 On the controller (or a plain in-process run) the bundle is created here and
 the controller-only writer (gonogo.plugin.reporting.Controller) is
@@ -19,8 +20,8 @@ from gonogo import __version__
 from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
+from gonogo.layout import checks_folders, nodeid_prefix, packs_folder
 from gonogo.load.session import PlanBook
-from gonogo.options import PYTEST_OPTIONS
 from gonogo.plugin.options import check_rootdir, load_workers
 from gonogo.plugin.reporting import Controller
 from gonogo.plugin.state import (
@@ -32,15 +33,9 @@ from gonogo.plugin.state import (
     WORKER_SANDBOX_KEY,
 )
 from gonogo.run import Outcomes, Run, SandboxRun
-from gonogo.run.verdict import EXCEPTIONS_FILE, given_table, load_exceptions
+from gonogo.run.verdict import given_table, load_exceptions
 from gonogo.times import utcnow
-from gonogo.vocabulary import DRILLS, GATES, PACKS
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("gonogo", "gonogo release verification")
-    for option in PYTEST_OPTIONS:
-        group.addoption(option.flag, **option.arguments())
+from gonogo.vocabulary import DRILLS, EXCEPTIONS_FILE
 
 
 def env_names(config: pytest.Config) -> list[str]:
@@ -69,26 +64,6 @@ def env_file(config: pytest.Config) -> EnvFile:
     return load_env_file(path.resolve())
 
 
-def _markers(config: pytest.Config) -> None:
-    for marker, description in PACKS.values():
-        config.addinivalue_line("markers", f"{marker}: {description}")
-    config.addinivalue_line(
-        "markers", "drill(name): an opt-in drill, run only with --drill NAME (it changes the env)"
-    )
-    config.addinivalue_line(
-        "markers",
-        "gate(name): the Go/No-Go gate a check belongs to (" + ", ".join(GATES) + "); "
-        "default: its pack",
-    )
-    config.addinivalue_line(
-        "markers",
-        "load(plan=None, thresholds=None, scenarios=None): the check sends load or writes "
-        "beyond the smoke's single requests (a production env needs --allow-load); with a "
-        "plan, judge its `threshold` items (the env's [load.plans], else a built-in: canary, "
-        "api, graph)",
-    )
-
-
 def _collapse_tracebacks(config: pytest.Config) -> None:
     """pytest-html opens failed rows on their traceback; a gonogo run's rows show the rule,
     value and message in columns, so every row opens collapsed unless the project says
@@ -105,7 +80,6 @@ def _collapse_tracebacks(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     check_rootdir(config)
-    _markers(config)
     config.stash[LOAD_WORKERS] = load_workers(config.getoption("gonogo_load_workers"))
     config.stash[PLANS] = PlanBook()
     drills = config.getoption("gonogo_drills") or []
@@ -116,10 +90,12 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
     names = env_names(config)
-    run = Run(outcomes=Outcomes(packs_root=config.rootpath))
+    packs = packs_folder(config.getini("gonogo_packs"))
+    run = Run(outcomes=Outcomes(packs=packs, packs_prefix=nodeid_prefix(packs, config.rootpath)))
     config.stash[RUN] = run
     if not names:
         return
+    _collect_packs(config, packs)
     _collapse_tracebacks(config)
     try:
         _read_envs(config, run, names)
@@ -143,6 +119,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.collectonly or config.option.help:
         return
     _open_bundle(config, run, names)
+
+
+def _collect_packs(config: pytest.Config, packs: Path) -> None:
+    """A run that names no paths runs the packs and the project's checks, not its testpaths
+    (the team's unit tests) nor the rootdir: what a gonogo run is for."""
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        return
+    if not packs.is_dir():
+        raise pytest.UsageError(
+            f"gonogo_packs names {packs}, which is not a folder; point it at a folder of packs "
+            "(smoke/, slo/ ...) or remove it to run the installed ones"
+        )
+    checks = checks_folders(config.getini("gonogo_checks"), config.rootpath)
+    missing = [str(c) for c in checks if not c.is_dir()]
+    if missing:
+        raise pytest.UsageError(
+            f"gonogo_checks names {missing[0]}, which is not a folder; create it or fix the "
+            "ini's gonogo_checks"
+        )
+    config.args = [str(packs), *(str(c) for c in checks)]
 
 
 def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:

@@ -11,6 +11,9 @@ run has no outcome for as not run. The same list judges a policy exception's
 Check (a `*` that would waive a whole pack is void even when the run collected
 one file).
 
+The packs are a folder of the package (gonogo/packs), or the one an ini names
+(`gonogo_packs`); their node ids are what pytest gives them (gonogo.layout.nodeid_prefix).
+
 Static on purpose: no import of a pack module, no second pytest session, no
 subprocess; `tests/test_census.py` proves it equals pytest's own collection.
 """
@@ -28,7 +31,7 @@ from gonogo.vocabulary import PACKS
 class PackCheck:
     """One check function of a pack, as pytest names it without its parameters."""
 
-    nodeid: str  # tests_smoke/test_health.py::test_healthz
+    nodeid: str  # smoke/test_health.py::test_healthz (installed), src/gonogo/packs/... (checkout)
     pack: str  # the pack's marker: smoke
     gate: str  # its `gate` marker, else its pack
     drill: str | None = None  # opt-in drills are never required
@@ -96,16 +99,17 @@ def _checks_of(path: Path, relative: str, pack: str) -> list[PackCheck]:
     return out
 
 
-def census(root: Path) -> list[PackCheck]:
-    """Every check of the packs under `root` (the run's rootdir), drills included."""
-    root = root.resolve()
+def census(packs: Path, prefix: str = "") -> list[PackCheck]:
+    """Every check of the packs under `packs`, drills included, named as pytest names them
+    (`prefix`: gonogo.layout.nodeid_prefix)."""
+    packs = packs.resolve()
     found: list[PackCheck] = []
     for folder, (marker, _) in PACKS.items():
-        base = root / folder
+        base = packs / folder
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("test_*.py")):
-            found += _checks_of(path, path.relative_to(root).as_posix(), marker)
+            found += _checks_of(path, prefix + path.relative_to(packs).as_posix(), marker)
     return found
 
 

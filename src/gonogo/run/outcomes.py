@@ -49,8 +49,10 @@ _OWN_ERROR = re.compile(r"^gonogo(\.\w+)+: ")
 class Outcomes:
     """Every check's entry (by node id), the exceptions they are judged with, the verdict."""
 
-    # Where the packs are (the rootdir): "required" is every check they hold (gonogo.run.census).
-    packs_root: Path | None = None
+    # Where the packs are, and what pytest puts before their files' names in node ids:
+    # "required" is every check they hold (gonogo.run.census).
+    packs: Path | None = None
+    packs_prefix: str = ""
     results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     exceptions_file: Path | None = None
     exceptions: list[PolicyException] = dataclasses.field(default_factory=list)
@@ -125,7 +127,9 @@ class Outcomes:
         """The packs' checks, read once a run (collection, the verdict, the fold and
         bundle.json all ask; the files do not change under a run)."""
         if self._pack_checks is None:
-            self._pack_checks = census(self.packs_root) if self.packs_root is not None else []
+            self._pack_checks = (
+                census(self.packs, self.packs_prefix) if self.packs is not None else []
+            )
         return self._pack_checks
 
     def known_checks(self, nodeids: list[str]) -> list[str]:

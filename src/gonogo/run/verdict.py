@@ -38,7 +38,7 @@ from typing import Any, Literal
 from gonogo import markdown
 from gonogo.errors import ConfigError
 from gonogo.supplychain.signing import TEST_RESULT_PREDICATE
-from gonogo.vocabulary import PACK_GATES
+from gonogo.vocabulary import EXCEPTIONS_FILE, PACK_GATES
 
 Decision = Literal["GO", "GO-WITH-EXCEPTIONS", "NO-GO", "INCOMPLETE"]
 
@@ -47,7 +47,6 @@ MAX_EXCEPTION_DAYS = 7
 # pytest's exit statuses for a run that stopped before its checks were done: whatever had
 # passed by then, the rest never ran, so such a run is never GO.
 ENDED_EARLY = {2: "the run was interrupted", 3: "the run ended with an internal error"}
-EXCEPTIONS_FILE = "docs/policy-exceptions.md"
 COLUMNS = ("ID", "Check", "Owner", "Rationale", "Risk", "Created", "Expiry")
 # A Check that is a vulnerability id waives that finding in the vulnerability gate (the
 # check itself still runs), so it need not match a test's node id.

@@ -1,10 +1,10 @@
 """Rego policies, evaluated in-process with regopy (Microsoft's rego-cpp, a real Rego engine).
 
-Every `.rego` file in the policies folder is loaded, so a team adds a rule by
-adding a file: a `deny` rule in package `gonogo.manifests` (input: the
-rendered manifests' documents) or `gonogo.values` (input: the chart's values)
-runs with the shipped ones. A `deny` entry is an object naming what to fix
-(gonogo prints its fields) or a plain string.
+Every `.rego` file of the policies folders is loaded (the shipped ones, then the
+project's), so a team adds a rule by adding a file: a `deny` rule in package
+`gonogo.manifests` (input: the rendered manifests' documents) or `gonogo.values`
+(input: the chart's values) runs with the shipped ones. A `deny` entry is an object
+naming what to fix (gonogo prints its fields) or a plain string.
 
 Policies return objects rather than sprintf'd strings on purpose: regopy
 1.5 renders some strings from `sprintf("%s")`/`%v` with their quotes into its
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,20 @@ def compile_error(path: Path, source: str, error: Exception) -> ConfigError:
     return ConfigError(f"{path}:{line}: Rego policy does not compile: {cause}")
 
 
-def evaluate(policies: Path, package: str, data: Any) -> list[Any]:
+def evaluate(policies: Path | Sequence[Path], package: str, data: Any) -> list[Any]:
     """Every `deny` entry of `data.gonogo.<package>` for this input, in a stable order."""
     from regopy import Interpreter
 
-    files = sorted(policies.glob("*.rego"))
+    folders = [policies] if isinstance(policies, Path) else list(policies)
+    files = [path for folder in folders for path in sorted(folder.glob("*.rego"))]
     if not files:
-        raise ConfigError(f"no Rego policies in {policies}; the digest-pinning gate needs them")
+        where = ", ".join(str(f) for f in folders) or "no folder"
+        raise ConfigError(f"no Rego policies in {where}; the digest-pinning gate needs them")
     rego = Interpreter()
     for path in files:
         source = path.read_text(encoding="utf-8")
         try:
-            rego.add_module(path.name, source)
+            rego.add_module(str(path), source)
         except Exception as exc:  # RegoError; rego-cpp also prints a banner to stdout
             raise compile_error(path, source, exc) from None
     rego.set_input(data)

@@ -247,19 +247,22 @@ def _message_signatures(identity: str, issuer: str, release: Release, results: A
     return problems
 
 
-def _pinning(package: str, data: Any, policies: Path, evidence: Captures, name: str) -> None:
+def _pinning(package: str, data: Any, policies: list[Path], evidence: Captures, name: str) -> None:
     denied = rego.evaluate(policies, package, data)
     lines = [rego.describe(d) for d in denied]
-    path = evidence.save(name, {"policies": str(policies), "denied": lines})
+    path = evidence.save(name, {"policies": [str(p) for p in policies], "denied": lines})
     assert not lines, says(
-        f"every image pinned by digest (Rego: {policies}/*.rego, package gonogo.{package})",
+        f"every image pinned by digest (Rego: {', '.join(map(str, policies))}, package "
+        f"gonogo.{package})",
         f"{len(lines)} violation(s): " + "; ".join(lines[:5]),
         path,
     )
 
 
 @pytest.mark.gate("B")
-def test_manifests_pinned_by_digest(release: Release, policies: Path, evidence: Captures) -> None:
+def test_manifests_pinned_by_digest(
+    release: Release, policies: list[Path], evidence: Captures
+) -> None:
     """Rule: every container, initContainer and ephemeralContainer of every workload in the
     rendered manifests (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob...) runs an
     image pinned by @sha256 digest (Rego, package gonogo.manifests).
@@ -276,7 +279,9 @@ def test_manifests_pinned_by_digest(release: Release, policies: Path, evidence: 
 
 
 @pytest.mark.gate("B")
-def test_values_pinned_by_digest(release: Release, policies: Path, evidence: Captures) -> None:
+def test_values_pinned_by_digest(
+    release: Release, policies: list[Path], evidence: Captures
+) -> None:
     """Rule: every image block in the chart's values has a sha256 digest and an empty tag
     (Rego, package gonogo.values).
 

@@ -16,7 +16,7 @@ from gonogo.checks import says
 from gonogo.clients.metrics import MetricsSnapshot
 from gonogo.env import Environment
 from gonogo.evidence import Captures
-from tests_smoke.conftest import MetricsWindow
+from gonogo.packs.smoke.conftest import MetricsWindow
 
 RISE_WAIT_S = 3.0
 
