@@ -12,6 +12,7 @@
     gonogo watch --env NAME --for 60m   evaluate the rollback triggers every interval
                                         (exit 0 quiet, 5 a page trigger fired: roll back)
     gonogo rules --env NAME             the same triggers as Prometheus alerting rules
+    gonogo load import-k6 SCRIPT        a k6 script's options as a gonogo load plan (TOML)
 
 Exit codes: 0 success; 1 the thing checked is bad (a tampered bundle);
 2 bad input (a usage error, an unreadable file), with one line saying why.
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from gonogo import __version__
-from gonogo.cli import bundles, cutover, init, loadworker, rollback, sandbox, watch
+from gonogo.cli import bundles, cutover, init, load, loadworker, rollback, sandbox, watch
 from gonogo.cli.common import EXIT_USAGE, EXIT_VERDICT_USAGE, Parser
 from gonogo.errors import GonogoError
 
@@ -39,6 +40,7 @@ def parser() -> Parser:
     bundles.add_verdict(sub)
     sandbox.add_sandbox(sub)
     watch.add_watch(sub)
+    load.add_load(sub)
     loadworker.add_worker(sub)
     rollback.add_rollback(sub)
     cutover.add_cutover(sub)

@@ -21,8 +21,8 @@ from gonogo.load.stats import GENERATOR_TIMED, Aggregate, Store, decode, new_his
 
 _KEY = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\{([^}]*)\})?\s*$")
 _EXPR = re.compile(
-    r"^\s*(avg|min|max|med|rate|count|p\(\s*(\d+(?:\.\d+)?)\s*\))\s*(<=|>=|==|!=|<|>)\s*"
-    r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$"
+    r"^\s*(avg|min|max|med|rate|count|p\(\s*(\d+(?:\.\d+)?)\s*\))\s*(<=|>=|===|==|!=|<|>)\s*"
+    r"(-?(?:\d+(?:\.\d+)?|\.\d+)(?:e-?\d+)?)\s*$"
 )
 
 
@@ -123,6 +123,7 @@ def parse_threshold(key: str, expression: str) -> Threshold:
             '"p(95)<150", "rate<0.001" or "count==0" (AGG: avg min max med p(N) rate count)'
         )
     agg_text, q_text, op, limit = found.groups()
+    op = "==" if op == "===" else op  # k6 evaluates thresholds as JavaScript: === is ==
     aggregation = "p" if agg_text.startswith("p(") else agg_text
     q = float(q_text) if q_text else None
     if q is not None and not 0 < q <= 100:
@@ -152,11 +153,14 @@ def threshold(
 
 
 def thresholds_of(table: dict[str, Any]) -> list[Threshold]:
-    """k6's `{key: [expressions]}` (a lone string is one expression)."""
+    """k6's `{key: [expressions]}` (a lone string is one expression; an expression may be
+    k6's object form, `{threshold = "rate<0.01", abortOnFail = true}`)."""
     out = []
     for key, expressions in table.items():
-        listed = [expressions] if isinstance(expressions, str) else list(expressions)
-        out += [parse_threshold(key, str(e)) for e in listed]
+        listed = [expressions] if isinstance(expressions, str | dict) else list(expressions)
+        for e in listed:
+            text = e.get("threshold") if isinstance(e, dict) else e
+            out.append(parse_threshold(key, str(text)))
     return out
 
 
