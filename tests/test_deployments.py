@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCKER = f"""
 import sys
 
-BLOCKED = {sorted({*EXTRA_MODULES, "starlette"})!r}
+BLOCKED = {sorted({*EXTRA_MODULES, "starlette", "kubernetes", "matplotlib"})!r}
 
 
 class _PlainInstall:
-    '''As if `pip install gonogo` had been run without the sandbox extra.'''
+    '''As if `pip install gonogo` had been run without the extras (sandbox, plots, cluster).'''
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -47,7 +47,7 @@ sys.meta_path.insert(0, _PlainInstall())
 def plain_install(tmp_path: Path) -> dict[str, str]:
     """The environment of a process where the sandbox extra cannot be imported."""
     folder = tmp_path / "plain-install"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     (folder / "sitecustomize.py").write_text(BLOCKER)
     path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
@@ -90,6 +90,31 @@ def test_a_plain_install_verifies_a_real_deployment(stack: Any, tmp_path: Path) 
     assert done.returncode == 0, output[-3000:]
     assert "ModuleNotFoundError" not in output and "INTERNALERROR" not in output
     assert " passed" in done.stdout and " failed" not in done.stdout
+
+
+def test_without_the_cluster_and_plots_extras_each_says_what_to_install(tmp_path: Path) -> None:
+    """A plain install has no Kubernetes client and no matplotlib: a cluster check says so in
+    one line, and the plots say they were not drawn (the plan itself is judged the same)."""
+    release = REPO / "src" / "gonogo" / "sandbox" / "release"
+    env_file = (
+        '[environments.real]\nbase_url = "http://127.0.0.1:9"\nproduction = false\n'
+        f'release = "{release}"\n[environments.real.cluster]\nnamespace = "intelgraph"\n'
+    )
+    done = pytest_in(tmp_path, env_file, "src/gonogo/packs/security/test_cluster.py", "--env",
+                     "real", "-k", "released_signed", environ=plain_install(tmp_path))  # fmt: skip
+    assert (
+        "env 'real' configures [cluster], and the Kubernetes client is not installed: "
+        "pip install 'gonogo[cluster]'"
+    ) in done.stdout, done.stdout[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    plots = subprocess.run(
+        [sys.executable, "-c", "from gonogo.load.plots import _pyplot; _pyplot()"],
+        capture_output=True, text=True, timeout=60, env=plain_install(tmp_path), check=False,
+    )  # fmt: skip
+    assert (
+        "ImportError: matplotlib is not installed, so no latency plots "
+        "(pip install 'gonogo[plots]')"
+    ) in plots.stderr
 
 
 def test_a_sandbox_env_without_its_packages_says_what_to_install(tmp_path: Path) -> None:

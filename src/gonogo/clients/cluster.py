@@ -1,7 +1,9 @@
 """The Kubernetes API, with the official client, for the env's namespace.
 
 Every call passes `_request_timeout`; a kubeconfig or context that does not
-exist is a one-line configuration error naming it.
+exist is a one-line configuration error naming it. The client is the `[cluster]` extra
+(~126 MB with its dependencies, for a handful of calls): without it a check that needs the
+cluster says so in one line, and nothing else changes.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ class ClusterClient:
         self.env = env
         self._api: Any = None
 
+    def verify(self) -> None:
+        """Before a check uses the cluster: the `[cluster]` extra is installed."""
+        try:
+            import kubernetes  # noqa: F401 - the client the checks use next
+        except ImportError:
+            raise ConfigError(
+                f"env '{self.env}' configures [cluster], and the Kubernetes client is not "
+                "installed: pip install 'gonogo[cluster]'"
+            ) from None
+
     @property
     def api_client(self) -> Any:
         if self._api is None:
+            self.verify()
             from kubernetes import config
             from kubernetes.config.config_exception import ConfigException
 

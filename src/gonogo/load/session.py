@@ -273,6 +273,8 @@ def load_for(
     def after(result: LoadResult) -> None:
         try:
             write_plots(result)
+        except ImportError as exc:  # the [plots] extra is not installed
+            warnings.warn(f"load plan '{plan.name}': {exc}", stacklevel=1)
         except Exception as exc:  # a plot is not worth failing a gate for
             warnings.warn(f"plots for load plan '{plan.name}' failed: {exc}", stacklevel=1)
         if export is not None:
