@@ -217,3 +217,75 @@ def test_a_rule_off_its_threshold_is_caught(tmp_path: Path, changed: str) -> Non
         cwd=tmp_path,
     )  # fmt: skip
     assert tested.returncode != 0 and "GonogoRollback_5xx_ratio" in tested.stdout + tested.stderr
+
+
+RELEASED = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
+UNRELEASED = "sha256:" + "c" * 64
+
+
+def _container(pod: str, image_id: str, namespace: str = "intelgraph") -> str:
+    labels = {"namespace": namespace, "pod": pod, "container": "api", "image": "r/api:2.4.0",
+              "image_id": image_id, "uid": pod}  # fmt: skip
+    return series("kube_pod_container_info", labels)
+
+
+def unsigned_image_files(tmp_path: Path) -> tuple[Path, Path]:
+    document = rules("green", [], RELEASED, "intelgraph")
+    rule_file = tmp_path / "unsigned.yml"
+    rule_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    quiet = [
+        # The release's digests, in the three ways kube-state-metrics writes imageID.
+        {"series": _container("api-1", f"docker-pullable://r/api@{RELEASED[0]}"),
+         "values": "1x10"},
+        {"series": _container("api-2", f"r/api@{RELEASED[1]}"), "values": "1x10"},
+        {"series": _container("api-3", RELEASED[0]), "values": "1x10"},
+        # Not pulled yet, and another namespace's business.
+        {"series": _container("api-4", ""), "values": "1x10"},
+        {"series": _container("x-1", f"r/x@{UNRELEASED}", namespace="other"), "values": "1x10"},
+    ]  # fmt: skip
+    rogue = {"series": _container("api-5", f"docker-pullable://r/api@{UNRELEASED}"),
+             "values": "_x3 1x7"}  # fmt: skip
+    alert = "GonogoRollback_unsigned_image"
+    fired = {
+        "exp_labels": {"severity": "page", "env": "green", "trigger": "unsigned-image",
+                       "namespace": "intelgraph", "pod": "api-5", "container": "api",
+                       "image": "r/api:2.4.0"},
+        "exp_annotations": {
+            "summary": "green: rollback trigger unsigned-image: a pod runs an image the "
+                       "release did not ship",
+            "description": "intelgraph/api-5 container api runs r/api:2.4.0, whose digest is "
+                           "not in the release's manifest.json",
+        },
+    }  # fmt: skip
+    tests = [
+        {"interval": "1m", "input_series": [*quiet, rogue],
+         "alert_rule_test": [{"eval_time": "2m", "alertname": alert, "exp_alerts": []},
+                             {"eval_time": "5m", "alertname": alert, "exp_alerts": [fired]}]},
+    ]  # fmt: skip
+    test_file = tmp_path / "unsigned_test.yml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {"rule_files": [rule_file.name], "evaluation_interval": "1m", "tests": tests},
+            sort_keys=False,
+        )
+    )
+    return rule_file, test_file
+
+
+def test_unsigned_image_is_a_rule_on_kube_state_metrics(tmp_path: Path) -> None:
+    """A container running a digest the release did not ship pages at once; the release's
+    digests however kube-state-metrics spells imageID, a container not pulled yet and another
+    namespace stay quiet. Changing a released digest in the rule makes the test red."""
+    tool = promtool()
+    rule_file, test_file = unsigned_image_files(tmp_path)
+    checked = subprocess.run(
+        [tool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run([tool, "test", "rules", str(test_file)], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    rule_file.write_text(rule_file.read_text().replace("b" * 64, "d" * 64))
+    broken = subprocess.run([tool, "test", "rules", str(test_file)], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert broken.returncode != 0 and "api-2" in broken.stdout + broken.stderr

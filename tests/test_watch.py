@@ -498,3 +498,22 @@ def test_a_null_sample_is_no_data_with_its_reason_never_a_crash(tmp_path: Path) 
     first = json.loads((bundle.root / "watch" / "timeline.jsonl").read_text().splitlines()[0])
     assert all(t["state"] == "no-data" for t in first["triggers"].values())
     assert any("malformed" in t.get("no_data_reason", "") for t in first["triggers"].values())
+
+
+def test_gonogo_rules_exports_unsigned_image_from_the_release(tmp_path: Path) -> None:
+    release = REPO / "src" / "gonogo" / "sandbox" / "release"
+    env_file = tmp_path / "envs.toml"
+    env_file.write_text(
+        '[environments.green]\nbase_url = "https://g.example.com"\nproduction = false\n'
+        f'release = "{release}"\n[environments.green.cluster]\nnamespace = "intelgraph"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gonogo.cli", "rules", "--env", "green", f"--env-file={env_file}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exported = yaml.safe_load(done.stdout)["groups"][0]["rules"]
+    (unsigned,) = [r for r in exported if r["labels"]["trigger"] == "unsigned-image"]
+    digests = json.loads((release / "manifest.json").read_text())["images"].values()
+    assert all(d in unsigned["expr"].replace("\\\\", "") for d in digests), unsigned["expr"]
+    assert 'namespace="intelgraph"' in unsigned["expr"] and unsigned["for"] == "0s"

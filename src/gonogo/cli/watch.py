@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from gonogo.cli.common import (
@@ -92,10 +93,25 @@ def _rules(args: argparse.Namespace) -> int:
     from gonogo.watch.triggers import rules, triggers_for
 
     settings = env_settings(args)
+    triggers = triggers_for(settings)
     print(f"# gonogo rollback triggers for {args.env}: the same definitions `gonogo watch` uses")
-    if settings.cluster is not None:
-        print("# not here: unsigned-image (the watch reads the cluster and the release itself)")
-    print(
-        yaml.safe_dump(rules(args.env, triggers_for(settings)), sort_keys=False, width=120), end=""
-    )
+    released = _released(settings)
+    if released is None:
+        print("# not here: unsigned-image (it needs the env's release, with its manifest.json)")
+    namespace = settings.cluster.namespace if settings.cluster is not None else None
+    document = rules(args.env, triggers, released, namespace)
+    print(yaml.safe_dump(document, sort_keys=False, width=120), end="")
     return EXIT_OK
+
+
+def _released(settings: Any) -> list[str] | None:
+    """The release's image digests, when the env names a release and unsigned-image is on."""
+    from gonogo.supplychain import inputs
+
+    override = settings.watch.triggers.get("unsigned-image")
+    if not settings.release or (override is not None and not override.enabled):
+        return None
+    manifest = Path(settings.release) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return sorted(set(inputs.image_digests(manifest).values()))

@@ -350,28 +350,65 @@ def default_triggers(
 # -- Prometheus alerting rules ------------------------------------------------------------------
 
 
-def rules(env: str, triggers: list[Trigger]) -> dict[str, Any]:
-    """The triggers as a Prometheus rule file: the pager and the watch share one definition."""
+def rules(
+    env: str,
+    triggers: list[Trigger],
+    released: list[str] | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """The triggers as a Prometheus rule file: the pager and the watch share one definition.
+
+    `released`: the release's image digests, for "unsigned-image" as a rule too (the watch
+    reads the cluster itself): kube-state-metrics' kube_pod_container_info in `namespace`
+    running an image whose digest (imageID) is none of them.
+    """
+    out = [
+        {
+            "alert": _alert_name(t.name),
+            "expr": t.promql(),
+            "for": duration_text(t.for_s),
+            "labels": {"severity": t.severity, "env": env, "trigger": t.name},
+            "annotations": {
+                "summary": f"{env}: rollback trigger {t.name}: {t.rule}",
+                "description": t.summary,
+            },
+        }
+        for t in triggers
+        if not isinstance(t.signal, Probe)
+    ]
+    if released:
+        out.append(unsigned_image_rule(env, released, namespace))
+    return {"groups": [{"name": f"gonogo-{env}-rollback-triggers", "rules": out}]}
+
+
+def _alert_name(trigger: str) -> str:
+    return "GonogoRollback_" + re.sub(r"[^A-Za-z0-9]", "_", trigger)
+
+
+def unsigned_image_rule(env: str, released: list[str], namespace: str | None) -> dict[str, Any]:
+    """A container whose pulled digest is not one the release shipped (and gonogo verified
+    signed) pages at once, as the watch's own probe does. kube-state-metrics writes imageID
+    as `docker-pullable://REPO@sha256:HEX`, `REPO@sha256:HEX` or `sha256:HEX`: the digest
+    ends it, so the matcher anchors on the end; a container not yet pulled (imageID "") is
+    left to the next scrape."""
+    digests = "|".join(sorted({re.escape(d) for d in released}))
+    where = f'namespace="{namespace}", ' if namespace else ""
+    expr = (
+        f"count by (namespace, pod, container, image) (kube_pod_container_info{{{where}"
+        f'image_id!="", image_id!~".*({digests})"}}) > 0'
+    )
     return {
-        "groups": [
-            {
-                "name": f"gonogo-{env}-rollback-triggers",
-                "rules": [
-                    {
-                        "alert": "GonogoRollback_" + re.sub(r"[^A-Za-z0-9]", "_", t.name),
-                        "expr": t.promql(),
-                        "for": duration_text(t.for_s),
-                        "labels": {"severity": t.severity, "env": env, "trigger": t.name},
-                        "annotations": {
-                            "summary": f"{env}: rollback trigger {t.name}: {t.rule}",
-                            "description": t.summary,
-                        },
-                    }
-                    for t in triggers
-                    if not isinstance(t.signal, Probe)
-                ],
-            }
-        ]
+        "alert": _alert_name("unsigned-image"),
+        "expr": expr,
+        "for": "0s",
+        "labels": {"severity": "page", "env": env, "trigger": "unsigned-image"},
+        "annotations": {
+            "summary": f"{env}: rollback trigger unsigned-image: a pod runs an image the "
+            "release did not ship",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container "
+            "{{ $labels.container }} runs {{ $labels.image }}, whose digest is not in the "
+            "release's manifest.json",
+        },
     }
 
 
