@@ -225,9 +225,14 @@ class Engine:
                 f"{result.summary['errors'][0]} (see {folder / 'worker-0.log'})"
             )
         if code == 4:
-            self.say(
-                f"gonogo load: plan '{plan.name}': not every worker finished its schedule; "
-                "judged on what arrived"
+            # A shard that never reported done (its worker died, or lost the master) left the
+            # plan lighter than planned: judging what arrived would pass a smaller test.
+            shards = result.summary.get("shards") or []
+            missing = [str(i) for i, done in enumerate(shards) if done is None]
+            raise LoadError(
+                f"load plan '{plan.name}': worker shard(s) {', '.join(missing) or '?'} of "
+                f"{len(shards)} never finished the schedule (a worker died or lost the master), "
+                f"so the plan ran lighter than planned and is not judged (see {folder})"
             )
         return result
 
