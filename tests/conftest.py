@@ -317,6 +317,15 @@ def vectors(folder: str) -> Path:
     pytest.skip(f"test vectors not found at {beside / folder} (set GONOGO_VECTORS to their folder)")
 
 
+def seed(name: str) -> Path:
+    """A document of ../shared/seeds (the command center's pack and one-pager), or a skip."""
+    beside = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    for root in (beside, Path("/work/shared/seeds")):
+        if (root / name).is_file():
+            return root / name
+    pytest.skip(f"the seed {name} is not at {beside / name}")
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Any]:
     """The local environment, one per test module that asks for it (stopped at its end)."""

@@ -12,17 +12,14 @@ from gonogo.cli import main as gonogo
 from gonogo.config import load_env_file
 from gonogo.load.plan import build_plan
 from gonogo.load.threshold import parse_threshold, thresholds_of
-from tests.packs import REPO
+from tests.conftest import seed
 
-ONE_PAGER = REPO.parent / "shared" / "seeds" / "cutover-day-one-pager.md"
 ENV = '[environments.green]\nbase_url = "https://green.example.com"\nproduction = false\n'
 
 
 def seed_script(tmp_path: Path) -> Path:
     """The one-pager's B.2 k6 canary, as the war room runs it today."""
-    if not ONE_PAGER.is_file():
-        pytest.skip(f"the one-pager is not at {ONE_PAGER} (shared seeds)")
-    text = ONE_PAGER.read_text(encoding="utf-8")
+    text = seed("cutover-day-one-pager.md").read_text(encoding="utf-8")
     section = text[text.index("### B.2") :]
     script = re.search(r"```javascript\n(.*?)```", section, re.DOTALL)
     assert script is not None, "B.2 has no javascript block"

@@ -25,7 +25,7 @@ SOURCES = [
 def _tool(name: str) -> str:
     path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed; install the dev extra: pip install -e '.[dev]'")
+        pytest.skip(f"{name} is not installed; install the dev group: pip install -e . --group dev")
     return path
 
 
@@ -60,7 +60,7 @@ def test_the_layers_of_the_architecture_hold() -> None:
 def test_no_module_import_cycles() -> None:
     """No two of gonogo's modules import each other, directly or around a loop (imports
     inside functions and under TYPE_CHECKING count too: they hide a cycle, not remove it)."""
-    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (the dev extra)")
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (the dev group)")
     graph = grimp.build_graph("gonogo")
     index: dict[str, int] = {}
     low: dict[str, int] = {}
