@@ -122,14 +122,26 @@ def test_team_rule(env, evidence):
 '''
 
 
+def _setuptools_major() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("setuptools").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return 0
+
+
 @pytest.mark.stack
 def test_a_wheel_in_an_empty_folder_runs_the_packs_and_the_teams_checks(tmp_path: Path) -> None:
     """The README's quick start from a wheel: init, then the smoke against the local env. The
     packs come from the installed wheel; a check added in checks/ is in the report and the
     verdict."""
     wheels = tmp_path / "wheels"
+    # The venv's own setuptools when it can build this pyproject (PEP 639 license: 77), else
+    # pip's isolated build, which fetches one.
+    isolation = [] if _setuptools_major() < 77 else ["--no-build-isolation"]
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q",
          "-w", str(wheels), str(REPO)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

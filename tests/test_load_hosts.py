@@ -37,7 +37,11 @@ lock = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         with lock:
+            first = self.client_address[0] not in seen
             seen[self.client_address[0]] += 1
+            if first:  # who is sending load, as soon as they are
+                with open(sys.argv[3] + ".first", "a") as handle:
+                    handle.write(self.client_address[0] + "\\n")
         body = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -182,6 +186,13 @@ def _plan_across_hosts(
             for i in (1, 2)
         ]
         if kill_after is not None:
+            # Mid-plan: once the doomed worker's own requests reach the target (a worker that
+            # never connected is another failure, said otherwise).
+            first = Path(str(seen) + ".first")
+            deadline = time.monotonic() + 90
+            while hosts.addresses[2] not in (first.read_text() if first.is_file() else ""):
+                assert time.monotonic() < deadline and master.poll() is None, "no load started"
+                time.sleep(0.1)
             time.sleep(kill_after)
             workers[1].kill()
         out, _ = master.communicate(timeout=180)
@@ -213,7 +224,7 @@ def test_two_workers_on_two_hosts_make_one_plan(hosts: Hosts, tmp_path: Path) ->
 
 @pytest.mark.stack
 def test_a_worker_that_dies_mid_plan_makes_it_incomplete(hosts: Hosts, tmp_path: Path) -> None:
-    out, _ = _plan_across_hosts(hosts, tmp_path, rate=40, duration="6s", kill_after=3.0)
+    out, _ = _plan_across_hosts(hosts, tmp_path, rate=40, duration="6s", kill_after=2.0)
     assert "SUMMARY" not in out, out[-3000:]
     assert "LOADERROR load plan 'hosts': worker shard(s) " in out, out[-3000:]
     assert "never finished the schedule" in out and "is not judged" in out
