@@ -57,6 +57,10 @@ def test_the_prefixed_option_runs_gonogo_beside_the_projects_own(
     (pytester.path / "smoke" / "test_ping.py").write_text(PING)
     result = pytester.runpytest("--gonogo-env", "green", "smoke")
     result.assert_outcomes(passed=1)
+    # Packs other than the installed ones are said where the run starts.
+    result.stdout.fnmatch_lines(
+        [f"gonogo packs: {pytester.path} (the ini's gonogo_packs, not the installed ones)"]
+    )
     manifest = json.loads((only_bundle(pytester.path) / "bundle.json").read_text())
     assert [t["nodeid"] for t in manifest["tests"]] == ["smoke/test_ping.py::test_ping[green]"]
 

@@ -15,8 +15,8 @@ and the markers a check may carry:
 - Locust's own pytest plugin (a `--host` option, a `session` fixture) is blocked in
   gonogo's runs: gonogo drives Locust in child processes only.
 
-Nothing here imports more than pytest and gonogo's bottom layer (tests/test_plugin.py holds
-the entry point to it), so `import gonogo.plugin` costs what benchmarks/import_time.py says.
+Nothing here imports more than pytest and gonogo's bottom layer (tests/test_neighbour.py
+holds the entry point to it), so `import gonogo.plugin` costs what benchmarks/import_time.py says.
 """
 
 from __future__ import annotations
@@ -133,11 +133,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     packs = packs_folder(config.getini("gonogo_packs"))
     checks = checks_folders(config.getini("gonogo_checks"), config.rootpath)
-    needing = [
-        item.nodeid
-        for item in session.items
-        if pack_of(item.path, packs) is not None or under(item.path, checks)
-    ]
+    # Every pytest run of the venv comes here: each file is looked at once, not each item.
+    files = {item.path for item in session.items}
+    gonogos = {f for f in files if pack_of(f, packs) is not None or under(f, checks)}
+    needing = [item.nodeid for item in session.items if item.path in gonogos]
     if needing:
         raise pytest.UsageError(needs_env(config, needing))
 

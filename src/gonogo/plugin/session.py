@@ -20,7 +20,7 @@ from gonogo import __version__
 from gonogo.config import EnvFile, load_env_file, resolve_env_file
 from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
-from gonogo.layout import checks_folders, nodeid_prefix, packs_folder
+from gonogo.layout import SHIPPED_PACKS, checks_folders, nodeid_prefix, packs_folder
 from gonogo.load.session import PlanBook
 from gonogo.plugin.options import check_rootdir, load_workers
 from gonogo.plugin.reporting import Controller
@@ -279,6 +279,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                     f"gonogo env {settings.name}: {variable} is not set; "
                     "checks that need it will error"
                 )
+    packs = run.outcomes.packs
+    if packs is not None and packs != SHIPPED_PACKS:
+        # A reviewer sees whose checks "required" was read from (bundle.json lists them too).
+        lines.append(f"gonogo packs: {packs} (the ini's gonogo_packs, not the installed ones)")
     if run.bundle is not None:
         lines.append(f"gonogo evidence: {run.bundle.root}")
     return lines
