@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import psutil
 import pytest
 
 from gonogo.errors import ConfigError, SandboxError
+from gonogo.processes import spawn
 from gonogo.sandbox import database, faults, release_copy
 from gonogo.sandbox.app.gql import REGISTRY
 from gonogo.sandbox.info import StackInfo
@@ -542,6 +544,28 @@ def test_a_component_that_fails_names_itself_and_its_log_and_nothing_is_left() -
         if str(stack.workdir) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+def test_a_child_that_never_becomes_ready_says_what_it_last_answered(tmp_path: Path) -> None:
+    # Up but not ready (a dependency it waits on) reads differently from never listening.
+    child = spawn(
+        "sleeper", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "s.log"
+    )
+    try:
+
+        def ready() -> bool:
+            raise SandboxError('503 {"checks": {"ingest": "replaying the startup backlog (3/20)"}}')
+
+        with pytest.raises(SandboxError) as err:
+            child.wait_ready(ready, 0.2, "answer /readyz at http://127.0.0.1:1")
+    finally:
+        child.stop()
+    message = str(err.value)
+    assert message.startswith("sleeper did not answer /readyz at http://127.0.0.1:1 within 0.2 s")
+    assert (
+        "(last answer: SandboxError: 503 " in message and "replaying the startup backlog" in message
+    )
+    assert "s.log: (empty log)" in message
 
 
 @pytest.mark.stack

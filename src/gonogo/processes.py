@@ -108,17 +108,21 @@ class Child:
     def wait_ready(self, check: Callable[[], bool], timeout_s: float, what: str) -> float:
         """Poll `check` until true; returns seconds taken. Fails fast if the child dies."""
         t0 = time.monotonic()
+        last = "no answer yet"
         while True:
             if not self.alive():
                 raise self.died()
             try:
                 if check():
                     return time.monotonic() - t0
-            except Exception:  # noqa: S110 - not ready yet; the deadline decides
-                pass
+                last = "not ready"
+            except Exception as exc:  # not ready yet; the deadline decides
+                # Kept for the message: a child that is up but never ready (a dependency it
+                # waits on) reads differently from one that never listened.
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if time.monotonic() - t0 > timeout_s:
                 raise SandboxError(
-                    f"{self.name} did not {what} within {timeout_s:g} s; "
+                    f"{self.name} did not {what} within {timeout_s:g} s (last answer: {last}); "
                     f"see its log {self.log}: {last_line(self.log)}"
                 )
             time.sleep(0.05)

@@ -30,7 +30,9 @@ from gonogo.sandbox.app.state import CANARY_TOPIC, INGEST_TOPIC, AppConfig
 from gonogo.sandbox.info import StackInfo
 from gonogo.sandbox.tokens import make_keys
 
-APP_READY_TIMEOUT_S = 30.0
+# The app is ready once its dependencies answer and it has consumed its startup replay:
+# ~3 s alone, but past 30 s once on a two-core CI running two stacks and their packs at once.
+APP_READY_TIMEOUT_S = 60.0
 # After the flip, as a local env under test is: green serves, blue stands by (the rollback's).
 DEFAULT_EDGE_WEIGHTS = {"blue": 0.0, "green": 100.0}
 # The faults that concern blue itself; every other fault is green's, the release under test.
@@ -249,7 +251,11 @@ class Stack:
 
             def ready(url: str = url) -> bool:
                 # Not /readyz: a fault may make that fail on purpose.
-                return httpx.get(f"{url}/__sandbox/ready", timeout=2).status_code == 200
+                answer = httpx.get(f"{url}/__sandbox/ready", timeout=2)
+                if answer.status_code != 200:
+                    # Which dependency it still waits on, for the message if time runs out.
+                    raise SandboxError(f"{answer.status_code} {answer.text[:200]}")
+                return True
 
             timings[stem] = child.wait_ready(ready, APP_READY_TIMEOUT_S, f"answer /readyz at {url}")
         return timings
