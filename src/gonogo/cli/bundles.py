@@ -17,7 +17,7 @@ from gonogo.config import load_env_file, resolve_env_file
 from gonogo.errors import BundleError, ConfigError, GonogoError
 from gonogo.evidence import verify_bundle
 from gonogo.options import ENV_FILE
-from gonogo.vocabulary import PACK_GATES
+from gonogo.vocabulary import GATE_NAMES
 
 
 def add_envs(sub: Any) -> None:
@@ -188,7 +188,7 @@ def _judge_bundle(args: argparse.Namespace) -> int:
     if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
         raise BundleError(f"{root}/bundle.json: 'packs' is not a list of check names")
     exceptions = load_exceptions(table, [*(t["nodeid"] for t in tests), *packs], run_day)
-    required = manifest.get("required_gates") or list(PACK_GATES)
+    required = manifest.get("required_gates") or list(GATE_NAMES)
     if not isinstance(required, list) or not all(isinstance(g, str) for g in required):
         raise BundleError(f"{root}/bundle.json: 'required_gates' is not a list of gate names")
     status = run.get("exit_status") if isinstance(run, dict) else None

@@ -64,7 +64,7 @@ from gonogo.config.slo import BudgetSettings, LoadSettings, SloSettings
 from gonogo.errors import EnvFileError, MissingSecret, NotConfigured, UnknownEnvironment
 from gonogo.redact import REDACTOR, short_secret_warning
 from gonogo.table import Table, VarName, check_var_name
-from gonogo.vocabulary import GATE_NAMES, PACK_GATES
+from gonogo.vocabulary import GATE_NAMES
 
 ENV_FILE_VARIABLE = "GONOGO_ENV_FILE"
 DEFAULT_ENV_FILE = "environments.toml"
@@ -99,7 +99,7 @@ class EnvSettings(Table):
     # the rollback target) instead of green. Real envs say where they are with base_url.
     slot: Literal["green", "blue"] = "green"
     # The gates a GO needs: any of these not run makes the verdict INCOMPLETE.
-    required_gates: list[str] = Field(default_factory=lambda: list(PACK_GATES))
+    required_gates: list[str] = Field(default_factory=lambda: list(GATE_NAMES))
     operations: Operations = Field(default_factory=lambda: Operations.model_validate({}))
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
