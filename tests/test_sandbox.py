@@ -569,6 +569,23 @@ def test_a_child_that_never_becomes_ready_says_what_it_last_answered(tmp_path: P
 
 
 @pytest.mark.stack
+def test_an_app_that_never_becomes_ready_is_restarted_once_and_its_first_log_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gonogo.sandbox import stack as stack_module
+
+    monkeypatch.setattr(stack_module, "APP_READY_TIMEOUT_S", 3.0)
+    stack = Stack(app_module="tests.apps.first_start_hangs", logs=tmp_path / "logs")
+    try:
+        info = stack.start()
+        assert httpx.get(f"{info.base_url}/healthz", timeout=5).status_code == 200
+    finally:
+        stack.stop()
+    first = (tmp_path / "logs" / "app.first-start.log").read_text()
+    assert "first start: stuck before listening" in first
+
+
+@pytest.mark.stack
 def test_stop_leaves_no_process_and_no_data(tmp_path: Path) -> None:
     stack = Stack(logs=tmp_path / "logs")  # as a run's: the logs go to the bundle
     info = stack.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import json
 import random
 import threading
@@ -41,6 +42,8 @@ from gonogo.sandbox.app.state import (
 from gonogo.sandbox.cluster import NAMESPACE as cluster_namespace
 from gonogo.sandbox.tokens import jwk
 
+STARTUP_DUMP_S = 20.0
+
 
 def create_app(config: AppConfig) -> FastAPI:
     state = State(config)
@@ -69,6 +72,10 @@ def _lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # uvicorn listens only once this startup is done, and logs at warning: an app stuck
+        # here would leave an empty log. If it has not finished in 20 s, every thread's
+        # stack goes to the log (the sandbox's message points at it).
+        faulthandler.dump_traceback_later(STARTUP_DUMP_S, exit=False)
         state.loop = asyncio.get_running_loop()
         state.pg = await psycopg.AsyncConnection.connect(config.postgres_dsn, autocommit=True)
         threads = []
@@ -87,6 +94,7 @@ def _lifespan(
         for t in threads:
             t.start()
         exporter = _exporter(state.metrics, config.metrics_port) if config.metrics_port else None
+        faulthandler.cancel_dump_traceback_later()
         try:
             yield
         finally:
