@@ -16,19 +16,22 @@ from pathlib import Path
 
 import pytest
 
+from gonogo import markdown
 from gonogo.cli import main as gonogo
 from gonogo.day import cutover
 from gonogo.evidence import verify_bundle
+from gonogo.vocabulary import PACK_GATES
+from tests.conftest import seed
 from tests.packs import REPO
 
 SHORT_DAY = """
 [[steps]]
 at = "T-45"
 owner = "SRE"
-action = "Health of green"
-exit = "healthz and readyz 200"
-marker = "smoke"
-keyword = "healthz or readyz"
+action = "Health of green, and Gate B"
+exit = "healthz and readyz 200; the cluster runs signed, pinned images"
+marker = "smoke or security"
+keyword = "healthz or readyz or cluster or pinned"
 
 [[steps]]
 at = "T-10"
@@ -57,8 +60,10 @@ T0 = "2026-12-01T02:00-07:00"
 HAS_HAPROXY = shutil.which("haproxy") is not None or Path("/usr/sbin/haproxy").exists()
 # Blue is the local blue slot when the local edge (HAProxy) runs; else green stands in.
 BLUE = "local-blue" if HAS_HAPROXY else "local"
+# The day's GO needs every required check run in the day: here Gate B (three checks), so
+# a short day can reach it on the real env.
 LOCAL_SLOTS = (
-    "[environments.local]\nsandbox = true\nproduction = false\n"
+    '[environments.local]\nsandbox = true\nproduction = false\nrequired_gates = ["B"]\n'
     '[environments.local-blue]\nsandbox = true\nslot = "blue"\nproduction = false\n'
 )
 
@@ -82,13 +87,59 @@ def day(tmp_path: Path) -> Path:
     return tmp_path / "r" / "cutover" / "2026-12-01"
 
 
-def test_the_shipped_timeline_is_the_seeds_day() -> None:
+def _plain(text: str) -> str:
+    # The one-pager writes its times and some words with non-breaking hyphens (U+2011).
+    return markdown.normalize(text).replace("\u2010", "-").replace("\u2011", "-")
+
+
+def test_the_shipped_timeline_is_the_one_pagers_table() -> None:
+    """Each row of the one-pager's hour-by-hour table, as GitHub renders it, is a step with
+    the same owner, action, entry and exit; T+55 is T+60's "keep v2.x hot", split out
+    because a verdict step runs no checks."""
+    text = seed("cutover-day-one-pager.md").read_text(encoding="utf-8")
+    columns = ("Time (MDT)", "Owner", "Action", "Entry Criteria", "Exit Criteria")
+    rows = [cells for _, cells in markdown.table(text, columns)]
+    assert len(rows) == 15
     timeline, _ = cutover.load_timeline(None)
-    assert [s.at for s in timeline.steps] == [
-        "T-60", "T-50", "T-45", "T-40", "T-30", "T-25", "T-15", "T-10", "T-5", "T-0",
-        "T+5", "T+15", "T+30", "T+45", "T+55", "T+60",
-    ]  # fmt: skip
-    assert timeline.step("T-15").kind == "verdict" and timeline.step("T+55").env == "blue"
+    steps = {s.at: s for s in timeline.steps}
+    for row in rows:
+        step = steps.pop(_plain(row["time (mdt)"]))
+        assert (step.owner, step.action, step.entry, step.exit) == tuple(
+            _plain(row[c.lower()]) for c in columns[1:]
+        )
+    assert list(steps) == ["T+55"] and steps["T+55"].env == "blue"
+    assert timeline.step("T-15").kind == "verdict" and timeline.step("T+60").kind == "verdict"
+
+
+def _collected(*selection: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "--gonogo-env", "local", *selection],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+
+def _checks(process: subprocess.Popen[str]) -> set[str]:
+    out, _ = process.communicate(timeout=120)
+    return {line.split("[")[0] for line in out.splitlines() if "::" in line}
+
+
+def test_the_shipped_timeline_selects_every_required_check_before_the_go_no_go() -> None:
+    """From pytest's own collection, not a hand list: a check added to a pack later and
+    left out of every step before T-15 turns this red."""
+    timeline, _ = cutover.load_timeline(None)
+    go_no_go = timeline.step("T-15")
+    steps = [s for s in timeline.steps if s.kind == "checks" and s.env == "green"]
+    steps = [s for s in steps if s.minutes < go_no_go.minutes]
+    every = _collected("-m", " or ".join(PACK_GATES))
+    selections = [
+        _collected("-m", s.marker, *(["-k", s.keyword] if s.keyword else [])) for s in steps
+    ]
+    required = _checks(every)
+    assert len(required) > 40
+    chosen = [_checks(p) for p in selections]
+    assert all(chosen), dict(zip((s.at for s in steps), chosen, strict=True))
+    assert required - set().union(*chosen) == set()
 
 
 def test_plan_prints_the_day_in_the_war_rooms_time(
@@ -98,7 +149,8 @@ def test_plan_prints_the_day_in_the_war_rooms_time(
     assert gonogo(["cutover", "plan", "--env", "green", "--t0", T0, "--reports", reports]) == 0
     out = capsys.readouterr().out
     assert out.startswith("cutover day 2026-12-01: T-0 2026-12-01T02:00:00-07:00; green green")
-    assert " T-45  01:15  SRE" in out and " T+60  03:00  Incident commander" in out
+    assert " T-45  01:15  SRE-API" in out and " T+60  03:00  IC" in out
+    assert "judged by: the day as a run: every required check run in the day and passed" in out
     assert gonogo(["cutover", "plan", "--env", "blue", "--t0", T0, "--reports", reports]) == 2
     assert "a day has one plan" in capsys.readouterr().err
 
@@ -118,7 +170,10 @@ def test_the_day_runs_and_is_recorded_and_sealed(day: Path, tmp_path: Path) -> N
     manual = cli(tmp_path, "run", "T-10")
     assert manual.returncode == 2 and "record what was seen with --note" in manual.stderr
     assert cli(tmp_path, "run", "T-10", "--note", "weights 10/90 at 01:51").returncode == 0
-    assert cli(tmp_path, "run", "T-5").returncode == 0
+    go = cli(tmp_path, "run", "T-5")
+    assert go.returncode == 0, go.stdout[-2000:] + go.stderr
+    assert "gonogo cutover: T-5 passed: steps/T-5/verdict.json" in go.stdout
+    assert "gonogo cutover: T-5 the day is GO" in go.stdout
     assert cli(tmp_path, "run", "T+55").returncode == 0
     record = json.loads((day / "timeline.json").read_text())
     assert [(r["at"], r["outcome"], r["forced"]) for r in record["runs"]] == [
@@ -149,12 +204,37 @@ def test_a_failed_step_blocks_the_next_and_force_is_recorded(day: Path, tmp_path
     record = json.loads((day / "timeline.json").read_text())
     last = record["runs"][-1]
     assert last["at"] == "T-5" and last["outcome"] == "failed" and last["forced"]
-    assert last["note"] == "not passed: T-45, T-10"
+    assert last["note"].startswith("NO-GO; steps not passed: T-45 failed, T-10 not run")
+    assert last["decision"] == "NO-GO"
     assert last["blocked_by"] == ["T-45 failed", "T-10 not run"]
     assert record["runs"][0]["rehearsal"] == {"faults": ["healthz-fail"]}
     status = cli(tmp_path, "status", "--now", "2026-12-01T01:30-07:00").stdout
     assert "failed" in status.splitlines()[0] and "(forced)" in status.splitlines()[2]
     assert "pending" in status.splitlines()[3]
+
+
+@pytest.mark.stack
+def test_a_day_whose_steps_leave_out_a_required_check_is_incomplete_naming_it(
+    tmp_path: Path,
+) -> None:
+    """The shipped T-15 used to be "every earlier step passed": with Gate B's cluster check in
+    no step, each step passed and the day said GO where a plain run says INCOMPLETE."""
+    (tmp_path / "envs.toml").write_text(LOCAL_SLOTS)
+    (tmp_path / "cutover.toml").write_text(
+        SHORT_DAY.replace("or cluster or pinned", "or pinned").split('[[steps]]\nat = "T+55"')[0]
+    )
+    assert cli(tmp_path, "plan", "--env", "local", "--t0", T0,
+               "--timeline", str(tmp_path / "cutover.toml")).returncode == 0  # fmt: skip
+    assert cli(tmp_path, "run", "T-45").returncode == 0
+    assert cli(tmp_path, "run", "T-10", "--note", "10/90").returncode == 0
+    done = cli(tmp_path, "run", "T-5")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr
+    assert "gonogo cutover: T-5 incomplete: steps/T-5/verdict.json" in done.stdout
+    assert (
+        "  not run: src/gonogo/packs/security/test_cluster.py::"
+        "test_cluster_runs_only_released_signed_images[local] (no step before T-5 selected it: "
+        "add it to a step's marker or keyword in the timeline)"
+    ) in done.stdout.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -258,7 +338,7 @@ STEP = cutover.Step(at="T-60", owner="RM", action="a", exit="e", marker="smoke",
         (0, ["skipped"] * 8 + ["deselected"] * 5, "incomplete", "no check ran (8 skipped:"),
         (0, ["n/a", "n/a"], "incomplete", "no check ran (2 n/a:"),
         (0, ["passed", "skipped"], "incomplete", "not every selected check ran (1 passed"),
-        (5, ["deselected", "not collected"], "incomplete", "the selection -m 'smoke' -k 'x' matched no check"),
+        (5, ["deselected", "not collected"], "error", "the selection -m 'smoke' -k 'x' matched no check: fix the step"),
         (1, ["passed", "failed"], "failed", "1 failed: test_1[local]"),
         (0, ["passed", "error"], "failed", "1 error: test_1[local]"),
         (2, [], "failed", "pytest exited 2 with no check recorded"),

@@ -100,10 +100,13 @@ def _cutover(args: argparse.Namespace) -> int:
     )
     _seal_day(day, key)
     said = f"{run['at']} {run['outcome']}" + (" (forced)" if run["forced"] else "")
-    where = run.get("bundle") or run.get("note") or ""
+    where = run.get("bundle") or run.get("verdict") or run.get("note") or ""
     print(f"gonogo cutover: {said}: {where}; day record {day.root}")
     if run.get("bundle") and run.get("note"):
         print(f"gonogo cutover: {run['at']} checks: {run['note']}")
+    if run.get("decision"):  # a verdict step: the day judged as a run, each reason a line
+        print(f"gonogo cutover: {run['at']} the day is {run['note']}")
+        print("\n".join(run.get("lines") or []))
     return EXIT_OK if run["outcome"] == "passed" else EXIT_BAD
 
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from gonogo.day import verdict
 from gonogo.errors import ConfigError, GonogoError
 from gonogo.table import Table
 
@@ -329,7 +330,8 @@ def plan_lines(day: Day) -> list[str]:
             "checks": f"-m '{step.marker}'"
             + (f" -k '{step.keyword}'" if step.keyword else "")
             + (f" --expect-weights {step.expect_weights}" if step.weights else ""),
-            "verdict": "every earlier step passed",
+            "verdict": "the day as a run: every required check run in the day and passed "
+            "(or validly waived), and every earlier step passed",
             "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",
         }[step.kind]
         env = envs.get(step.env) or step.env
@@ -351,6 +353,20 @@ def status_lines(day: Day, now: dt.datetime) -> list[str]:
             f"{step.at:>5}  {day.due(step).strftime('%H:%M')}  {state:<8}{forced}  "
             f"{step.action}{where}"
         )
+    # What the sign-off will miss unless a step still to come runs it: the day so far,
+    # judged over every step, as T+60 will judge it.
+    records = [
+        verdict.StepRecord(s.at, s.kind, s.env, day.last_run(s.at)) for s in day.timeline.steps
+    ]
+    judged = verdict.judge_day(day.root, str(day.data["envs"]["green"]), None, records, now)
+    missing = judged.verdict.not_run
+    if missing:
+        lines.append(f"required checks the day has not run yet: {len(missing)}")
+        lines += [f"  {item['check']} ({item['why']})" for item in missing[:40]]
+        if len(missing) > 40:
+            lines.append(f"  ... and {len(missing) - 40} more")
+    else:
+        lines.append("required checks the day has not run yet: none")
     return lines
 
 
@@ -367,6 +383,8 @@ def render_html(day: Day, now: dt.datetime | None) -> str:
             if run
             else ""
         )
+        if run and run.get("verdict"):
+            link += _gate_table(day.root / str(run["verdict"]), run)
         rows.append(
             "<tr>"
             f"<td>{step.at}</td><td>{day.due(step).strftime('%H:%M')}</td>"
@@ -386,6 +404,34 @@ def render_html(day: Day, now: dt.datetime | None) -> str:
     )
 
 
+def judge_day(day: Day, step: Step, now: dt.datetime) -> verdict.DayVerdict:
+    """The day as of `step` (a verdict step): gonogo.day.verdict over the earlier steps."""
+    earlier = [
+        verdict.StepRecord(s.at, s.kind, s.env, day.last_run(s.at))
+        for s in day.timeline.steps
+        if s.minutes < step.minutes
+    ]
+    return verdict.judge_day(day.root, str(day.data["envs"]["green"]), step.at, earlier, now)
+
+
+def _gate_table(path: Path, run: dict[str, Any]) -> str:
+    """A verdict step's gate table and the checks that keep it from GO, as a run's report
+    opens with them."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return f"<p>{html.escape(str(path.name))} cannot be read</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(gate)}</td><td>{'required' if required else ''}</td>"
+        f"<td>{html.escape(said)}</td></tr>"
+        for gate, required, said in verdict.gate_rows(document)
+    )
+    reasons = "".join(f"<li>{html.escape(line.strip())}</li>" for line in run.get("lines") or [])
+    return f'<table class="gates"><tr><th>Gate</th><th></th><th>Checks</th></tr>{rows}</table>' + (
+        f"<ul>{reasons}</ul>" if reasons else ""
+    )
+
+
 Runner = Callable[[Step, str, Path], tuple[int, Path | None]]
 
 # A step's checks, as its bundle recorded them: what passes it, what only accounts for one.
@@ -397,8 +443,8 @@ _UNSELECTED = {"deselected", "not collected"}
 def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
     """(outcome, what it rests on) for a check step, from its sealed bundle, not pytest's exit
     code alone: "passed" only when at least one check ran and every selected check passed or
-    was validly waived (n/a is accounted for and listed); a skipped check, or a selection
-    that ran nothing, leaves the step "incomplete"; anything red, "failed"."""
+    was validly waived (n/a is accounted for and listed); a skipped check leaves the step
+    "incomplete"; anything red, "failed"; a selection that matches no check, "error"."""
     selection = f"-m '{step.marker}'" + (f" -k '{step.keyword}'" if step.keyword else "")
     if bundle is None:
         return "failed", f"pytest exited {status} and left no bundle for {selection}"
@@ -420,7 +466,11 @@ def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
     if any(o in _STEP_RED for o in by) or status not in (0, 5):
         return "failed", said or f"pytest exited {status} with no check recorded"
     if not selected:
-        return "incomplete", f"the selection {selection} matched no check"
+        # Never a pass and not a check's fault: the timeline names checks that do not exist.
+        return "error", (
+            f"the selection {selection} matched no check: fix the step's marker or keyword "
+            "in the timeline"
+        )
     if not any(o in _STEP_OK for o in by):
         return "incomplete", f"no check ran ({said})"
     if set(by) - _STEP_OK - {"n/a"}:
@@ -465,11 +515,19 @@ def run_step(
             )
         run.update(outcome="passed", note=note)
     elif step.kind == "verdict":
-        earlier = [s for s in day.timeline.steps if s.minutes < step.minutes]
-        failed = [s.at for s in earlier if (day.last_run(s.at) or {}).get("outcome") != "passed"]
+        judged = judge_day(day, step, started)
+        folder = day.root / "steps" / step.at
+        verdict.write(folder, judged)
         run.update(
-            outcome="failed" if failed else "passed",
-            note=f"not passed: {', '.join(failed)}" if failed else "every earlier step passed",
+            outcome="passed"
+            if judged.passed
+            else "failed"
+            if judged.decision == "NO-GO"
+            else "incomplete",
+            decision=judged.decision,
+            note=judged.summary(),
+            lines=judged.lines(),
+            verdict=str((folder / verdict.VERDICT_FILE).relative_to(day.root)),
         )
     else:
         env = day.data["envs"].get(step.env)
