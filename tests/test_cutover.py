@@ -18,7 +18,7 @@ import pytest
 
 from gonogo import markdown
 from gonogo.cli import main as gonogo
-from gonogo.day import cutover
+from gonogo.day import cutover, steps
 from gonogo.evidence import verify_bundle
 from gonogo.vocabulary import PACK_GATES
 from tests.conftest import seed
@@ -349,7 +349,7 @@ STEP = cutover.Step(at="T-60", owner="RM", action="a", exit="e", marker="smoke",
 def test_a_check_step_passes_only_when_its_checks_ran_and_passed(
     tmp_path: Path, status: int, outcomes: list[str], judged: str, says: str
 ) -> None:
-    outcome, note = cutover.judge_step(STEP, status, _step_bundle(tmp_path, outcomes))
+    outcome, note = steps.judge_step(STEP, status, _step_bundle(tmp_path, outcomes))
     assert (outcome, says in note) == (judged, True), note
 
 
@@ -359,7 +359,7 @@ def test_a_step_bundle_changed_after_its_seal_fails_the_step(tmp_path: Path) -> 
     manifest["tests"][0]["outcome"] = "passed"
     (bundle / "bundle.json").write_text(json.dumps(manifest))
     (bundle / "steps.log").write_text("edited\n")
-    outcome, note = cutover.judge_step(STEP, 0, bundle)
+    outcome, note = steps.judge_step(STEP, 0, bundle)
     assert outcome == "failed" and "does not match its seal" in note
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gonogo.day import cutover
+from gonogo.day import cutover, pages, steps
 from gonogo.evidence import Bundle
 
 DAY = """
@@ -96,7 +96,7 @@ def go_no_go(day: cutover.Day, at: str = "T-15", force: bool = False) -> dict[st
     def clock() -> dt.datetime:
         return dt.datetime(2026, 12, 1, 1, 45, tzinfo=TZ)
 
-    return cutover.run_step(day, at, runner=None, now=clock, force=force)  # type: ignore[arg-type]
+    return steps.run_step(day, at, runner=None, now=clock, force=force)  # type: ignore[arg-type]
 
 
 def healthy(day: cutover.Day) -> None:
@@ -195,7 +195,7 @@ def test_status_names_the_required_checks_the_day_has_not_run_yet(day: cutover.D
     step(day, "T-45", [t("smoke/test_h.py::test_healthz[local]", "passed"),
                        t("dataops/test_m.py::test_forward[local]", "deselected"),
                        t("dataops/test_m.py::test_idem[local]", "not collected")])  # fmt: skip
-    lines = cutover.status_lines(day, T0)
+    lines = pages.status_lines(day, T0)
     assert lines[-3:] == [
         "required checks the day has not run yet: 2",
         "  dataops/test_m.py::test_forward[local] (no step run so far selected it)",
@@ -204,4 +204,4 @@ def test_status_names_the_required_checks_the_day_has_not_run_yet(day: cutover.D
     healthy_day = [t("dataops/test_m.py::test_forward[local]", "passed"),
                    t("dataops/test_m.py::test_idem[local]", "passed")]  # fmt: skip
     step(day, "T-30", healthy_day)
-    assert cutover.status_lines(day, T0)[-1] == "required checks the day has not run yet: none"
+    assert pages.status_lines(day, T0)[-1] == "required checks the day has not run yet: none"

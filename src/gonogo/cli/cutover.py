@@ -54,7 +54,7 @@ def _cutover(args: argparse.Namespace) -> int:
     """The day's timeline: plan it, run a step through pytest, show where it stands."""
     import datetime as dt
 
-    from gonogo.day import cutover
+    from gonogo.day import cutover, pages, steps
 
     reports = Path(args.reports)
     if args.cutover_command == "plan":
@@ -71,7 +71,7 @@ def _cutover(args: argparse.Namespace) -> int:
         if (day.root / "bundle.json").exists():  # planned before: read only as it was sealed
             _verify_day_signature(day, key)
         _seal_day(day, key)
-        print("\n".join(cutover.plan_lines(day)))
+        print("\n".join(pages.plan_lines(day)))
         return EXIT_OK
     day = (
         cutover.Day.open(reports / "cutover" / args.day)
@@ -87,9 +87,9 @@ def _cutover(args: argparse.Namespace) -> int:
 
     if args.cutover_command == "status":
         at = cutover.parse_t0(args.now) if args.now else now()
-        print("\n".join(cutover.status_lines(day, at)))
+        print("\n".join(pages.status_lines(day, at)))
         return EXIT_OK
-    run = cutover.run_step(
+    run = steps.run_step(
         day,
         args.at,
         runner=_pytest_step(args.env_file, args.fault),

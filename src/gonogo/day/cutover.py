@@ -23,7 +23,6 @@ import html
 import json
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -318,58 +317,6 @@ def parse_t0(value: str) -> dt.datetime:
     return t0
 
 
-def plan_lines(day: Day) -> list[str]:
-    """The day, one line a step, in T-0's time zone."""
-    envs = day.data["envs"]
-    lines = [
-        f"cutover day {day.t0.date()}: T-0 {day.t0.isoformat()}; green {envs['green']}, "
-        f"blue {envs['blue'] or '(none)'}; record {day.root}"
-    ]
-    for step in day.timeline.steps:
-        judged = {
-            "checks": f"-m '{step.marker}'"
-            + (f" -k '{step.keyword}'" if step.keyword else "")
-            + (f" --expect-weights {step.expect_weights}" if step.weights else ""),
-            "verdict": "the day as a run: every required check run in the day and passed "
-            "(or validly waived), and every earlier step passed",
-            "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",
-        }[step.kind]
-        env = envs.get(step.env) or step.env
-        lines.append(
-            f"{step.at:>5}  {day.due(step).strftime('%H:%M')}  {step.owner:<18}  {step.action}"
-            f"\n{'':>13}exit: {step.exit}\n{'':>13}judged by: {judged} (on {env})"
-        )
-    return lines
-
-
-def status_lines(day: Day, now: dt.datetime) -> list[str]:
-    lines = []
-    for step in day.timeline.steps:
-        run = day.last_run(step.at)
-        state = day.state(step, now)
-        where = f"  {run['bundle']}" if run and run.get("bundle") else ""
-        forced = " (forced)" if run and run.get("forced") else ""
-        lines.append(
-            f"{step.at:>5}  {day.due(step).strftime('%H:%M')}  {state:<8}{forced}  "
-            f"{step.action}{where}"
-        )
-    # What the sign-off will miss unless a step still to come runs it: the day so far,
-    # judged over every step, as T+60 will judge it.
-    records = [
-        verdict.StepRecord(s.at, s.kind, s.env, day.last_run(s.at)) for s in day.timeline.steps
-    ]
-    judged = verdict.judge_day(day.root, str(day.data["envs"]["green"]), None, records, now)
-    missing = judged.verdict.not_run
-    if missing:
-        lines.append(f"required checks the day has not run yet: {len(missing)}")
-        lines += [f"  {item['check']} ({item['why']})" for item in missing[:40]]
-        if len(missing) > 40:
-            lines.append(f"  ... and {len(missing) - 40} more")
-    else:
-        lines.append("required checks the day has not run yet: none")
-    return lines
-
-
 def render_html(day: Day, now: dt.datetime | None) -> str:
     """The day for people: one row a step, linked to its bundle."""
     rows = []
@@ -404,16 +351,6 @@ def render_html(day: Day, now: dt.datetime | None) -> str:
     )
 
 
-def judge_day(day: Day, step: Step, now: dt.datetime) -> verdict.DayVerdict:
-    """The day as of `step` (a verdict step): gonogo.day.verdict over the earlier steps."""
-    earlier = [
-        verdict.StepRecord(s.at, s.kind, s.env, day.last_run(s.at))
-        for s in day.timeline.steps
-        if s.minutes < step.minutes
-    ]
-    return verdict.judge_day(day.root, str(day.data["envs"]["green"]), step.at, earlier, now)
-
-
 def _gate_table(path: Path, run: dict[str, Any]) -> str:
     """A verdict step's gate table and the checks that keep it from GO, as a run's report
     opens with them."""
@@ -430,122 +367,3 @@ def _gate_table(path: Path, run: dict[str, Any]) -> str:
     return f'<table class="gates"><tr><th>Gate</th><th></th><th>Checks</th></tr>{rows}</table>' + (
         f"<ul>{reasons}</ul>" if reasons else ""
     )
-
-
-Runner = Callable[[Step, str, Path], tuple[int, Path | None]]
-
-# A step's checks, as its bundle recorded them: what passes it, what only accounts for one.
-_STEP_OK = {"passed", "waived", "xfailed"}
-_STEP_RED = {"failed", "error", "xpassed"}
-_UNSELECTED = {"deselected", "not collected"}
-
-
-def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
-    """(outcome, what it rests on) for a check step, from its sealed bundle, not pytest's exit
-    code alone: "passed" only when at least one check ran and every selected check passed or
-    was validly waived (n/a is accounted for and listed); a skipped check leaves the step
-    "incomplete"; anything red, "failed"; a selection that matches no check, "error"."""
-    selection = f"-m '{step.marker}'" + (f" -k '{step.keyword}'" if step.keyword else "")
-    if bundle is None:
-        return "failed", f"pytest exited {status} and left no bundle for {selection}"
-    try:
-        from gonogo.evidence import load_manifest, verify_bundle
-
-        intact = verify_bundle(bundle)
-        tests = load_manifest(bundle).get("tests") or []
-    except GonogoError as exc:
-        return "failed", f"the step's bundle cannot be read: {exc}"
-    if not intact.ok:
-        return "failed", f"the step's bundle does not match its seal ({intact.problems} problems)"
-    selected = [t for t in tests if str(t.get("outcome")) not in _UNSELECTED]
-    by: dict[str, list[str]] = {}
-    for test in selected:
-        name = str(test.get("nodeid", "?")).split("::")[-1]
-        by.setdefault(str(test.get("outcome")), []).append(name)
-    said = "; ".join(f"{len(names)} {o}: {', '.join(names)}" for o, names in sorted(by.items()))
-    if any(o in _STEP_RED for o in by) or status not in (0, 5):
-        return "failed", said or f"pytest exited {status} with no check recorded"
-    if not selected:
-        # Never a pass and not a check's fault: the timeline names checks that do not exist.
-        return "error", (
-            f"the selection {selection} matched no check: fix the step's marker or keyword "
-            "in the timeline"
-        )
-    if not any(o in _STEP_OK for o in by):
-        return "incomplete", f"no check ran ({said})"
-    if set(by) - _STEP_OK - {"n/a"}:
-        return "incomplete", f"not every selected check ran ({said})"
-    return "passed", said
-
-
-def run_step(
-    day: Day,
-    at: str,
-    *,
-    runner: Runner,
-    now: Callable[[], dt.datetime],
-    force: bool = False,
-    note: str | None = None,
-    rehearsal: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run one step (its checks through `runner`, the verdict, or a manual note) and record
-    it. Refused in one line when an earlier step has not passed, unless forced."""
-    step = day.timeline.step(at)
-    blocked = day.blocking(step)
-    if blocked and not force:
-        raise CutoverError(
-            f"{step.at} cannot start: its entry criteria need every earlier step passed "
-            f"({'; '.join(blocked)}); run those first, or --force (recorded)"
-        )
-    started = now()
-    run: dict[str, Any] = {
-        "at": step.at,
-        "started": started.isoformat(),
-        "forced": bool(blocked),
-        "blocked_by": blocked,
-        "owner": step.owner,
-    }
-    if rehearsal:
-        run["rehearsal"] = rehearsal
-    if step.kind == "manual":
-        if not note:
-            raise CutoverError(
-                f"{step.at} is done by hand ({step.action}); record what was seen with "
-                f"--note 'weights read 10/90 at 01:52' "
-            )
-        run.update(outcome="passed", note=note)
-    elif step.kind == "verdict":
-        judged = judge_day(day, step, started)
-        folder = day.root / "steps" / step.at
-        verdict.write(folder, judged)
-        run.update(
-            outcome="passed"
-            if judged.passed
-            else "failed"
-            if judged.decision == "NO-GO"
-            else "incomplete",
-            decision=judged.decision,
-            note=judged.summary(),
-            lines=judged.lines(),
-            verdict=str((folder / verdict.VERDICT_FILE).relative_to(day.root)),
-        )
-    else:
-        env = day.data["envs"].get(step.env)
-        if not env:
-            raise CutoverError(
-                f"{step.at} runs on the {step.env} env, and the day names none; plan it with "
-                f"--{step.env} NAME"
-            )
-        folder = day.root / "steps" / step.at
-        status, bundle = runner(step, env, folder)
-        outcome, said = judge_step(step, status, bundle)
-        run.update(
-            outcome=outcome,
-            note=said,
-            exit_status=status,
-            env=env,
-            bundle=str(bundle.relative_to(day.root)) if bundle is not None else None,
-        )
-    run["finished"] = now().isoformat()
-    day.record(run)
-    return run
