@@ -42,7 +42,9 @@ def gonogo(folder: Path, *args: str) -> tuple[int, str, float]:
          "--env-file", str(folder / "envs.toml")],
         cwd=REPO, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
-    last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or [""])[-1]
+    lines = done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or [""]
+    # A verdict step's decision line, else the last line (a step's outcome).
+    last = next((line for line in lines if " the day is " in line), lines[-1])
     return done.returncode, last, time.monotonic() - t0
 
 
@@ -62,6 +64,8 @@ def one_day(faults: dict[str, str]) -> float:
             args = ["run", step.at]
             if step.kind == "manual":
                 args += ["--note", f"done by hand at {step.at} (benchmark)"]
+            for role in step.roles:
+                args += ["--present", f"{role}=on call ({role})"]
             if step.at in faults:
                 args += ["--fault", faults[step.at]]
             if forced:
@@ -74,6 +78,8 @@ def one_day(faults: dict[str, str]) -> float:
 
 
 def peer() -> float:
+    import json
+
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gonogo-day-peer-") as tmp:
         subprocess.run(
@@ -81,7 +87,11 @@ def peer() -> float:
              "smoke or slo or security or dataops", "--env", "local", f"--evidence-dir={tmp}"],
             cwd=REPO, capture_output=True, text=True, timeout=1800,
         )  # fmt: skip
-    return time.monotonic() - t0
+        took = time.monotonic() - t0
+        verdicts = sorted(Path(tmp).glob("local/*/verdict.json"))
+        decision = json.loads(verdicts[-1].read_text())["decision"] if verdicts else "no verdict"
+        print(f"  peer's verdict: {decision}", flush=True)
+    return took
 
 
 def main() -> None:

@@ -205,3 +205,59 @@ def test_status_names_the_required_checks_the_day_has_not_run_yet(day: cutover.D
                    t("dataops/test_m.py::test_idem[local]", "passed")]  # fmt: skip
     step(day, "T-30", healthy_day)
     assert pages.status_lines(day, T0)[-1] == "required checks the day has not run yet: none"
+
+
+ROLL_CALL_DAY = """
+[[steps]]
+at = "T-60"
+owner = "RM/IC"
+action = "Announce change window; freeze non-cutover deploys; roll-call"
+exit = "War room active"
+kind = "manual"
+roles = ["IC", "RM", "SecOps"]
+"""
+
+
+def _roll_call_day(tmp_path: Path) -> cutover.Day:
+    (tmp_path / "cutover.toml").write_text(ROLL_CALL_DAY)
+    return cutover.Day.plan(tmp_path / "r", tmp_path / "cutover.toml", "local", None, T0)
+
+
+def _run(day: cutover.Day, *present: str) -> dict[str, Any]:
+    def clock() -> dt.datetime:
+        return dt.datetime(2026, 12, 1, 1, 0, tzinfo=TZ)
+
+    return steps.run_step(
+        day, "T-60", runner=None, now=clock, note="window announced", present=list(present)
+    )  # type: ignore[arg-type]
+
+
+def test_a_roll_call_with_a_role_left_empty_names_it_and_does_not_pass(tmp_path: Path) -> None:
+    day = _roll_call_day(tmp_path)
+    run = _run(day, "IC=Dana Ruiz", "RM=Lee Park")
+    assert run["outcome"] == "incomplete" and run["roll_call"] == {
+        "IC": "Dana Ruiz",
+        "RM": "Lee Park",
+    }
+    assert run["note"].startswith("roll-call: no one present for SecOps (name each with --present")
+    run = _run(day, "IC=Dana Ruiz", "RM=Lee Park", "SecOps=Sam Ode")
+    assert (run["outcome"], run["note"]) == ("passed", "window announced")
+    page = (day.root / "timeline.html").read_text()
+    assert "present: IC: Dana Ruiz, RM: Lee Park, SecOps: Sam Ode" in page
+
+
+@pytest.mark.parametrize(
+    ("present", "says"),
+    [
+        ("IC", "--present 'IC': give ROLE=NAME, like --present 'IC=Dana Ruiz'"),
+        ("QA=Kim", "--present 'QA=Kim': T-60 calls no role 'QA'; its roles: IC, RM, SecOps"),
+    ],
+)
+def test_a_roll_call_entry_that_cannot_be_read_is_one_line(
+    tmp_path: Path, present: str, says: str
+) -> None:
+    day = _roll_call_day(tmp_path)
+    with pytest.raises(cutover.CutoverError) as caught:
+        _run(day, present)
+    assert str(caught.value) == says
+    assert day.data["runs"] == []

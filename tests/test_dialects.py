@@ -18,7 +18,7 @@ import pytest
 
 from tests.packs import assert_red_with_a_message, outcomes, run_pack
 
-DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk,root-fields"
+DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk,root-fields,alertmanager"
 # Faults whose smoke checks read what a dialect changes: metric names and absence, the
 # metrics endpoint, persisted documents sent as documentId by GET.
 DIALECT_FAULTS = {
@@ -28,6 +28,7 @@ DIALECT_FAULTS = {
     "error-rate=1": ["test_graphql_persisted_health"],
     "field-renamed": ["test_dashboard_types"],
     "persisted-off": ["test_persisted_queries_are_enforced"],
+    "alert-firing": ["test_no_critical_alerts_firing"],
 }
 
 
@@ -90,7 +91,7 @@ def test_dialect_refusals_are_one_line() -> None:
 
     assert usage("--env", "local", "--dialect", "prom-clinet") == (
         "ERROR: unknown dialect 'prom-clinet'; did you mean 'prom-client'? dialects: prom-client, "
-        "metrics-port, traefik, otel, document-id, audit-jwk, root-fields (list them "
+        "metrics-port, traefik, otel, document-id, audit-jwk, root-fields, alertmanager (list them "
         "with `gonogo sandbox dialects`)"
     )
     assert usage("--env", "local", "--dialect", "traefik,otel") == (

@@ -39,6 +39,13 @@ def add_cutover(sub: Any) -> None:
         help="run although an earlier step has not passed (recorded)",
     )
     run.add_argument("--note", help="a manual step: what was seen (recorded)")
+    run.add_argument(
+        "--present",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
+        help="the roll-call of a step with roles (T-60): who is present for each (repeat)",
+    )
     add_option(run, FAULT, dest="fault")
     status = steps.add_parser("status", help="each step: passed, failed, due or pending")
     status.add_argument("--now", help="as it would stand at this time (a rehearsal)")
@@ -97,6 +104,7 @@ def _cutover(args: argparse.Namespace) -> int:
         force=args.force,
         note=args.note,
         rehearsal={"faults": args.fault} if args.fault else None,
+        present=args.present,
     )
     _seal_day(day, key)
     said = f"{run['at']} {run['outcome']}" + (" (forced)" if run["forced"] else "")

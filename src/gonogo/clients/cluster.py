@@ -157,3 +157,29 @@ class ClusterClient:
             ),
         )
         return list(listing.items)
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """The namespace's Deployments, as `kubectl get deploy -o json` lists them."""
+        from kubernetes import client
+
+        api = client.AppsV1Api(self.api_client)
+        ns = self.settings.namespace
+        listing = self._call(
+            f"the Deployment list of {ns}",
+            lambda: api.list_namespaced_deployment(ns, _request_timeout=self.timeout_s),
+        )
+        return [self.api_client.sanitize_for_serialization(d) for d in listing.items]
+
+    def autoscalers(self) -> list[dict[str, Any]]:
+        """The namespace's HorizontalPodAutoscalers (autoscaling/v2)."""
+        from kubernetes import client
+
+        api = client.AutoscalingV2Api(self.api_client)
+        ns = self.settings.namespace
+        listing = self._call(
+            f"the HorizontalPodAutoscaler list of {ns}",
+            lambda: api.list_namespaced_horizontal_pod_autoscaler(
+                ns, _request_timeout=self.timeout_s
+            ),
+        )
+        return [self.api_client.sanitize_for_serialization(h) for h in listing.items]

@@ -50,11 +50,12 @@ from gonogo.config.data import (
     GraphSettings,
     StreamSettings,
 )
-from gonogo.config.day import ClusterSettings, CommsSettings, EdgeSettings
+from gonogo.config.day import ClusterSettings, CommsSettings, CutoverSettings, EdgeSettings
 from gonogo.config.fields import plain_url
 from gonogo.config.release import CiSettings, EvidenceSettings
 from gonogo.config.security import SecuritySettings
 from gonogo.config.signals import (
+    AlertsSettings,
     GrafanaSettings,
     MetricsSettings,
     PrometheusSettings,
@@ -107,6 +108,8 @@ class EnvSettings(Table):
     stream: StreamSettings | None = None
     cluster: ClusterSettings | None = None
     prometheus: PrometheusSettings | None = None
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    cutover: CutoverSettings = Field(default_factory=CutoverSettings)
     database: DatabaseSettings | None = None
     # The release's evidence folder (migrations/, data-ops.md, graph-schema.json, ...);
     # relative to the env file. --release=DIR overrides it.

@@ -71,3 +71,11 @@ class EdgeSettings(Table):
         if len(self.services) < 2:
             raise ValueError('services names both slots: {blue = "svc-blue", green = "svc-green"}')
         return self
+
+
+class CutoverSettings(Table):
+    """What the cutover day's rows judge on this deployment (the one-pager's timeline)."""
+
+    # T-45 "pre-scale green": each Deployment running the release's images has at least
+    # this many ready replicas, and its HorizontalPodAutoscaler's minReplicas is as high.
+    min_replicas: int = Field(default=2, ge=1, le=1000)

@@ -3,6 +3,7 @@ Prometheus, the rollback triggers ([watch]) and the Grafana panels the watch cap
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import Field, StrictBool, field_validator, model_validator
@@ -66,6 +67,41 @@ class PrometheusSettings(Table):
 
     _v = field_validator("token_env")(check_var_name)
     _u = field_validator("url")(plain_url)
+
+
+class AlertsSettings(Table):
+    """Which firing alerts stop a cutover, and where they are read: Alertmanager's API v2
+    when `alertmanager_url` is set (silenced and inhibited alerts are not counted, as the
+    war room would not be paged for them), else Prometheus's ALERTS series."""
+
+    # PromQL label matchers, without braces; Alertmanager's filter takes the same matchers.
+    selector: str = 'severity=~"critical|page"'
+    alertmanager_url: str | None = None
+
+    _u = field_validator("alertmanager_url")(plain_url)
+
+    @field_validator("selector")
+    @classmethod
+    def _matchers(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('give label matchers, like severity=~"critical|page"')
+        try:
+            parse_selector("ALERTS{" + value + "}")
+        except ValueError as exc:
+            reason = str(exc).split("; write it like")[0].split(": ", 1)[-1]
+            raise ValueError(
+                f"'{value}' is not PromQL label matchers ({reason}); write them like "
+                'severity=~"critical|page",team="intelgraph"'
+            ) from None
+        return value
+
+    def matchers(self) -> list[str]:
+        """Each matcher on its own, as Alertmanager's `filter` parameter takes them."""
+        selector = parse_selector("ALERTS{" + self.selector + "}")
+        # A JSON string is a valid PromQL / Alertmanager quoted string (backslash escapes).
+        return [
+            f"{m.label}{m.op}{json.dumps(m.value, ensure_ascii=False)}" for m in selector.matchers
+        ]
 
 
 class TriggerOverride(Table):

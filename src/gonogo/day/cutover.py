@@ -55,6 +55,8 @@ class Step(Table):
     keyword: str | None = None
     # The route weights this step expects (percent per slot); passed as --expect-weights.
     weights: dict[str, float] | None = None
+    # The roles the step's roll-call names (--present ROLE=NAME); one left empty stops it.
+    roles: list[str] = Field(default_factory=list)
 
     @field_validator("at")
     @classmethod
@@ -330,6 +332,9 @@ def render_html(day: Day, now: dt.datetime | None) -> str:
             if run
             else ""
         )
+        if run and run.get("roll_call") is not None:
+            present = ", ".join(f"{r}: {n}" for r, n in run["roll_call"].items()) or "no one"
+            link += f"<p>present: {html.escape(present)}</p>"
         if run and run.get("verdict"):
             link += _gate_table(day.root / str(run["verdict"]), run)
         rows.append(

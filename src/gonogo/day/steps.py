@@ -73,6 +73,25 @@ def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
     return "passed", said
 
 
+def roll_call(step: Step, present: list[str]) -> dict[str, str]:
+    """--present ROLE=NAME, each a role the step calls: who answered, by role."""
+    if present and not step.roles:
+        raise CutoverError(f"{step.at} takes no roll-call; --present is for a step with roles")
+    roll: dict[str, str] = {}
+    for item in present:
+        role, sep, name = item.partition("=")
+        role, name = role.strip(), name.strip()
+        if not sep or not role or not name:
+            raise CutoverError(f"--present {item!r}: give ROLE=NAME, like --present 'IC=Dana Ruiz'")
+        if role not in step.roles:
+            raise CutoverError(
+                f"--present {item!r}: {step.at} calls no role {role!r}; its roles: "
+                f"{', '.join(step.roles)}"
+            )
+        roll[role] = name
+    return roll
+
+
 def run_step(
     day: Day,
     at: str,
@@ -82,10 +101,12 @@ def run_step(
     force: bool = False,
     note: str | None = None,
     rehearsal: dict[str, Any] | None = None,
+    present: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run one step (its checks through `runner`, the verdict, or a manual note) and record
     it. Refused in one line when an earlier step has not passed, unless forced."""
     step = day.timeline.step(at)
+    roll = roll_call(step, present or [])
     blocked = day.blocking(step)
     if blocked and not force:
         raise CutoverError(
@@ -102,7 +123,17 @@ def run_step(
     }
     if rehearsal:
         run["rehearsal"] = rehearsal
-    if step.kind == "manual":
+    missing = [role for role in step.roles if role not in roll]
+    if step.roles:
+        run["roll_call"] = roll
+    if missing:
+        # The entry criteria ("all on-call present") do not hold: nothing else is done.
+        run.update(
+            outcome="incomplete",
+            note=f"roll-call: no one present for {', '.join(missing)} (name each with "
+            f"--present ROLE=NAME; roles: {', '.join(step.roles)}); the step's checks did not run",
+        )
+    elif step.kind == "manual":
         if not note:
             raise CutoverError(
                 f"{step.at} is done by hand ({step.action}); record what was seen with "

@@ -1,9 +1,9 @@
 """The sandbox's recorded cluster: its namespace as a Kubernetes API server lists it.
 
 No API server runs here, so the stack serves recorded answers shaped as
-`kubectl get pods -o json` shows them, through a kubeconfig the real
+`kubectl get pods|deploy|hpa -o json` shows them, through a kubeconfig the real
 kubernetes client reads; `pod-unknown-image` puts a digest the release never
-shipped on the ingest pod.
+shipped on the ingest pod, `under-scaled` leaves the gateway at one replica.
 """
 
 from __future__ import annotations
@@ -43,6 +43,61 @@ def _pod(name: str, node: str, statuses: dict[str, list[tuple[str, str, str]]]) 
         },
         "spec": {"nodeName": node, **spec},
         "status": status,
+    }
+
+
+def _deployment(name: str, container: str, image: str, replicas: int) -> dict[str, Any]:
+    """A Deployment as `kubectl get deploy -o json` shows it, rolled out and ready."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "generation": 4,
+            "creationTimestamp": "2026-11-02T09:00:00Z",
+            "labels": labels,
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": container, "image": image}]},
+            },
+        },
+        "status": {
+            "observedGeneration": 4,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        },
+    }
+
+
+def _autoscaler(target: str, floor: int) -> dict[str, Any]:
+    """An autoscaling/v2 HorizontalPodAutoscaler on a Deployment's CPU."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": target, "namespace": NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": floor,
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+        "status": {"currentReplicas": floor, "desiredReplicas": floor},
     }
 
 
@@ -96,6 +151,36 @@ def write_cluster(dest: Path, release: Path, server: str, faults: dict[str, str 
     ]
     (dest / "pods.json").write_text(
         json.dumps({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}, indent=2)
+    )
+    scaled = 1 if "under-scaled" in faults else 3
+    deployments = [
+        _deployment(
+            "intelgraph-gateway", "gateway", f"ghcr.io/intelgraph/gateway@{gateway}", scaled
+        ),
+        _deployment("intelgraph-ingest", "ingest", f"ghcr.io/intelgraph/ingest@{ingest}", 2),
+    ]
+    (dest / "deployments.json").write_text(
+        json.dumps(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DeploymentList",
+                "metadata": {},
+                "items": deployments,
+            },
+            indent=2,
+        )
+    )
+    autoscalers = [_autoscaler("intelgraph-gateway", scaled), _autoscaler("intelgraph-ingest", 2)]
+    (dest / "autoscalers.json").write_text(
+        json.dumps(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscalerList",
+                "metadata": {},
+                "items": autoscalers,
+            },
+            indent=2,
+        )
     )
     kubeconfig = dest / "kubeconfig.yaml"
     kubeconfig.write_text(

@@ -25,6 +25,8 @@ DIALECTS: dict[str, str] = {
     "audit-jwk": "audit entries with prevHash, signature and time, canonicalized as RFC 8785 "
     "(JCS) with non-ASCII names; the key as a JWK",
     "root-fields": "GraphQL root fields and variables named otherwise (recentNotes(first:) ...)",
+    "alertmanager": "firing alerts read from Alertmanager's API v2 ([alerts] alertmanager_url), "
+    "not Prometheus's ALERTS",
 }
 # Series vocabularies: one of them at a time names the request series.
 EXCLUSIVE = ("traefik", "otel")

@@ -51,6 +51,11 @@ FAULTS: dict[str, Fault] = {
         Fault("consumer-stall", "the ingest consumer stops consuming: lag grows"),
         Fault("audit-signer-fail", "audit entries are written unsigned; the failure is counted"),
         Fault("readyz-fail", "/readyz reports a dependency down (503)"),
+        Fault(
+            "alert-firing",
+            "a critical alert (IntelGraphCriticalCondition) fires in the local Prometheus and "
+            "Alertmanager",
+        ),
         Fault("healthz-fail", "/healthz answers 500: the process is alive but unhealthy"),
         Fault("graph-down", "the graph server is stopped once the app is up (start only)"),
         Fault("kafka-down", "the Kafka broker is stopped once the app is up (start only)"),
@@ -74,6 +79,10 @@ FAULTS: dict[str, Fault] = {
             "pod-unknown-image", "a pod in the namespace runs a digest the release never shipped"
         ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
+        Fault(
+            "under-scaled",
+            "the gateway Deployment has one ready replica and its autoscaler's floor is one",
+        ),
         Fault("attestation-spdx-missing", "one image of the release has no SBOM attestation"),
         Fault("ci-check-failed", "the release commit's typecheck job failed (ci/checks)"),
         Fault("coverage-low", "the release's coverage report says 52 % of lines"),

@@ -46,6 +46,7 @@ class StackInfo(BaseModel):
     release_dir: str = ""
     kubeconfig: str = ""
     prometheus_url: str | None = None
+    alertmanager_url: str | None = None
     jwt_private_key: str
     workdir: str
     logs: str
@@ -160,6 +161,10 @@ class StackInfo(BaseModel):
         update: dict[str, Any] = {}
         if self.metrics_url:
             update["metrics_url"] = self.metrics_url
+        if "alertmanager" in self.dialects and self.alertmanager_url:
+            update["alerts"] = base.alerts.model_copy(
+                update={"alertmanager_url": self.alertmanager_url}
+            )
         preset = next((d for d in ("traefik", "otel") if d in self.dialects), None)
         if preset is not None:
             update["metrics"] = base.metrics.model_copy(update={"preset": preset})

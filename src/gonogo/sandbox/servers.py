@@ -214,19 +214,51 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def start_prometheus(logs: Path, workdir: Path, app_port: int) -> Started | None:
+# The local Prometheus's alerting rules, as a deployment's would be: an always-firing
+# Watchdog (kube-prometheus ships one; severity none, so it never stops a cutover) and a
+# critical rule the alert-firing fault trips.
+SANDBOX_RULES = """groups:
+  - name: intelgraph
+    rules:
+      - alert: Watchdog
+        expr: vector(1)
+        labels:
+          severity: none
+        annotations:
+          summary: always firing, so a silent pipeline is noticed
+      - alert: IntelGraphCriticalCondition
+        expr: intelgraph_critical_condition > 0
+        labels:
+          severity: critical
+          service: gateway
+        annotations:
+          summary: the sandbox's alert-firing fault is on
+"""
+
+
+def start_prometheus(
+    logs: Path, workdir: Path, app_port: int, alertmanager_port: int | None = None
+) -> Started | None:
     binary = prometheus_binary()
     if binary is None:
         return None
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
+    (workdir / "rules.yml").write_text(SANDBOX_RULES)
+    alerting = (
+        "alerting:\n  alertmanagers:\n    - static_configs:\n"
+        f"        - targets: ['127.0.0.1:{alertmanager_port}']\n"
+        if alertmanager_port
+        else ""
+    )
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {workdir / 'rules.yml'}\n{alerting}"
         "scrape_configs:\n  - job_name: intelgraph\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
     )
-    child = spawn(
+    return _start_ready(
         "prometheus",
         [
             binary,
@@ -235,9 +267,18 @@ def start_prometheus(logs: Path, workdir: Path, app_port: int) -> Started | None
             f"--web.listen-address=127.0.0.1:{port}",
             # The load engine pushes its canary here as k6 would (gonogo.load.remotewrite).
             "--web.enable-remote-write-receiver",
+            # Firing alerts go to Alertmanager again every second, not every minute: one
+            # that fired before the notifier found Alertmanager reaches it at once.
+            "--rules.alert.resend-delay=1s",
         ],
-        logs / "prometheus.log",
+        port,
+        logs,
     )
+
+
+def _start_ready(name: str, argv: list[str], port: int, logs: Path) -> Started:
+    """A Prometheus-project server, up once its /-/ready answers 200."""
+    child = spawn(name, argv, logs / f"{name}.log")
 
     def ready() -> bool:
         import httpx
@@ -246,6 +287,34 @@ def start_prometheus(logs: Path, workdir: Path, app_port: int) -> Started | None
 
     took = child.wait_ready(ready, READY_TIMEOUT_S, f"answer on port {port}")
     return Started(child, port, took)
+
+
+def alertmanager_binary() -> str | None:
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def start_alertmanager(logs: Path, workdir: Path) -> Started | None:
+    """Alertmanager (Debian's prometheus-alertmanager), one receiver that sends nothing:
+    the local Prometheus's alerts are read back through its API v2. None when not installed."""
+    binary = alertmanager_binary()
+    if binary is None:
+        return None
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    config.write_text("route:\n  receiver: war-room\nreceivers:\n  - name: war-room\n")
+    return _start_ready(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+        ],
+        port,
+        logs,
+    )
 
 
 def haproxy_binary() -> str | None:

@@ -148,14 +148,7 @@ class Stack:
             delay = float(self.faults["graph-slow"] or 0)
             external_bolt = self._bolt_proxy(deps.bolt_port, delay, "graph proxy (graph-slow)")
 
-        prometheus_url = None
-        prom = servers.start_prometheus(
-            self.logs, self.workdir / "prometheus", metrics_port or port
-        )
-        if prom is not None:
-            self.children.append(prom.child)
-            prometheus_url = f"http://127.0.0.1:{prom.port}"
-            timings["prometheus"] = prom.ready_s
+        prometheus_url, alertmanager_url = self._monitoring(metrics_port or port, timings)
         timings["total"] = time.monotonic() - t0
         self.info = StackInfo(
             base_url=f"http://127.0.0.1:{port}",
@@ -167,6 +160,7 @@ class Stack:
             release_dir=str(deps.release),
             kubeconfig=str(kubeconfig),
             prometheus_url=prometheus_url,
+            alertmanager_url=alertmanager_url,
             jwt_private_key=str(deps.private_key),
             workdir=str(self.workdir),
             logs=str(self.logs),
@@ -273,6 +267,33 @@ class Stack:
                     ) from None
         return timings
 
+    def _monitoring(
+        self, scrape_port: int, timings: dict[str, float]
+    ) -> tuple[str | None, str | None]:
+        """Prometheus scraping the app, with the sandbox's alerting rules, sending to an
+        Alertmanager; each only when installed. Their URLs."""
+        prometheus_url = alertmanager_url = None
+        am = servers.start_alertmanager(self.logs, self.workdir / "alertmanager")
+        if am is not None:
+            self.children.append(am.child)
+            alertmanager_url = f"http://127.0.0.1:{am.port}"
+            timings["alertmanager"] = am.ready_s
+        if "alertmanager" in self.dialects and am is None:
+            raise SandboxError(
+                "the alertmanager dialect reads a real Alertmanager, and none is installed: "
+                "apt-get install prometheus-alertmanager"
+            )
+        prom = servers.start_prometheus(
+            self.logs, self.workdir / "prometheus", scrape_port, am.port if am else None
+        )
+        if prom is not None:
+            self.children.append(prom.child)
+            prometheus_url = f"http://127.0.0.1:{prom.port}"
+            timings["prometheus"] = prom.ready_s
+            if "alert-firing" in self.faults:
+                timings["alert"] = _alert_fired(prom.child, prometheus_url, alertmanager_url)
+        return prometheus_url, alertmanager_url
+
     def _spawn_app(self, name: str, config_path: Path, stem: str) -> Child:
         child = spawn(
             name,
@@ -373,3 +394,26 @@ class Stack:
             )
         result: dict[str, Any] = json.loads(response.text)
         return result
+
+
+def _alert_fired(prometheus: Child, url: str, alertmanager_url: str | None) -> float:
+    """With alert-firing, the stack is up once the critical alert fires where the checks
+    read it: the first scrape and rule evaluation take a second or two, and a check that
+    ran before them would see a quiet Prometheus under the fault."""
+    name = "IntelGraphCriticalCondition"
+
+    def fired() -> bool:
+        query = f'ALERTS{{alertname="{name}",alertstate="firing"}}'
+        answer = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=2).json()
+        if not answer["data"]["result"]:
+            return False
+        if alertmanager_url is None:
+            return True
+        alerts = httpx.get(
+            f"{alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{name}"'}, timeout=2
+        ).json()
+        return bool(alerts)
+
+    return prometheus.wait_ready(
+        fired, servers.READY_TIMEOUT_S, f"fire {name} (fault alert-firing)"
+    )

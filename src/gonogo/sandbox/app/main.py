@@ -64,6 +64,15 @@ def create_app(config: AppConfig) -> FastAPI:
     return app
 
 
+def _recorded_list(pods: str | None, name: str, namespace: str) -> Response:
+    """A recorded list (stack.py writes them beside pods.json), the namespace's items only."""
+    if pods is None:
+        return JSONResponse({"kind": "Status", "code": 404}, status_code=404)
+    listing = json.loads((Path(pods).parent / name).read_text())
+    listing["items"] = [i for i in listing["items"] if i["metadata"].get("namespace") == namespace]
+    return JSONResponse(listing)
+
+
 def _lifespan(
     state: State, guard: Guard
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
@@ -258,6 +267,14 @@ def _api_routes(app: FastAPI, state: State, guard: Guard) -> None:
             p for p in listing["items"] if p["metadata"].get("namespace") == namespace
         ]
         return JSONResponse(listing)
+
+    @app.get("/k8s/apis/apps/v1/namespaces/{namespace}/deployments")
+    async def k8s_deployments(namespace: str) -> Response:
+        return _recorded_list(config.k8s_pods, "deployments.json", namespace)
+
+    @app.get("/k8s/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers")
+    async def k8s_autoscalers(namespace: str) -> Response:
+        return _recorded_list(config.k8s_pods, "autoscalers.json", namespace)
 
     if config.edge_weights is not None:
         recorded = edge.RecordedEdge(

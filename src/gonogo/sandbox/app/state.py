@@ -200,6 +200,13 @@ class State:
         self.faults: dict[str, str | None] = dict(config.faults)
         self.write_frozen = False
         self.metrics = Metrics(dialects=list(config.dialects))
+        # What the local Prometheus's critical rule watches (servers.SANDBOX_RULES): read at
+        # each scrape, so the fault set at run time (POST /__sandbox/faults) counts too.
+        Gauge(
+            "intelgraph_critical_condition",
+            "1 while the sandbox's alert-firing fault is on",
+            registry=self.metrics.registry,
+        ).set_function(lambda: 1.0 if self.on("alert-firing") else 0.0)
         jcs = "audit-jwk" in config.dialects  # a Node gateway: JWK key, JCS entries
         self.audit = AuditChain(jwk=jcs, jcs=jcs)
         self.authz = RegoPolicy(AUTHZ_POLICY, AUTHZ_QUERY)
