@@ -237,6 +237,48 @@ def test_a_day_whose_steps_leave_out_a_required_check_is_incomplete_naming_it(
     ) in done.stdout.splitlines()
 
 
+FREEZE_DAY = """
+[[steps]]
+at = "T-60"
+owner = "RM/IC"
+action = "Announce change window; freeze non-cutover deploys; roll-call"
+exit = "War room active"
+kind = "manual"
+roles = ["IC", "RM"]
+freeze = true
+
+[[steps]]
+at = "T-25"
+owner = "QA"
+action = "Pre-Cutover Smoke"
+exit = "All checks pass"
+marker = "smoke"
+keyword = "freeze or pre_scaled"
+"""
+
+
+@pytest.mark.stack
+def test_the_freeze_begun_at_t60_is_judged_by_the_later_steps(tmp_path: Path) -> None:
+    """T-60 records when the freeze began; T-25's smoke gets it as --freeze-since, and a team
+    rollout after it (freeze-violated) stops the day there."""
+    (tmp_path / "envs.toml").write_text(LOCAL_SLOTS)
+    (tmp_path / "cutover.toml").write_text(FREEZE_DAY)
+    assert cli(tmp_path, "plan", "--env", "local", "--t0", T0,
+               "--timeline", str(tmp_path / "cutover.toml")).returncode == 0  # fmt: skip
+    began = cli(tmp_path, "run", "T-60", "--note", "window announced",
+                "--present", "IC=Dana", "--present", "RM=Lee")  # fmt: skip
+    assert began.returncode == 0, began.stdout + began.stderr
+    record = json.loads((tmp_path / "r/cutover/2026-12-01/timeline.json").read_text())
+    started = record["runs"][0]["started"]
+    broken = cli(tmp_path, "run", "T-25", "--fault", "freeze-violated")
+    assert broken.returncode == 1, broken.stdout[-2000:] + broken.stderr
+    assert f"--freeze-since={started}" in broken.stdout
+    assert "1 failed: test_no_rollout_during_freeze[local]" in broken.stdout
+    healthy = cli(tmp_path, "run", "T-25")
+    assert healthy.returncode == 0, healthy.stdout[-2000:] + healthy.stderr
+    assert "2 passed" in healthy.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

@@ -6,6 +6,7 @@ The matrix is read from the pack itself, so a check without a fault line fails h
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pac
 from tests.packs import run_pack as _run_pack
 
 CHECKS = pack_checks("smoke")
+# As at T-25: a freeze began at T-60 (before this module's stacks start).
+FROZEN = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=35)).isoformat(timespec="seconds")
 BY_FAULT = by_fault(CHECKS)
 
 
@@ -45,7 +48,9 @@ def test_every_check_names_a_sandbox_fault() -> None:
 @pytest.mark.stack
 def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) -> None:
     # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
-    done, manifest = run_pack(tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90")
+    done, manifest = run_pack(
+        tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90", "--freeze-since", FROZEN
+    )
     assert done.returncode == 0, done.stdout[-4000:]
     results = {k: v for k, v in outcomes(manifest).items() if v["outcome"] != "deselected"}
     expected = {name for name in CHECKS if name != "test_write_freeze_drill"}
@@ -82,8 +87,12 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
 @pytest.mark.stack
 @pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f != "write-freeze-ignored"))
 def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
-    weights = ["--expect-weights", "blue=10,green=90"] if fault == "weights-stuck" else []
-    done, manifest = run_pack(tmp_path, "--fault", fault, *weights)
+    # The checks that are n/a outside the cutover day get what the day gives them.
+    day = {
+        "weights-stuck": ["--expect-weights", "blue=10,green=90"],
+        "freeze-violated": ["--freeze-since", FROZEN],
+    }
+    done, manifest = run_pack(tmp_path, "--fault", fault, *day.get(fault, []))
     results = outcomes(manifest)
     for check in BY_FAULT[fault]:
         assert_red_with_a_message(results[check], check, fault)

@@ -116,6 +116,14 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         metavar="SLOT=PCT,...",
     ),
     Option(
+        "--freeze-since",
+        "gonogo_freeze_since",
+        "when the change freeze began, with its offset (2026-12-01T01:00-07:00): "
+        "test_no_rollout_during_freeze judges rollouts since then (a cutover step after T-60 "
+        "passes the day's)",
+        metavar="TIME",
+    ),
+    Option(
         "--allow-drill",
         "gonogo_allow_drill",
         "allow --drill against an env with production = true",

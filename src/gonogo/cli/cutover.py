@@ -99,7 +99,7 @@ def _cutover(args: argparse.Namespace) -> int:
     run = steps.run_step(
         day,
         args.at,
-        runner=_pytest_step(args.env_file, args.fault),
+        runner=_pytest_step(args.env_file, args.fault, day.freeze_since()),
         now=now,
         force=args.force,
         note=args.note,
@@ -121,7 +121,7 @@ def _cutover(args: argparse.Namespace) -> int:
 STEP_LIMIT_S = 3 * 3600  # a cutover step's checks, load included, are bounded well below
 
 
-def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
+def _pytest_step(env_file: str | None, faults: list[str], freeze_since: str | None) -> Any:
     """Run a step's selection the way a person would: pytest, in this folder, its output
     on the terminal, its bundle in the day's steps/ folder."""
     import subprocess
@@ -135,6 +135,8 @@ def _pytest_step(env_file: str | None, faults: list[str]) -> Any:
             argv += ["-k", step.keyword]
         if step.weights:
             argv += ["--expect-weights", step.expect_weights]
+        if freeze_since and not step.freeze:
+            argv.append(f"--freeze-since={freeze_since}")
         if env_file:
             argv.append(f"--env-file={env_file}")
         argv += [f"--fault={fault}" for fault in faults]

@@ -158,15 +158,28 @@ class ClusterClient:
         )
         return list(listing.items)
 
-    def deployments(self) -> list[dict[str, Any]]:
+    def deployments(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The namespace's Deployments, as `kubectl get deploy -o json` lists them."""
+        return self._apps("Deployment", "list_namespaced_deployment", namespace)
+
+    def replica_sets(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self._apps("ReplicaSet", "list_namespaced_replica_set", namespace)
+
+    def stateful_sets(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self._apps("StatefulSet", "list_namespaced_stateful_set", namespace)
+
+    def daemon_sets(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self._apps("DaemonSet", "list_namespaced_daemon_set", namespace)
+
+    def _apps(self, kind: str, method: str, namespace: str | None) -> list[dict[str, Any]]:
+        """An apps/v1 list, each object a plain dict as kubectl -o json shows it."""
         from kubernetes import client
 
         api = client.AppsV1Api(self.api_client)
-        ns = self.settings.namespace
+        ns = namespace or self.settings.namespace
         listing = self._call(
-            f"the Deployment list of {ns}",
-            lambda: api.list_namespaced_deployment(ns, _request_timeout=self.timeout_s),
+            f"the {kind} list of {ns}",
+            lambda: getattr(api, method)(ns, _request_timeout=self.timeout_s),
         )
         return [self.api_client.sanitize_for_serialization(d) for d in listing.items]
 

@@ -79,3 +79,6 @@ class CutoverSettings(Table):
     # T-45 "pre-scale green": each Deployment running the release's images has at least
     # this many ready replicas, and its HorizontalPodAutoscaler's minReplicas is as high.
     min_replicas: int = Field(default=2, ge=1, le=1000)
+    # T-60 "freeze non-cutover deploys": the namespaces whose Deployments, StatefulSets and
+    # DaemonSets must not roll out from the freeze on (default: [cluster] namespace).
+    freeze_namespaces: list[str] = Field(default_factory=list)

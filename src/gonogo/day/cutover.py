@@ -57,6 +57,9 @@ class Step(Table):
     weights: dict[str, float] | None = None
     # The roles the step's roll-call names (--present ROLE=NAME); one left empty stops it.
     roles: list[str] = Field(default_factory=list)
+    # The step that begins the change freeze (T-60): its start is recorded, and every later
+    # check step passes it as --freeze-since (test_no_rollout_during_freeze).
+    freeze: bool = False
 
     @field_validator("at")
     @classmethod
@@ -239,6 +242,15 @@ class Day:
             if run is None or run["outcome"] != "passed":
                 out.append(f"{earlier.at} {run['outcome'] if run else 'not run'}")
         return out
+
+    def freeze_since(self) -> str | None:
+        """When the day's freeze began: the start of the latest passed run of a freeze step."""
+        starts = [
+            str(run["started"])
+            for step in self.timeline.steps
+            if step.freeze and (run := self.last_run(step.at)) and run["outcome"] == "passed"
+        ]
+        return starts[-1] if starts else None
 
     def record(self, run: dict[str, Any]) -> None:
         self.data["runs"].append(run)

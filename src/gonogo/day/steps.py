@@ -73,6 +73,23 @@ def judge_step(step: Step, status: int, bundle: Path | None) -> tuple[str, str]:
     return "passed", said
 
 
+def _go_no_go(day: Day, step: Step, started: dt.datetime) -> dict[str, Any]:
+    """A verdict step's record: the day judged, its verdict.json written beside the steps."""
+    judged = judge_day(day, step, started)
+    folder = day.root / "steps" / step.at
+    verdict.write(folder, judged)
+    outcome = (
+        "passed" if judged.passed else "failed" if judged.decision == "NO-GO" else "incomplete"
+    )
+    return {
+        "outcome": outcome,
+        "decision": judged.decision,
+        "note": judged.summary(),
+        "lines": judged.lines(),
+        "verdict": str((folder / verdict.VERDICT_FILE).relative_to(day.root)),
+    }
+
+
 def roll_call(step: Step, present: list[str]) -> dict[str, str]:
     """--present ROLE=NAME, each a role the step calls: who answered, by role."""
     if present and not step.roles:
@@ -141,20 +158,7 @@ def run_step(
             )
         run.update(outcome="passed", note=note)
     elif step.kind == "verdict":
-        judged = judge_day(day, step, started)
-        folder = day.root / "steps" / step.at
-        verdict.write(folder, judged)
-        run.update(
-            outcome="passed"
-            if judged.passed
-            else "failed"
-            if judged.decision == "NO-GO"
-            else "incomplete",
-            decision=judged.decision,
-            note=judged.summary(),
-            lines=judged.lines(),
-            verdict=str((folder / verdict.VERDICT_FILE).relative_to(day.root)),
-        )
+        run.update(_go_no_go(day, step, started))
     else:
         env = day.data["envs"].get(step.env)
         if not env:

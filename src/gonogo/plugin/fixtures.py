@@ -113,6 +113,19 @@ def expected_weights(request: pytest.FixtureRequest) -> dict[str, float]:
 
 
 @pytest.fixture
+def freeze_since(request: pytest.FixtureRequest) -> Any:
+    """When the change freeze began (--freeze-since). Without it the freeze check is n/a: no
+    freeze is on outside the cutover day, and a plain smoke run must not turn INCOMPLETE."""
+    since = request.config.stash[RUN].envs.freeze_since
+    if since is None:
+        raise NotApplicable(
+            "no change freeze is on (pass --freeze-since TIME; the cutover day's steps after "
+            "T-60 pass the time T-60 began it)"
+        )
+    return since
+
+
+@pytest.fixture
 def release(env: Environment) -> Any:
     """The release's own files (gonogo.release.Release): skipped when the env names none."""
     return env.release

@@ -185,6 +185,11 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
         from gonogo.day.edge import parse_expected
 
         run.envs.expected_weights = parse_expected(weights)
+    since = config.getoption("gonogo_freeze_since")
+    if since:
+        from gonogo.freeze import parse_since
+
+        run.envs.freeze_since = parse_since(since)
 
 
 def _sandbox_only(flag: str, values: list[str], run: Run, names: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,7 @@ class RunEnvs:
     dialects: list[str] = dataclasses.field(default_factory=list)
     # --expect-weights: what test_route_weights expects, and where a local edge starts.
     expected_weights: dict[str, float] | None = None
+    freeze_since: dt.datetime | None = None  # --freeze-since
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
 
     @property

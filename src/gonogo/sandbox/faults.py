@@ -80,6 +80,11 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("image-unsigned", "one image of the release has no cosign signature"),
         Fault(
+            "freeze-violated",
+            "a team's Deployment in the namespace rolled out (a new ReplicaSet) as the stack "
+            "started, inside any freeze that began earlier",
+        ),
+        Fault(
             "under-scaled",
             "the gateway Deployment has one ready replica and its autoscaler's floor is one",
         ),

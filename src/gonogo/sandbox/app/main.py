@@ -268,9 +268,12 @@ def _api_routes(app: FastAPI, state: State, guard: Guard) -> None:
         ]
         return JSONResponse(listing)
 
-    @app.get("/k8s/apis/apps/v1/namespaces/{namespace}/deployments")
-    async def k8s_deployments(namespace: str) -> Response:
-        return _recorded_list(config.k8s_pods, "deployments.json", namespace)
+    @app.get("/k8s/apis/apps/v1/namespaces/{namespace}/{plural}")
+    async def k8s_apps(namespace: str, plural: str) -> Response:
+        """Deployments, ReplicaSets, StatefulSets, DaemonSets (recorded, sandbox/cluster.py)."""
+        if plural not in ("deployments", "replicasets", "statefulsets", "daemonsets"):
+            return JSONResponse({"kind": "Status", "code": 404}, status_code=404)
+        return _recorded_list(config.k8s_pods, f"{plural}.json", namespace)
 
     @app.get("/k8s/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers")
     async def k8s_autoscalers(namespace: str) -> Response:
