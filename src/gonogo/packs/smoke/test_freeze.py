@@ -14,10 +14,10 @@ from gonogo.supplychain import inputs
 
 
 def test_no_rollout_during_freeze(
+    freeze_since: dt.datetime,  # first: with no freeze on, n/a before any [cluster] is asked
     env: Environment,
     cluster: ClusterClient,
     release: Release,
-    freeze_since: dt.datetime,
     evidence: Captures,
 ) -> None:
     """Rule: since the freeze began (--freeze-since; the cutover day passes T-60's time), no
