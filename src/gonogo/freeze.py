@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gonogo.errors import ConfigError
+from gonogo.scale import runs_release
 
 
 def parse_since(value: str) -> dt.datetime:
@@ -49,14 +50,6 @@ class Workload:
         meta = self.body.get("metadata") or {}
         return f"{self.kind} {meta.get('namespace')}/{meta.get('name')}"
 
-    def images(self) -> list[str]:
-        spec = ((self.body.get("spec") or {}).get("template") or {}).get("spec") or {}
-        return [
-            str(c.get("image", ""))
-            for kind in ("initContainers", "containers")
-            for c in spec.get(kind) or []
-        ]
-
 
 def _time(value: Any) -> dt.datetime | None:
     try:
@@ -80,7 +73,7 @@ def rolled_out(
                 owned.setdefault((str(meta.get("namespace")), str(ref.get("name"))), []).append(rs)
     found, exempt = [], []
     for workload in workloads:
-        if any(image.rsplit("@", 1)[-1] in release_digests for image in workload.images()):
+        if runs_release(workload.body, release_digests):
             exempt.append(workload.name)
             continue
         meta = workload.body.get("metadata") or {}

@@ -33,13 +33,19 @@ class Scaled:
         return out
 
 
-def _images(deployment: dict[str, Any]) -> list[str]:
-    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+def template_images(workload: dict[str, Any]) -> list[str]:
+    """The images a workload's pod template names (init containers too)."""
+    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
     return [
         str(c.get("image", ""))
         for kind in ("initContainers", "containers")
         for c in spec.get(kind) or []
     ]
+
+
+def runs_release(workload: dict[str, Any], digests: set[str]) -> bool:
+    """Whether the pod template runs one of the release's digests (`name@sha256:...`)."""
+    return any(image.rsplit("@", 1)[-1] in digests for image in template_images(workload))
 
 
 def of_release(
@@ -53,7 +59,7 @@ def of_release(
             by_target[ref.get("name")] = hpa
     out = []
     for deployment in deployments:
-        if not any(image.rsplit("@", 1)[-1] in digests for image in _images(deployment)):
+        if not runs_release(deployment, digests):
             continue
         name = str((deployment.get("metadata") or {}).get("name"))
         status = deployment.get("status") or {}
