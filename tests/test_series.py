@@ -12,7 +12,7 @@ from gonogo.clients.metrics import MetricsSnapshot
 from gonogo.config import EnvSettings
 from gonogo.config.signals import MetricsSettings
 from gonogo.series import parse_selector
-from gonogo.signals import Signals, UnmappedSignal
+from gonogo.signals import Signals, UnmappedSignal, increase
 from gonogo.watch.triggers import rules, triggers_for
 from tests.conftest import refused_table
 
@@ -134,3 +134,18 @@ def test_a_promql_mapping_is_asked_of_prometheus(stack: Any) -> None:
     finally:
         env.close()
     assert reading.value == 0.0 and reading.source == "PromQL sum(audit_signer_fail_total)"
+
+
+def test_a_counter_rises_series_by_series_and_a_drop_is_a_reset() -> None:
+    """As Prometheus's increase(): pod b restarted (7 -> 2) and counted 2 since; a sum taken
+    first (15 -> 14) would say nothing rose and hide pod a's 5 and pod c's first 3."""
+    before = MetricsSnapshot.parse(
+        'http_requests_total{pod="a",code="200"} 8\nhttp_requests_total{pod="b",code="200"} 7\n'
+    )
+    after = MetricsSnapshot.parse(
+        'http_requests_total{pod="a",code="200"} 13\nhttp_requests_total{pod="b",code="200"} 2\n'
+        'http_requests_total{pod="c",code="500"} 3\n'
+    )
+    series = parse_selector("http_requests_total")
+    assert increase(before, after, series) == 10.0
+    assert increase(before, after, series.and_label("code", "=~", "5..")) == 3.0

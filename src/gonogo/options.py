@@ -116,6 +116,14 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         metavar="SLOT=PCT,...",
     ),
     Option(
+        "--expect-shadow",
+        "gonogo_expect_shadow",
+        "the share of requests the edge must mirror to green now, in percent "
+        "(test_shadow_traffic; the cutover's T-40 passes its own). On the local env the edge "
+        "starts mirroring that share",
+        metavar="PCT",
+    ),
+    Option(
         "--freeze-since",
         "gonogo_freeze_since",
         "when the change freeze began, with its offset (2026-12-01T01:00-07:00): "

@@ -108,3 +108,25 @@ def _matching(snapshot: MetricsSnapshot, series: Selector) -> list[float]:
 def _sample(result: Any) -> bool:
     value = result.get("value") if isinstance(result, dict) else None
     return isinstance(value, list) and len(value) == 2
+
+
+def increase(old: MetricsSnapshot, new: MetricsSnapshot, series: Selector) -> float:
+    """How much the matching counters rose between two scrapes, series by series, as
+    Prometheus's increase() reads a counter: a series whose value dropped was reset (its
+    process restarted) and counts from 0, and a series the older scrape lacks started at 0
+    (client libraries export a labelled counter only after its first increment). A sum
+    taken before the difference would let one pod's restart hide another's rise."""
+    before = {
+        _key(s.name, s.labels): s.value for s in old.samples if series.matches(s.name, s.labels)
+    }
+    rose = 0.0
+    for sample in new.samples:
+        if not series.matches(sample.name, sample.labels):
+            continue
+        prior = before.get(_key(sample.name, sample.labels), 0.0)
+        rose += sample.value - prior if sample.value >= prior else sample.value
+    return rose
+
+
+def _key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return name, tuple(sorted(labels.items()))

@@ -135,6 +135,8 @@ def _pytest_step(env_file: str | None, faults: list[str], freeze_since: str | No
             argv += ["-k", step.keyword]
         if step.weights:
             argv += ["--expect-weights", step.expect_weights]
+        if step.shadow:
+            argv.append(f"--expect-shadow={step.shadow:g}")
         if freeze_since and not step.freeze:
             argv.append(f"--freeze-since={freeze_since}")
         if env_file:

@@ -97,7 +97,8 @@ def _serve(env: Any, chosen: dict[str, str | None], seconds: float | None) -> No
         print(f"  metrics     {info.metrics_url}")
     if info.public_url:
         print(
-            f"  edge        {info.public_url}  (HAProxy: blue {info.blue_url}, green the gateway)"
+            f"  edge        {info.public_url}  (Traefik: blue {info.blue_url}, green the gateway;"
+            f" its API and /metrics at {info.edge_internal_url})"
         )
     print(f"  graph       {info.bolt_uri}  (user falkordb, database falkordb)")
     topics = f"{info.ingest_topic}, {info.canary_topic}"

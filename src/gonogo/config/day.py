@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gonogo.config.fields import plain_url
 from gonogo.config.load import Duration, check_duration
+from gonogo.series import parse_selector
 from gonogo.table import Table, VarName, check_var_name
 
 
@@ -58,8 +59,20 @@ class EdgeSettings(Table):
     samples: int = Field(default=200, ge=20, le=5000)
     # How long a weight change may take to reach the traffic (the edge reloads its config).
     settle_s: float = Field(default=30.0, gt=0, le=600)
+    # T-40's shadow traffic: the TraefikService whose `mirroring` copies requests to green,
+    # and the label matchers that pick green's series out of the env's [metrics] (as in
+    # PromQL, 'service="intelgraph-green@file"'); empty when the env's /metrics is green's own.
+    mirror: str = "intelgraph-mirrored"
+    shadow_match: str = ""
 
     _u = field_validator("public_url")(plain_url)
+
+    @field_validator("shadow_match")
+    @classmethod
+    def _matchers(cls, value: str) -> str:
+        if value.strip():
+            parse_selector(f"x{{{value}}}")
+        return value
 
     @model_validator(mode="after")
     def _slot_source(self) -> EdgeSettings:

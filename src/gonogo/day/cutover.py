@@ -55,6 +55,9 @@ class Step(Table):
     keyword: str | None = None
     # The route weights this step expects (percent per slot); passed as --expect-weights.
     weights: dict[str, float] | None = None
+    # The share of requests the edge mirrors to green now (T-40's shadow traffic), in
+    # percent; passed as --expect-shadow (test_shadow_traffic).
+    shadow: float | None = Field(default=None, gt=0, le=100)
     # The roles the step's roll-call names (--present ROLE=NAME); one left empty stops it.
     roles: list[str] = Field(default_factory=list)
     # The step that begins the change freeze (T-60): its start is recorded, and every later
@@ -72,9 +75,9 @@ class Step(Table):
     def _judged(self) -> Step:
         if self.kind == "checks" and not self.marker:
             raise ValueError('a "checks" step needs marker = "smoke" (a pytest -m expression)')
-        if self.kind != "checks" and (self.marker or self.keyword or self.weights):
+        if self.kind != "checks" and (self.marker or self.keyword or self.weights or self.shadow):
             raise ValueError(
-                f'a "{self.kind}" step runs no checks: drop marker, keyword and weights'
+                f'a "{self.kind}" step runs no checks: drop marker, keyword, weights and shadow'
             )
         if self.weights is not None:
             from gonogo.day.edge import parse_expected

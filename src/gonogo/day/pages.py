@@ -26,7 +26,8 @@ def plan_lines(day: Day) -> list[str]:
         judged = {
             "checks": f"-m '{step.marker}'"
             + (f" -k '{step.keyword}'" if step.keyword else "")
-            + (f" --expect-weights {step.expect_weights}" if step.weights else ""),
+            + (f" --expect-weights {step.expect_weights}" if step.weights else "")
+            + (f" --expect-shadow {step.shadow:g}" if step.shadow else ""),
             "verdict": "the day as a run: every required check run in the day and passed "
             "(or validly waived), and every earlier step passed",
             "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",

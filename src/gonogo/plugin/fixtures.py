@@ -113,6 +113,19 @@ def expected_weights(request: pytest.FixtureRequest) -> dict[str, float]:
 
 
 @pytest.fixture
+def expected_shadow(request: pytest.FixtureRequest) -> float:
+    """The share the edge must mirror to green now (--expect-shadow). Without it the shadow
+    check is n/a: shadow traffic runs only from T-40 to the flip."""
+    percent: float | None = request.config.stash[RUN].envs.expected_shadow
+    if percent is None:
+        raise NotApplicable(
+            "no shadow traffic expected now (pass --expect-shadow 100; the cutover day's "
+            "T-40 step passes its own)"
+        )
+    return percent
+
+
+@pytest.fixture
 def freeze_since(request: pytest.FixtureRequest) -> Any:
     """When the change freeze began (--freeze-since). Without it the freeze check is n/a: no
     freeze is on outside the cutover day, and a plain smoke run must not turn INCOMPLETE."""

@@ -185,6 +185,11 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
         from gonogo.day.edge import parse_expected
 
         run.envs.expected_weights = parse_expected(weights)
+    shadow = config.getoption("gonogo_expect_shadow")
+    if shadow:
+        from gonogo.day.shadow import parse_percent
+
+        run.envs.expected_shadow = parse_percent(shadow)
     since = config.getoption("gonogo_freeze_since")
     if since:
         from gonogo.freeze import parse_since

@@ -56,6 +56,8 @@ class RunEnvs:
     # --expect-weights: what test_route_weights expects, and where a local edge starts.
     expected_weights: dict[str, float] | None = None
     freeze_since: dt.datetime | None = None  # --freeze-since
+    # --expect-shadow: the share test_shadow_traffic expects mirrored, and a local edge's.
+    expected_shadow: float | None = None
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
 
     @property
@@ -104,8 +106,11 @@ class RunEnvs:
                 logs=bundle.root / "sandbox" / settings.name,
                 dialects=self.dialects,
                 edge_weights=self.expected_weights,
+                mirror_percent=self.expected_shadow or 0.0,
                 # Blue and the edge cost a second app's start: only for a run that reads them.
-                edge=self.expected_weights is not None or settings.slot == "blue",
+                edge=self.expected_weights is not None
+                or self.expected_shadow is not None
+                or settings.slot == "blue",
             )
             sandbox = SandboxRun(stack=stack)
             self.sandboxes[settings.name] = sandbox

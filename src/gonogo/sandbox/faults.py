@@ -64,6 +64,10 @@ FAULTS: dict[str, Fault] = {
             "weights-stuck",
             "the edge's declared weights change (Ingress / TraefikService), the traffic does not",
         ),
+        Fault(
+            "shadow-off",
+            "the mirroring TraefikService declares green as a mirror, the edge mirrors nothing",
+        ),
         Fault("blue-cold", "blue, the rollback target, is not ready (its /readyz answers 503)"),
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
         Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),

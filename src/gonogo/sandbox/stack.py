@@ -25,7 +25,7 @@ import httpx
 
 from gonogo.errors import SandboxError
 from gonogo.processes import Child, free_port, last_line, spawn, spawn_reaper
-from gonogo.sandbox import cluster, database, release_copy, servers
+from gonogo.sandbox import cluster, database, release_copy, servers, traefik
 from gonogo.sandbox.app.state import CANARY_TOPIC, INGEST_TOPIC, AppConfig
 from gonogo.sandbox.info import StackInfo
 from gonogo.sandbox.tokens import make_keys
@@ -81,6 +81,7 @@ class Stack:
         app_module: str = "gonogo.sandbox.app",
         edge_weights: dict[str, float] | None = None,
         edge: bool = False,
+        mirror_percent: float = 0.0,
     ) -> None:
         self.faults = dict(faults or {})
         self.dialects = list(dialects or [])
@@ -89,7 +90,9 @@ class Stack:
         self.logs = logs or (self.workdir / "logs")
         self.app_module = app_module
         self.edge_weights = dict(edge_weights or DEFAULT_EDGE_WEIGHTS)
-        # Blue and HAProxy start only when asked (a second app's start is ~2 s of CPU).
+        # T-40's shadow traffic: the share of requests the edge mirrors to green.
+        self.mirror_percent = mirror_percent
+        # Blue and Traefik start only when asked (a second app's start is ~2 s of CPU).
         self.edge = edge
         self.children: list[Child] = []
         self.info: StackInfo | None = None
@@ -119,6 +122,9 @@ class Stack:
         kubeconfig = cluster.write_cluster(
             self.workdir, deps.release, f"http://127.0.0.1:{port}/k8s", self.faults
         )
+        with_edge = self.edge and traefik.binary() is not None
+        edge_plan = traefik.Plan.at(self.workdir / "edge")
+        slots = {"blue": blue_port, "green": port}
         config = AppConfig(
             port=port,
             postgres_dsn=deps.dsn,
@@ -131,11 +137,13 @@ class Stack:
             metrics_port=metrics_port,
             k8s_pods=str(self.workdir / "pods.json"),
             edge_weights=self.edge_weights,
-            edge_socket=str(self.workdir / "edge" / "haproxy.sock"),
+            edge_routes=str(edge_plan.routes) if with_edge else None,
+            edge_internal_url=edge_plan.internal_url if with_edge else None,
+            edge_slots=slots,
+            edge_mirror_percent=self.mirror_percent,
         )
-        with_edge = self.edge and servers.haproxy_binary() is not None
         timings |= self._apps(config, blue_port if with_edge else None)
-        public_url = self._edge(port, blue_port, timings) if with_edge else None
+        public_url = self._edge(edge_plan, slots, timings) if with_edge else None
 
         # Outages that only the stack can cause: the server goes away under a running app.
         for fault, name in (("graph-down", "graph (FalkorDB)"), ("kafka-down", "kafka (tansu)")):
@@ -168,6 +176,7 @@ class Stack:
             dialects=self.dialects,
             metrics_url=f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
             public_url=public_url,
+            edge_internal_url=edge_plan.internal_url if public_url else None,
             blue_url=f"http://127.0.0.1:{blue_port}" if public_url else None,
             pids={c.name: c.pid for c in self.children},
             startup_s={k: round(v, 3) for k, v in timings.items()},
@@ -304,19 +313,17 @@ class Stack:
         self.children.append(child)
         return child
 
-    def _edge(self, port: int, blue_port: int, timings: dict[str, float]) -> str | None:
-        """HAProxy in front of blue and green at the runtime weights: the public URL."""
-        edge = servers.start_haproxy(
-            self.logs,
-            self.workdir / "edge",
-            {"blue": blue_port, "green": port},
-            self._runtime_weights(),
-        )
+    def _edge(
+        self, plan: traefik.Plan, slots: dict[str, int], timings: dict[str, float]
+    ) -> str | None:
+        """Traefik in front of blue and green at the runtime weights: the public URL."""
+        mirror = 0.0 if "shadow-off" in self.faults else self.mirror_percent
+        edge = traefik.start(plan, self.logs, slots, self._runtime_weights(), mirror)
         if edge is None:
             return None
-        self.children.append(edge[0].child)
-        timings["edge"] = edge[0].ready_s
-        return f"http://127.0.0.1:{edge[0].port}"
+        self.children.append(edge.child)
+        timings["edge"] = edge.ready_s
+        return plan.public_url
 
     def _runtime_weights(self) -> dict[str, float]:
         """The traffic the edge starts with: the declared weights. With weights-stuck and

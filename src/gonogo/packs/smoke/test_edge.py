@@ -1,9 +1,10 @@
-"""The route in front of blue and green: declared weights, and the traffic that follows them."""
+"""The route in front of blue and green: declared weights and mirror, and the traffic that
+follows them."""
 
 from __future__ import annotations
 
 from gonogo.checks import says
-from gonogo.day import edge
+from gonogo.day import edge, shadow
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
@@ -49,3 +50,55 @@ def test_route_weights(
     )
     problems = edge.compare(expected_weights, observed)
     assert not problems, says(f"traffic split {wanted} (declared so)", "; ".join(problems), path)
+
+
+def test_shadow_traffic(env: Environment, expected_shadow: float, evidence: Captures) -> None:
+    """Rule: from T-40 to the flip the edge mirrors the expected share of requests to green
+    (--expect-shadow; the cutover's T-40 passes 100): the TraefikService [edge] mirror
+    declares it, green's request counter rises by that share of [edge] samples probes
+    through the public URL beyond the probes green answered itself, and green answered no
+    5xx meanwhile. A mirror declared and not running is the fault this catches.
+
+    Fault: shadow-off
+    """
+    route = edge.Edge(env)
+    mirror = shadow.declared(route)
+    seen = shadow.observe(route, expected_shadow)
+    for n, text in enumerate(seen.scrapes):
+        evidence.save(f"shadow-{('before', 'after')[n]}.prom", text)
+    path = evidence.save(
+        "shadow_traffic.json",
+        {
+            "expected_percent": expected_shadow,
+            "declared": {"source": mirror.where, "percent": mirror.percent, **mirror.raw},
+            "observed": {
+                "series": seen.series,
+                "probes": seen.probes.samples,
+                "answered_by_slot": dict(seen.probes.counts),
+                "mirrored": seen.mirrored,
+                "expected_mirrored": seen.expected,
+                "at_least": shadow.floor(expected_shadow, seen.probes.samples),
+                "green_5xx": seen.errors,
+                "failures": seen.probes.failures[:20],
+            },
+        },
+    )
+    assert mirror.percent == expected_shadow, says(
+        f"{mirror.where} mirroring {expected_shadow:g} % to {route.settings.services['green']}",
+        f"{mirror.percent:g} %",
+        path,
+    )
+    assert not seen.probes.failures, says(
+        f"{seen.probes.samples} probes answered, each naming its slot",
+        f"{len(seen.probes.failures)} did not, first: {seen.probes.failures[0]}",
+        path,
+    )
+    least = shadow.floor(expected_shadow, seen.probes.samples)
+    mirrored, errors = seen.mirrored, seen.errors  # plain numbers in pytest's explanation
+    assert mirrored >= least, says(
+        f"at least {least:g} mirrored copies of {seen.probes.samples} probes on green "
+        f"({seen.series} beyond the {seen.probes.counts.get('green', 0)} green answered)",
+        f"{mirrored:g}",
+        path,
+    )
+    assert errors == 0, says("no 5xx from green under shadow traffic", f"{errors:g}", path)

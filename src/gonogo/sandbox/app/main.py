@@ -280,10 +280,15 @@ def _api_routes(app: FastAPI, state: State, guard: Guard) -> None:
         return _recorded_list(config.k8s_pods, "autoscalers.json", namespace)
 
     if config.edge_weights is not None:
-        recorded = edge.RecordedEdge(
-            cluster_namespace, config.edge_socket, dict(config.edge_weights)
+        running = (
+            edge.TraefikEdge(config.edge_routes, config.edge_internal_url, config.edge_slots)
+            if config.edge_routes and config.edge_internal_url
+            else None
         )
-        edge.mount(app, recorded, lambda: state.on("weights-stuck"), _log)
+        recorded = edge.RecordedEdge(
+            cluster_namespace, dict(config.edge_weights), running, config.edge_mirror_percent
+        )
+        edge.mount(app, recorded, state.on, _log)
 
     @app.get("/api/audit")
     async def audit(request: Request) -> dict[str, Any]:

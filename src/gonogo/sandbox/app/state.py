@@ -70,9 +70,13 @@ class AppConfig(BaseModel):
     slot: str = "green"
     background: bool = True
     # Green serves the recorded edge (Ingress + TraefikService) at these starting weights,
-    # and applies a change to HAProxy through its runtime API socket.
+    # and applies a change to Traefik (sandbox/traefik.py): the route file it watches, its
+    # internal entry point (API), the slots' ports.
     edge_weights: dict[str, float] | None = None
-    edge_socket: str | None = None
+    edge_routes: str | None = None
+    edge_internal_url: str | None = None
+    edge_slots: dict[str, int] = {}
+    edge_mirror_percent: float = 0.0  # the mirroring TraefikService's share to green
 
 
 class FaultChange(BaseModel):
