@@ -31,6 +31,7 @@ ENVS = (
     "[environments.local.baseline]\nconsumer_lag = 4\n"
     "[environments.local.dataops]\ndrain_within_s = 5\n"
     '[environments.local.load]\nduration = "4s"\n'
+    '[environments.local.cutover]\nwatch_for = "2m"\n'
     '[environments.local-blue]\nsandbox = true\nslot = "blue"\nproduction = false\n'
 )
 
@@ -74,7 +75,28 @@ def one_day(faults: dict[str, str]) -> float:
             total += took
             print(f"  {step.at:>5}  {took:6.1f} s  rc {code}  {said[:110]}", flush=True)
             forced = forced or code != 0
+        _stop_watch(folder)
         return total
+
+
+def _stop_watch(folder: Path) -> None:
+    """The sign-off started the heightened watch (a local stack of its own): stop it, as the
+    IC would at the handoff, and say how it ended."""
+    import json
+    import os
+    import signal
+
+    from gonogo.day import watching
+
+    for record in (folder / "r" / "cutover").glob("*/timeline.json"):
+        for run in json.loads(record.read_text())["runs"]:
+            pid = (run.get("watch") or {}).get("pid")
+            if pid and watching.alive(pid):
+                os.kill(pid, signal.SIGINT)
+                deadline = time.monotonic() + 30
+                while watching.alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                print(f"  heightened watch (PID {pid}) stopped: {run['watch']['log']}")
 
 
 def peer() -> float:

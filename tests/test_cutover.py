@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gonogo import markdown
 from gonogo.cli import main as gonogo
-from gonogo.day import cutover, steps
+from gonogo.day import cutover, steps, watching
 from gonogo.evidence import verify_bundle
 from gonogo.sandbox import traefik
 from gonogo.vocabulary import PACK_GATES
@@ -46,6 +50,7 @@ owner = "Incident commander"
 action = "Go for the flip"
 exit = "every earlier step passed"
 kind = "verdict"
+watch = true
 
 [[steps]]
 at = "T+55"
@@ -64,6 +69,7 @@ BLUE = "local-blue" if HAS_EDGE else "local"
 # a short day can reach it on the real env.
 LOCAL_SLOTS = (
     '[environments.local]\nsandbox = true\nproduction = false\nrequired_gates = ["B"]\n'
+    '[environments.local.cutover]\nwatch_for = "2m"\n'
     '[environments.local-blue]\nsandbox = true\nslot = "blue"\nproduction = false\n'
 )
 
@@ -78,13 +84,27 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def day(tmp_path: Path) -> Path:
+def day(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "envs.toml").write_text(LOCAL_SLOTS)
     (tmp_path / "cutover.toml").write_text(SHORT_DAY)
     done = cli(tmp_path, "plan", "--env", "local", "--blue", BLUE, "--t0", T0,
                "--timeline", str(tmp_path / "cutover.toml"))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return tmp_path / "r" / "cutover" / "2026-12-01"
+    root = tmp_path / "r" / "cutover" / "2026-12-01"
+    yield root
+    # A sign-off started a heightened watch (its own local stack): stopped with the test.
+    record = json.loads((root / "timeline.json").read_text())
+    for run in record["runs"]:
+        if (pid := (run.get("watch") or {}).get("pid")) and watching.alive(pid):
+            os.kill(pid, signal.SIGINT)
+            _gone(pid, 30)
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while watching.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not watching.alive(pid)
 
 
 def _plain(text: str) -> str:
@@ -174,6 +194,14 @@ def test_the_day_runs_and_is_recorded_and_sealed(day: Path, tmp_path: Path) -> N
     assert go.returncode == 0, go.stdout[-2000:] + go.stderr
     assert "gonogo cutover: T-5 passed: steps/T-5/verdict.json" in go.stdout
     assert "gonogo cutover: T-5 the day is GO" in go.stdout
+    # The sign-off entered the heightened watch: detached, recorded, stoppable.
+    watch = json.loads((day / "timeline.json").read_text())["runs"][-1]["watch"]
+    assert watch["for"] == "2m" and watching.alive(watch["pid"]), go.stdout[-1500:]
+    assert (
+        f"gonogo cutover: heightened watch of local for 2m started: PID {watch['pid']}, "
+        f"log {watch['log']}" in go.stdout
+    )
+    assert f"stop it with kill -INT {watch['pid']}" in go.stdout
     assert cli(tmp_path, "run", "T+55").returncode == 0
     record = json.loads((day / "timeline.json").read_text())
     assert [(r["at"], r["outcome"], r["forced"]) for r in record["runs"]] == [
@@ -284,8 +312,10 @@ def test_the_freeze_begun_at_t60_is_judged_by_the_later_steps(tmp_path: Path) ->
     [
         ('[[steps]]\nat = "T45"\nowner = "a"\naction = "b"\nexit = "c"\nmarker = "smoke"',
          "steps.0.at (T45): 'T45' is not a time like T-45 or T+5"),
+        ('[[steps]]\nat = "T+5"\nowner = "a"\naction = "b"\nexit = "c"\nmarker = "smoke"\n'
+         'watch = true', 'watch = true belongs on the sign-off, a "verdict" step'),
         ('[[steps]]\nat = "T+30"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\n'
-         'shadow = 100', 'a "manual" step runs no checks: drop marker, keyword, weights and shadow'),
+         'shadow = 100', 'a "manual" step runs no checks: drop marker, keyword, weights, shadow and operational'),
         ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"',
          'steps.0 (T-5): a "checks" step needs marker = "smoke"'),
         ('[[steps]]\nat = "T-5"\nowner = "a"\naction = "b"\nexit = "c"\nkind = "manual"\n'

@@ -8,12 +8,14 @@ PostgreSQL log, and each is read here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from gonogo import backups
 from gonogo.dataops import (
     alembic_applied,
     alembic_migrations,
@@ -248,4 +250,60 @@ def test_canary_sequence_rules() -> None:
     swapped = _records([(10, KEY, "1"), (11, KEY, "0"), (12, KEY, "2")])
     assert sequence_problems(swapped, 10, 12, KEY, 3) == [
         "messages read back out of the order they were produced"
+    ]
+
+
+def _archiver(**changed: object) -> dict[str, object]:
+    """pg_stat_archiver as DatabaseClient.archiver() reads it: segment ...0A archived at 10:00."""
+    at = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
+    status: dict[str, object] = {
+        "archive_mode": "on",
+        "archived_count": 10,
+        "last_archived_wal": "00000001000000000000000A",
+        "last_archived_time": at,
+        "failed_count": 0,
+        "last_failed_wal": None,
+        "last_failed_time": None,
+        "current_lsn": "0/B000000",  # exactly the end of segment 0A: nothing written since
+        "segment_bytes": 16 * 1024 * 1024,
+        "now": at + dt.timedelta(hours=3),
+    }
+    return {**status, **changed}
+
+
+def test_an_idle_database_with_an_old_archive_loses_nothing() -> None:
+    assert backups.segment_end("00000001000000000000000A", 16 * 1024 * 1024) == 0xB000000
+    assert backups.segment_end("00000002.history", 16 * 1024 * 1024) is None
+    assert backups.problems(_archiver(), 900, "15m") == []
+
+
+def test_wal_waiting_past_the_rpo_is_named_with_its_age_and_bytes() -> None:
+    found = backups.problems(_archiver(current_lsn="0/B0004D0"), 900, "15m")
+    assert found == [
+        "newest archived WAL 00000001000000000000000A is 180 min old (at "
+        "2026-12-05T10:00:00+00:00), over the RPO of 15m, with 1232 bytes of WAL written since "
+        "and not archived; set archive_timeout below the RPO"
+    ]
+    recent = _archiver(current_lsn="0/B0004D0", now=dt.datetime(2026, 12, 5, 10, 5, tzinfo=dt.UTC))
+    assert backups.problems(recent, 900, "15m") == []
+
+
+def test_a_failure_counts_only_after_the_newest_success() -> None:
+    at = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.UTC)
+    old = _archiver(failed_count=1, last_failed_wal="000000010000000000000005", last_failed_time=at)
+    assert backups.problems(old, 900, "15m") == []
+    failing = _archiver(
+        failed_count=4,
+        last_failed_wal="00000001000000000000000B",
+        last_failed_time=at + dt.timedelta(hours=2),
+        now=at + dt.timedelta(hours=1, minutes=5),
+    )
+    assert backups.problems(failing, 900, "15m") == [
+        "WAL archiving failing since 2026-12-05T11:00:00+00:00: segment "
+        "00000001000000000000000B not archived (4 failures in all); the server log names the "
+        "archive_command's error"
+    ]
+    assert backups.problems({"archive_mode": "off"}, 900, "15m") == [
+        "archive_mode is off: no WAL is archived, so no point-in-time recovery; set "
+        "archive_mode = on and an archive_command (or archive_library)"
     ]

@@ -11,6 +11,7 @@ holds a shared `stack` fixture would wait on forever.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -34,13 +35,22 @@ DIALECT_FAULTS = {
 
 @pytest.mark.stack
 def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
-    done, _ = run_pack(
-        tmp_path, "smoke or slo or security or dataops", "--dialect", DIALECTS, "-n", "2",
+    """With the cutover day's own checks on, on the Traefik edge: weights as at T-10, the
+    mirror as T-40 set it, a freeze begun at T-60."""
+    frozen = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=35)).isoformat(timespec="seconds")
+    day = ["--expect-weights", "blue=10,green=90", "--expect-shadow", "100",
+           f"--freeze-since={frozen}"]  # fmt: skip
+    done, manifest = run_pack(
+        tmp_path, "smoke or slo or security or dataops", "--dialect", DIALECTS, "-n", "2", *day,
         alone=True, folders=("src/gonogo/packs/smoke", "src/gonogo/packs/slo", "src/gonogo/packs/security", "src/gonogo/packs/dataops"),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:]
     verdict = json.loads(next((tmp_path / "evidence").glob("local/*/verdict.json")).read_text())
     assert verdict["decision"] == "GO", done.stdout[-3000:]
+    results = outcomes(manifest)
+    day_checks = ("test_route_weights", "test_no_error_spike", "test_shadow_traffic")
+    for check in (*day_checks, "test_no_rollout_during_freeze"):
+        assert results[check]["outcome"] == "passed", (check, results[check])
     steps = next((tmp_path / "evidence").glob("local/*/steps.log")).read_text()
     assert f"dialects: {DIALECTS.replace(',', ', ')}" in steps
 
@@ -59,9 +69,15 @@ def test_the_audit_layout_dialect_still_catches_the_signer_failing(tmp_path: Pat
 def test_otel_names_on_a_healthy_environment_are_green(tmp_path: Path) -> None:
     done, manifest = run_pack(tmp_path, "smoke", "--dialect", "otel,prom-client")
     assert done.returncode == 0, done.stdout[-4000:]
-    # n/a outside the cutover day: route weights (no weights expected outside T-10 and T-0)
-    # and the freeze (none began).
-    day_only = ("test_route_weights", "test_no_rollout_during_freeze")
+    # n/a outside the cutover day: route weights (no weights expected outside T-10 and T-0),
+    # shadow traffic (none outside T-40 to the flip) and the freeze (none began).
+    day_only = (
+        "test_route_weights",
+        "test_no_error_spike",
+        "test_shadow_traffic",
+        "test_status_page_operational",
+        "test_no_rollout_during_freeze",
+    )
     others = [t for t in manifest["tests"] if not any(c in t["nodeid"] for c in day_only)]
     assert {t["outcome"] for t in others} <= {"passed", "deselected", "not collected"}
 

@@ -4,12 +4,13 @@ and the check against the local edge (Traefik) declared both ways, healthy and s
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from gonogo.day import edge, shadow
+from gonogo.day import edge, shadow, spike
 from gonogo.errors import ConfigError
 from gonogo.sandbox import traefik
 from tests.packs import outcomes, run_pack
@@ -140,20 +141,34 @@ def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> 
 
 @pytest.mark.stack
 @needs_edge
-def test_shadow_traffic_red_when_the_mirror_is_declared_and_not_running(tmp_path: Path) -> None:
+def test_shadow_off_and_an_error_spike_each_turn_their_own_check_red(tmp_path: Path) -> None:
+    """One stack, two faults that touch different checks: the mirror declared and not
+    running (shadow-off), and users' requests through the edge answering 500 (error-spike;
+    the smoke's direct ones do not, so healthz stays green)."""
     _, manifest = run_pack(
-        tmp_path, "smoke", "-k", "shadow_traffic", "--expect-shadow", "100",
-        "--fault", "shadow-off",
+        tmp_path, "smoke", "-k", "shadow_traffic or no_error_spike or healthz",
+        "--expect-shadow", "100", "--expect-weights", "blue=10,green=90",
+        "--fault", "shadow-off", "--fault", "error-spike",
     )  # fmt: skip
-    result = outcomes(manifest)["test_shadow_traffic"]
+    results = outcomes(manifest)
+    assert results["test_healthz"]["outcome"] == "passed"
+    result = results["test_shadow_traffic"]
     assert result["outcome"] == "failed", result
     message = result["message"]
-    assert (
-        "expected at least 190 mirrored copies of 200 probes on green "
-        "(http_requests_total beyond the 200 green answered); got " in message
+    assert re.search(
+        r"expected at least 190 mirrored copies of 200 probes on green \(http_requests_total "
+        r"beyond the \d+ green answered\); got \d+; capture: \S*captures/shadow_traffic\.json",
+        message,
     ), message
-    assert "captures/shadow_traffic.json" in message
     assert "# TYPE" not in message  # the scrapes are captures, not the message
+    result = results["test_no_error_spike"]
+    assert result["outcome"] == "failed", result
+    assert re.search(
+        r"expected green's 5xx share at most 0\.10% above its share before the change "
+        r"\(http_requests_total\); got \d+\.\d\d% 5xx \(\d+ of \d+\) after the change, "
+        r"against 0\.00% \(0 of \d+\) before; capture: \S*captures/error_spike\.json",
+        result["message"],
+    ), result["message"]
 
 
 def test_expect_shadow_is_a_percent_or_one_line() -> None:
@@ -238,3 +253,28 @@ def test_an_edge_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
         "ingress intelgraph/intelgraph-edge answered 404 Not Found; check the name, the "
         "namespace and that the context may read (and, to change weights, patch) it"
     ), result["message"]
+
+
+def _spike(**changed: object) -> spike.Spike:
+    values: dict[str, object] = {
+        "series": "http_requests_total",
+        "before_requests": 1000.0,
+        "before_errors": 1.0,
+        "window_requests": 180.0,
+        "window_errors": 0.0,
+        "probes": 200,
+    }
+    return spike.Spike(**{**values, **changed})  # type: ignore[arg-type]
+
+
+def test_a_spike_is_judged_against_greens_own_share_before() -> None:
+    assert spike.judged(_spike(), 0.001) is None
+    assert spike.judged(_spike(window_errors=1.0), 0.005) is None  # 0.56 % <= 0.1 % + 0.5 %
+    assert spike.judged(_spike(window_errors=1.0), 0.001) == (
+        "0.56% 5xx (1 of 180) after the change, against 0.10% (1 of 1000) before"
+    )
+    assert spike.judged(_spike(window_requests=0.0), 0.001) == (
+        "no request reached green (http_requests_total did not rise over 200 requests through "
+        "the public URL): the weights send it none, or [edge] green_match picks the wrong series"
+    )
+    assert spike.judged(_spike(before_requests=0.0, before_errors=0.0), 0.0) is None

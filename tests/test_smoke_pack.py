@@ -47,10 +47,12 @@ def test_every_check_names_a_sandbox_fault() -> None:
 
 @pytest.mark.stack
 def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) -> None:
-    # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights).
+    # As at T-10: the edge declares and serves blue 10 / green 90 (test_route_weights), and
+    # mirrors every request to green as T-40 set it (test_shadow_traffic).
     done, manifest = run_pack(
-        tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90", "--freeze-since", FROZEN
-    )
+        tmp_path, "-n", "2", "--expect-weights", "blue=10,green=90", "--freeze-since", FROZEN,
+        "--expect-shadow", "100", "--expect-operational",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:]
     results = {k: v for k, v in outcomes(manifest).items() if v["outcome"] != "deselected"}
     expected = {name for name in CHECKS if name != "test_write_freeze_drill"}
@@ -84,8 +86,14 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
     assert alive == [], f"sandbox processes left running: {alive}"
 
 
+# write-freeze-ignored is the opt-in drill's (below); shadow-off and error-spike are proven
+# on their one check, message and all, in tests/test_edge.py, status-degraded in
+# tests/test_status_page.py (a whole pack's run here would add nothing).
+ON_THEIR_OWN = ("write-freeze-ignored", "shadow-off", "error-spike", "status-degraded")
+
+
 @pytest.mark.stack
-@pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f != "write-freeze-ignored"))
+@pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f not in ON_THEIR_OWN))
 def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
     # The checks that are n/a outside the cutover day get what the day gives them.
     day = {

@@ -113,13 +113,27 @@ class Environment:
             self.settings.admin_token_env, "admin token", "admin_token_env"
         )
 
-    def client(self, url: str, token: Callable[[], str] | None = None) -> HttpClient:
+    def statuspage_key(self) -> str:
+        """Statuspage's API key: the sandbox's recorded API takes one it minted; a real env
+        reads [statuspage] token_env."""
+        if self.sandbox is not None:
+            key: str = self.sandbox.token("analyst")
+            return key
+        table = self.settings.require("statuspage", "the status page")
+        return self.settings.read_secret(
+            table.token_env, "Statuspage API key", "statuspage.token_env"
+        )
+
+    def client(
+        self, url: str, token: Callable[[], str] | None = None, auth_scheme: str = "Bearer"
+    ) -> HttpClient:
         """An HTTP client for another of the env's endpoints (Prometheus, Grafana): the env's
         timeout and TLS settings, and its requests recorded; closed with the env."""
         client = HttpClient(
             url,
             timeout_s=self.settings.timeout_s,
             token=token,
+            auth_scheme=auth_scheme,
             verify=self.settings.verify_tls,
             on_request=self.on_request,
             max_body_mb=self.settings.limits.max_body_mb,

@@ -124,6 +124,13 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         metavar="PCT",
     ),
     Option(
+        "--expect-operational",
+        "gonogo_expect_operational",
+        "the status page must read Operational for the env's component, with no maintenance "
+        "banner, now (test_status_page_operational; the cutover's T+30 passes it)",
+        switch=True,
+    ),
+    Option(
         "--freeze-since",
         "gonogo_freeze_since",
         "when the change freeze began, with its offset (2026-12-01T01:00-07:00): "

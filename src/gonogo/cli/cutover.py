@@ -105,6 +105,7 @@ def _cutover(args: argparse.Namespace) -> int:
         note=args.note,
         rehearsal={"faults": args.fault} if args.fault else None,
         present=args.present,
+        watcher=_watcher(args.env_file, args.fault, reports),
     )
     _seal_day(day, key)
     said = f"{run['at']} {run['outcome']}" + (" (forced)" if run["forced"] else "")
@@ -115,7 +116,29 @@ def _cutover(args: argparse.Namespace) -> int:
     if run.get("decision"):  # a verdict step: the day judged as a run, each reason a line
         print(f"gonogo cutover: {run['at']} the day is {run['note']}")
         print("\n".join(run.get("lines") or []))
+    if watch := run.get("watch"):
+        how = "still running" if watch.get("already_running") else "started"
+        print(
+            f"gonogo cutover: heightened watch of {watch['env']} for {watch['for']} {how}: "
+            f"PID {watch['pid']}, log {watch['log']}, evidence {watch['evidence_dir']}; "
+            f"stop it with {watch['stop']}"
+        )
     return EXIT_OK if run["outcome"] == "passed" else EXIT_BAD
+
+
+def _watcher(env_file: str | None, faults: list[str], reports: Path) -> Any:
+    """The sign-off's heightened watch: the green env's [cutover] watch_for, detached."""
+    from gonogo.day import watching
+
+    def start(env: str, earlier: dict[str, Any] | None) -> dict[str, Any]:
+        settings = load_env_file(resolve_env_file(env_file, Path.cwd())).get(env)
+        extra = [f"--env-file={env_file}"] if env_file else []
+        extra += [f"--fault={fault}" for fault in faults]
+        return watching.start(
+            env, settings.cutover.watch_for, reports.resolve() / "watch", extra, earlier
+        )
+
+    return start
 
 
 STEP_LIMIT_S = 3 * 3600  # a cutover step's checks, load included, are bounded well below
@@ -137,6 +160,8 @@ def _pytest_step(env_file: str | None, faults: list[str], freeze_since: str | No
             argv += ["--expect-weights", step.expect_weights]
         if step.shadow:
             argv.append(f"--expect-shadow={step.shadow:g}")
+        if step.operational:
+            argv.append("--expect-operational")
         if freeze_since and not step.freeze:
             argv.append(f"--freeze-since={freeze_since}")
         if env_file:

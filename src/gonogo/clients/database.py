@@ -147,6 +147,23 @@ class DatabaseClient:
         )[0]
         return {"name": name, "restore_point_lsn": lsn, "wal_lsn": current, "system_id": sysid}
 
+    def archiver(self) -> dict[str, Any]:
+        """WAL archiving as the server reports it (pg_stat_archiver, readable by pg_monitor),
+        with the current WAL position and segment size to tell whether WAL waits unarchived."""
+        names = (
+            "archive_mode", "archived_count", "last_archived_wal", "last_archived_time",
+            "failed_count", "last_failed_wal", "last_failed_time", "current_lsn",
+            "segment_bytes", "now",
+        )  # fmt: skip
+        values = self.rows(
+            "SELECT current_setting('archive_mode'), archived_count, last_archived_wal, "
+            "last_archived_time, failed_count, last_failed_wal, last_failed_time, "
+            "pg_current_wal_lsn()::text, "
+            "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'), now() "
+            "FROM pg_stat_archiver"
+        )[0]
+        return dict(zip(names, values, strict=True))
+
     def checksum(self, table: str) -> dict[str, Any]:
         """Row count and an md5 over the rows in a stable order: equal data, equal sum."""
         ident = _identifier(table)

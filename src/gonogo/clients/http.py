@@ -182,13 +182,15 @@ RequestSink = Callable[[RequestRecord], None]
 
 
 class BearerAuth(httpx.Auth):
-    """Reads the token at send time, so a missing variable fails the check that needs it."""
+    """Reads the token at send time, so a missing variable fails the check that needs it.
+    The scheme is Bearer but for APIs that name theirs otherwise (Statuspage's `OAuth`)."""
 
-    def __init__(self, token: Callable[[], str]) -> None:
+    def __init__(self, token: Callable[[], str], scheme: str = "Bearer") -> None:
         self._token = token
+        self._scheme = scheme
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token()}"
+        request.headers["Authorization"] = f"{self._scheme} {self._token()}"
         yield request
 
 
@@ -205,6 +207,7 @@ class HttpClient:
         *,
         timeout_s: float,
         token: Callable[[], str] | None = None,
+        auth_scheme: str = "Bearer",
         verify: bool | str = True,
         on_request: RequestSink | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -220,7 +223,7 @@ class HttpClient:
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
-            auth=BearerAuth(token) if token else None,
+            auth=BearerAuth(token, auth_scheme) if token else None,
             transport=transport or DeadlineTransport(context),
             mounts=proxy_mounts(context, proxy, no_proxy) if transport is None else None,
             follow_redirects=False,

@@ -50,7 +50,13 @@ from gonogo.config.data import (
     GraphSettings,
     StreamSettings,
 )
-from gonogo.config.day import ClusterSettings, CommsSettings, CutoverSettings, EdgeSettings
+from gonogo.config.day import (
+    ClusterSettings,
+    CommsSettings,
+    CutoverSettings,
+    EdgeSettings,
+    StatuspageSettings,
+)
 from gonogo.config.fields import plain_url
 from gonogo.config.release import CiSettings, EvidenceSettings
 from gonogo.config.security import SecuritySettings
@@ -128,6 +134,7 @@ class EnvSettings(Table):
     load: LoadSettings = Field(default_factory=LoadSettings)
     comms: CommsSettings = Field(default_factory=CommsSettings)
     edge: EdgeSettings | None = None
+    statuspage: StatuspageSettings | None = None
     watch: WatchSettings = Field(default_factory=WatchSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     grafana: GrafanaSettings | None = None

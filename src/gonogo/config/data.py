@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from gonogo.config.load import Duration, check_duration
 from gonogo.table import Table, VarName, check_var_name
 
 
@@ -98,6 +99,11 @@ class DataopsSettings(Table):
     drain_within_s: float = Field(default=30.0, gt=0, le=3600)
     # Numbered messages the stream-integrity check sends through the canary topic.
     canary_messages: int = Field(default=20, ge=2, le=10000)
+    # T-50 "verify snapshots": the recovery point objective. The newest archived WAL (what a
+    # point-in-time recovery replays) may be this old while WAL written since waits.
+    rpo: Duration = "15m"
+
+    _d = field_validator("rpo")(check_duration)
 
 
 class BaselineSettings(Table):

@@ -59,15 +59,16 @@ class EdgeSettings(Table):
     samples: int = Field(default=200, ge=20, le=5000)
     # How long a weight change may take to reach the traffic (the edge reloads its config).
     settle_s: float = Field(default=30.0, gt=0, le=600)
-    # T-40's shadow traffic: the TraefikService whose `mirroring` copies requests to green,
-    # and the label matchers that pick green's series out of the env's [metrics] (as in
-    # PromQL, 'service="intelgraph-green@file"'); empty when the env's /metrics is green's own.
+    # T-40's shadow traffic: the TraefikService whose `mirroring` copies requests to green.
+    # And the label matchers that pick green's series out of the env's [metrics] (as in
+    # PromQL, 'service="intelgraph-green@file"'), read by the shadow and error-spike checks;
+    # empty when the env's /metrics is green's own.
     mirror: str = "intelgraph-mirrored"
-    shadow_match: str = ""
+    green_match: str = ""
 
     _u = field_validator("public_url")(plain_url)
 
-    @field_validator("shadow_match")
+    @field_validator("green_match")
     @classmethod
     def _matchers(cls, value: str) -> str:
         if value.strip():
@@ -86,6 +87,20 @@ class EdgeSettings(Table):
         return self
 
 
+class StatuspageSettings(Table):
+    """The public status page (Atlassian Statuspage's API v1): T+30's "Operational" and the
+    maintenance banner lifted. Read with an API key (`Authorization: OAuth KEY`)."""
+
+    api_url: str = "https://api.statuspage.io/v1"
+    page_id: str
+    # The env's component on the page, by id or by name.
+    component: str
+    token_env: VarName | None = None
+
+    _u = field_validator("api_url")(plain_url)
+    _v = field_validator("token_env")(check_var_name)
+
+
 class CutoverSettings(Table):
     """What the cutover day's rows judge on this deployment (the one-pager's timeline)."""
 
@@ -95,3 +110,27 @@ class CutoverSettings(Table):
     # T-60 "freeze non-cutover deploys": the namespaces whose Deployments, StatefulSets and
     # DaemonSets must not roll out from the freeze on (default: [cluster] namespace).
     freeze_namespaces: list[str] = Field(default_factory=list)
+    # T-45 "warm caches": paths fetched through the env's URL (its token sent), each of
+    # which must answer 200 before users arrive: the hot reads whose caches and pools a
+    # cold green would fill on the first users' time.
+    warm_paths: list[str] = Field(
+        default_factory=lambda: ["/api/ping", "/.well-known/jwks.json"], min_length=1
+    )
+    # T-10 / T-0 "no error spike": after the weight change, spike_probes requests to
+    # spike_path through the public URL (the token sent), and green's 5xx share over them
+    # may exceed its share before by at most spike_margin (0.001: 0.1 percentage points).
+    spike_path: str = "/api/ping"
+    spike_probes: int = Field(default=200, ge=20, le=5000)
+    spike_margin: float = Field(default=0.001, ge=0, le=1)
+    # T+60 "enter heightened watch (24h)": the watch the sign-off starts, this long.
+    watch_for: Duration = "24h"
+
+    _d = field_validator("watch_for")(check_duration)
+
+    @field_validator("warm_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        odd = [p for p in value if not p.startswith("/")]
+        if odd:
+            raise ValueError(f"each warm path starts with '/' (relative to base_url): {odd}")
+        return value

@@ -58,6 +58,12 @@ class Step(Table):
     # The share of requests the edge mirrors to green now (T-40's shadow traffic), in
     # percent; passed as --expect-shadow (test_shadow_traffic).
     shadow: float | None = Field(default=None, gt=0, le=100)
+    # The step from which the status page must read Operational (T+30): passed as
+    # --expect-operational (test_status_page_operational).
+    operational: bool = False
+    # The sign-off that enters the heightened watch (T+60): once it passes, a `gonogo watch`
+    # of the green env for its [cutover] watch_for runs detached, its PID and folder recorded.
+    watch: bool = False
     # The roles the step's roll-call names (--present ROLE=NAME); one left empty stops it.
     roles: list[str] = Field(default_factory=list)
     # The step that begins the change freeze (T-60): its start is recorded, and every later
@@ -75,10 +81,14 @@ class Step(Table):
     def _judged(self) -> Step:
         if self.kind == "checks" and not self.marker:
             raise ValueError('a "checks" step needs marker = "smoke" (a pytest -m expression)')
-        if self.kind != "checks" and (self.marker or self.keyword or self.weights or self.shadow):
+        expects = self.weights or self.shadow or self.operational
+        if self.kind != "checks" and (self.marker or self.keyword or expects):
             raise ValueError(
-                f'a "{self.kind}" step runs no checks: drop marker, keyword, weights and shadow'
+                f'a "{self.kind}" step runs no checks: drop marker, keyword, weights, shadow '
+                "and operational"
             )
+        if self.watch and self.kind != "verdict":
+            raise ValueError('watch = true belongs on the sign-off, a "verdict" step')
         if self.weights is not None:
             from gonogo.day.edge import parse_expected
 
@@ -224,6 +234,11 @@ class Day:
 
     def due(self, step: Step) -> dt.datetime:
         return self.t0 + dt.timedelta(minutes=step.minutes)
+
+    def watch(self) -> dict[str, Any] | None:
+        """The heightened watch the day started last, as recorded."""
+        started = [r["watch"] for r in self.data["runs"] if r.get("watch")]
+        return started[-1] if started else None
 
     def last_run(self, at: str) -> dict[str, Any] | None:
         runs = [r for r in self.data["runs"] if r["at"] == at]

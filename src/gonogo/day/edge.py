@@ -29,6 +29,7 @@ import yaml
 
 from gonogo.config.day import EdgeSettings
 from gonogo.errors import ConfigError, GonogoError, TargetError
+from gonogo.series import Selector, parse_selector
 
 if TYPE_CHECKING:
     from gonogo.clients.http import HttpClient
@@ -244,6 +245,21 @@ class Edge:
                 continue
             counts[slot] += 1
         return Observed(counts, n, failures)
+
+    def green_series(self) -> tuple[Selector, str]:
+        """Green's request series ([metrics] requests, narrowed by [edge] green_match) and
+        the label naming the status code: what the shadow and error-spike checks count."""
+        mapping = self.env.signals.mapping("requests")
+        if mapping.series is None:
+            raise ConfigError(
+                "the edge's checks read [metrics] requests as a series (they compare two "
+                'scrapes of green); map it with series = "metric{label=...}" rather than promql'
+            )
+        series = mapping.series
+        match = self.settings.green_match.strip()
+        for matcher in parse_selector(f"x{{{match}}}").matchers if match else ():
+            series = series.and_label(matcher.label, matcher.op, matcher.value)
+        return series, mapping.status_label
 
     def slot_of_reply(self, reply: Any) -> str | None:
         s = self.settings

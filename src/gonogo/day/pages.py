@@ -27,9 +27,11 @@ def plan_lines(day: Day) -> list[str]:
             "checks": f"-m '{step.marker}'"
             + (f" -k '{step.keyword}'" if step.keyword else "")
             + (f" --expect-weights {step.expect_weights}" if step.weights else "")
-            + (f" --expect-shadow {step.shadow:g}" if step.shadow else ""),
+            + (f" --expect-shadow {step.shadow:g}" if step.shadow else "")
+            + (" --expect-operational" if step.operational else ""),
             "verdict": "the day as a run: every required check run in the day and passed "
-            "(or validly waived), and every earlier step passed",
+            "(or validly waived), and every earlier step passed"
+            + ("; on GO, the heightened watch starts" if step.watch else ""),
             "manual": "by hand: gonogo cutover run " + step.at + " --note '...'",
         }[step.kind]
         env = envs.get(step.env) or step.env

@@ -6,7 +6,7 @@ was told is not what it does, so the mirror is read two ways:
 - declared: the TraefikService `[edge] mirror`, whose `spec.mirroring.mirrors` lists
   green's Service with a `percent` (Traefik's mirroring);
 - observed: `[edge] samples` probes through the public URL, and green's request counter
-  (the `[metrics]` requests signal, narrowed by `[edge] shadow_match` when the env's
+  (the `[metrics]` requests signal, narrowed by `[edge] green_match` when the env's
   metrics hold more than green's own) read before and after, series by series. What rose
   beyond the probes green answered itself is the mirrored copies; their share must be the
   declared one, and none of what green answered may be a 5xx.
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gonogo.day.edge import Edge, EdgeError, Observed, namespace, tolerance
 from gonogo.errors import ConfigError
-from gonogo.series import Selector, parse_selector
+from gonogo.series import Selector
 from gonogo.signals import increase
 
 if TYPE_CHECKING:
@@ -90,24 +90,9 @@ def declared(route: Edge) -> Mirror:
     return Mirror(percent, where, {"mirroring": mirroring})
 
 
-def green_series(route: Edge) -> tuple[Selector, str]:
-    """Green's request series and the label naming the status code."""
-    mapping = route.env.signals.mapping("requests")
-    if mapping.series is None:
-        raise ConfigError(
-            "the shadow check reads [metrics] requests as a series (it compares two scrapes "
-            'of green); map it with series = "metric{label=...}" rather than promql'
-        )
-    series = mapping.series
-    match = route.settings.shadow_match.strip()
-    for matcher in parse_selector(f"x{{{match}}}").matchers if match else ():
-        series = series.and_label(matcher.label, matcher.op, matcher.value)
-    return series, mapping.status_label
-
-
 def observe(route: Edge, percent: float) -> Shadow:
     """Probe the public URL and read how many copies green answered."""
-    series, code = green_series(route)
+    series, code = route.green_series()
     metrics = route.env.metrics
     before = metrics.scrape()
     probes = route.observe()

@@ -28,6 +28,8 @@ def judge_day(day: Day, step: Step, now: dt.datetime) -> verdict.DayVerdict:
 
 
 Runner = Callable[[Step, str, Path], tuple[int, Path | None]]
+# Starts (or finds running) the heightened watch of an env: what the record keeps of it.
+Watcher = Callable[[str, dict[str, Any] | None], dict[str, Any]]
 
 # A step's checks, as its bundle recorded them: what passes it, what only accounts for one.
 _STEP_OK = {"passed", "waived", "xfailed"}
@@ -119,6 +121,7 @@ def run_step(
     note: str | None = None,
     rehearsal: dict[str, Any] | None = None,
     present: list[str] | None = None,
+    watcher: Watcher | None = None,
 ) -> dict[str, Any]:
     """Run one step (its checks through `runner`, the verdict, or a manual note) and record
     it. Refused in one line when an earlier step has not passed, unless forced."""
@@ -159,6 +162,8 @@ def run_step(
         run.update(outcome="passed", note=note)
     elif step.kind == "verdict":
         run.update(_go_no_go(day, step, started))
+        if step.watch and run["outcome"] == "passed" and watcher is not None:
+            run["watch"] = watcher(str(day.data["envs"]["green"]), day.watch())
     else:
         env = day.data["envs"].get(step.env)
         if not env:

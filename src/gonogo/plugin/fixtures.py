@@ -126,6 +126,18 @@ def expected_shadow(request: pytest.FixtureRequest) -> float:
 
 
 @pytest.fixture
+def expected_operational(request: pytest.FixtureRequest) -> bool:
+    """Whether the status page must read Operational now (--expect-operational). Without it
+    the status-page check is n/a: through the window the page says maintenance, on purpose."""
+    if not request.config.stash[RUN].envs.expected_operational:
+        raise NotApplicable(
+            "the status page is not expected Operational now (pass --expect-operational; the "
+            "cutover day's T+30 step passes it)"
+        )
+    return True
+
+
+@pytest.fixture
 def freeze_since(request: pytest.FixtureRequest) -> Any:
     """When the change freeze began (--freeze-since). Without it the freeze check is n/a: no
     freeze is on outside the cutover day, and a plain smoke run must not turn INCOMPLETE."""

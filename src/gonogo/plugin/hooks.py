@@ -7,7 +7,8 @@ when a run asks for gonogo: wiring only, one module per hook phase.
     collection.py  pack markers, drills, deselections
     load.py        load plans: threshold items, the announcement, load_result / load_slot
     fixtures.py    --env as every check's parameter; env (through RunEnvs.open), its clients,
-                   evidence, release, expected_weights, expected_shadow, freeze_since
+                   evidence, release, expected_weights, expected_shadow,
+                   expected_operational, freeze_since
     reporting.py   one-line outcomes, waivers, redaction, attachments, the sealing Controller
     state.py       the StashKeys and xdist keys they share
 
@@ -28,6 +29,7 @@ from gonogo.plugin.fixtures import (
     env,
     env_evidence,
     evidence,
+    expected_operational,
     expected_shadow,
     expected_weights,
     freeze_since,
@@ -71,6 +73,7 @@ __all__ = [
     "env",
     "env_evidence",
     "evidence",
+    "expected_operational",
     "expected_shadow",
     "expected_weights",
     "freeze_since",

@@ -185,6 +185,7 @@ def _read_envs(config: pytest.Config, run: Run, names: list[str]) -> None:
         from gonogo.day.edge import parse_expected
 
         run.envs.expected_weights = parse_expected(weights)
+    run.envs.expected_operational = bool(config.getoption("gonogo_expect_operational"))
     shadow = config.getoption("gonogo_expect_shadow")
     if shadow:
         from gonogo.day.shadow import parse_percent

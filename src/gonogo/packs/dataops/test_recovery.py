@@ -13,12 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gonogo import backups
 from gonogo.checks import says
 from gonogo.clients.database import DatabaseClient
 from gonogo.env import Environment
 from gonogo.errors import NotApplicable, TargetError
 from gonogo.evidence import Captures
 from gonogo.times import utcnow
+from gonogo.vocabulary import parse_duration
 
 MARKERS = Path(".gonogo") / "recovery-markers"
 
@@ -106,4 +108,28 @@ def test_replication_healthy(
     evidence.measured(worst, settings.max_replica_lag_s, " s")
     assert worst <= settings.max_replica_lag_s, says(
         f"replay lag <= {settings.max_replica_lag_s:g} s", f"{worst:g} s", path
+    )
+
+
+def test_wal_archive_within_rpo(
+    env: Environment, database: DatabaseClient, evidence: Captures
+) -> None:
+    """Rule: the database can be recovered to a point in time within [dataops] rpo (15m):
+    WAL archiving is on, nothing failed since the newest archived segment (pg_stat_archiver),
+    and that segment is no older than the RPO while WAL written after it waits. The
+    one-pager's T-50 "verify snapshots"; a base backup's age is the backup tool's to say.
+
+    Fault: backup-stale
+    """
+    rpo = env.settings.dataops.rpo
+    status = database.archiver()
+    found = backups.problems(status, parse_duration(rpo), rpo)
+    path = evidence.save(
+        "wal_archive.json",
+        {"database": database.where, "rpo": rpo, "pg_stat_archiver": status, "problems": found},
+    )
+    assert not found, says(
+        f"WAL archived within the RPO of {rpo} on {database.where}, no failure since",
+        "; ".join(found),
+        path,
     )

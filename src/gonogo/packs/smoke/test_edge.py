@@ -4,7 +4,7 @@ follows them."""
 from __future__ import annotations
 
 from gonogo.checks import says
-from gonogo.day import edge, shadow
+from gonogo.day import edge, shadow, spike
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
@@ -102,3 +102,40 @@ def test_shadow_traffic(env: Environment, expected_shadow: float, evidence: Capt
         path,
     )
     assert errors == 0, says("no 5xx from green under shadow traffic", f"{errors:g}", path)
+
+
+def test_no_error_spike(
+    env: Environment, expected_weights: dict[str, float], evidence: Captures
+) -> None:
+    """Rule: after a weight change (--expect-weights: the cutover's T-10 and T-0), green's
+    5xx share over [cutover] spike_probes (200) requests to spike_path through the public
+    URL is at most its share before plus spike_margin (0.1 percentage points): the
+    one-pager's exit "No error spike", read on green's own request counter.
+
+    Fault: error-spike
+    """
+    settings = env.settings.cutover
+    route = edge.Edge(env)
+    seen = spike.measure(route, settings.spike_path, settings.spike_probes)
+    for n, text in enumerate(seen.scrapes):
+        evidence.save(f"spike-{('before', 'after')[n]}.prom", text)
+    path = evidence.save(
+        "error_spike.json",
+        {
+            "weights": expected_weights,
+            "path": settings.spike_path,
+            "margin": settings.spike_margin,
+            "series": seen.series,
+            "before": {"requests": seen.before_requests, "5xx": seen.before_errors},
+            "after": {"requests": seen.window_requests, "5xx": seen.window_errors},
+            "answers_by_status": seen.by_status,
+            "failures": seen.failures[:20],
+        },
+    )
+    problem = spike.judged(seen, settings.spike_margin)
+    assert problem is None, says(
+        f"green's 5xx share at most {settings.spike_margin:.2%} above its share before the "
+        f"change ({seen.series})",
+        problem or "",
+        path,
+    )

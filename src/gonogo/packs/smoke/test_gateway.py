@@ -1,8 +1,10 @@
-"""The API gateway: spot latency against the budget, and the ABAC decisions."""
+"""The API gateway: spot latency against the budget, the ABAC decisions, and T-45's warm
+caches."""
 
 from __future__ import annotations
 
-from gonogo.checks import percentile, says
+from gonogo.checks import percentile, says, short
+from gonogo.clients.http import elapsed_ms
 from gonogo.env import Environment
 from gonogo.evidence import Captures
 
@@ -57,3 +59,30 @@ def test_abac_no_token_is_refused(env: Environment, evidence: Captures) -> None:
     r = env.http.get(f"{env.settings.api_path}{env.settings.smoke.allowed_path}", auth=False)
     path = evidence.save("abac_notoken.code", f"{r.status_code}\n")
     assert r.status_code == 401, says("401 for a request with no token", str(r.status_code), path)
+
+
+def test_warm_paths_answer(env: Environment, evidence: Captures) -> None:
+    """Rule: each of [cutover] warm_paths (default /api/ping, /.well-known/jwks.json) answers
+    200 through the env's URL with its token: the one-pager's T-45 "warm caches", exit
+    "Healthy, 0 errors". One answer other than 200 is an error the first users would meet.
+
+    Fault: error-rate=1
+    """
+    answers = []
+    for warm in env.settings.cutover.warm_paths:
+        r = env.http.get(warm)
+        answers.append(
+            {
+                "path": warm,
+                "status": r.status_code,
+                "ms": round(elapsed_ms(r), 1),
+                "body": short(r.text),
+            }
+        )
+    path = evidence.save("warm_paths.json", {"base_url": env.settings.base_url, "answers": answers})
+    errors = [f"{a['path']}: {a['status']} {a['body']}" for a in answers if a["status"] != 200]
+    assert not errors, says(
+        f"200 from each of {len(answers)} warm path(s) ([cutover] warm_paths)",
+        "; ".join(errors[:4]),
+        path,
+    )

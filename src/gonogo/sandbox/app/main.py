@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gonogo.errors import ConfigError
 from gonogo.sandbox import faults as fault_registry
-from gonogo.sandbox.app import edge
+from gonogo.sandbox.app import edge, statuspage
 from gonogo.sandbox.app.edge import SLOT_HEADER
 from gonogo.sandbox.app.graphql_routes import graphql_routes
 from gonogo.sandbox.app.guard import Guard
@@ -136,7 +136,11 @@ def _measure(app: FastAPI, state: State) -> None:
             route, _, ms = (state.fault("latency") or "").rpartition(":")
             if not route or route == path:
                 await asyncio.sleep(float(ms) / 1000.0)
-        if faulted and random.random() < state.share("error-rate"):  # noqa: S311
+        # error-spike: only what users send through the edge (Traefik says X-Forwarded-For).
+        share = state.share("error-rate") + (
+            state.share("error-spike") if "x-forwarded-for" in request.headers else 0.0
+        )
+        if faulted and random.random() < share:  # noqa: S311
             response = JSONResponse({"error": "internal error (injected)"}, status_code=500)
         elif faulted and _rate_limited(request):
             state.metrics.rate_limited.inc()
@@ -146,7 +150,8 @@ def _measure(app: FastAPI, state: State) -> None:
         route_obj = request.scope.get("route")
         route = getattr(route_obj, "path", "unmatched")
         seconds = time.perf_counter() - t0
-        state.metrics.request(route, request.method, response.status_code, seconds)
+        if not path.startswith("/__sandbox/"):  # the stack's own start-up probe: no user's
+            state.metrics.request(route, request.method, response.status_code, seconds)
         response.headers[SLOT_HEADER] = config.slot
         return response
 
@@ -289,6 +294,7 @@ def _api_routes(app: FastAPI, state: State, guard: Guard) -> None:
             cluster_namespace, dict(config.edge_weights), running, config.edge_mirror_percent
         )
         edge.mount(app, recorded, state.on, _log)
+    statuspage.mount(app, state.public_key, lambda: state.on("status-degraded"))
 
     @app.get("/api/audit")
     async def audit(request: Request) -> dict[str, Any]:
