@@ -19,7 +19,7 @@ import pytest
 
 from tests.packs import assert_red_with_a_message, outcomes, run_pack
 
-DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk,root-fields,alertmanager"
+DIALECTS = "prom-client,metrics-port,traefik,document-id,audit-jwk,root-fields,alertmanager,standby"
 # Faults whose smoke checks read what a dialect changes: metric names and absence, the
 # metrics endpoint, persisted documents sent as documentId by GET.
 DIALECT_FAULTS = {
@@ -49,7 +49,8 @@ def test_every_dialect_on_a_healthy_environment_is_go(tmp_path: Path) -> None:
     assert verdict["decision"] == "GO", done.stdout[-3000:]
     results = outcomes(manifest)
     day_checks = ("test_route_weights", "test_no_error_spike", "test_shadow_traffic")
-    for check in (*day_checks, "test_no_rollout_during_freeze"):
+    standby = ("test_replication_healthy", "test_final_sync_delta_applied")
+    for check in (*day_checks, *standby, "test_no_rollout_during_freeze"):
         assert results[check]["outcome"] == "passed", (check, results[check])
     steps = next((tmp_path / "evidence").glob("local/*/steps.log")).read_text()
     assert f"dialects: {DIALECTS.replace(',', ', ')}" in steps
@@ -109,8 +110,8 @@ def test_dialect_refusals_are_one_line() -> None:
 
     assert usage("--env", "local", "--dialect", "prom-clinet") == (
         "ERROR: unknown dialect 'prom-clinet'; did you mean 'prom-client'? dialects: prom-client, "
-        "metrics-port, traefik, otel, document-id, audit-jwk, root-fields, alertmanager (list them "
-        "with `gonogo sandbox dialects`)"
+        "metrics-port, traefik, otel, document-id, audit-jwk, root-fields, alertmanager, standby "
+        "(list them with `gonogo sandbox dialects`)"
     )
     assert usage("--env", "local", "--dialect", "traefik,otel") == (
         "ERROR: dialects traefik and otel both rename the request series; choose one"

@@ -200,6 +200,7 @@ class Environment:
             self.settings.timeout_s,
             self.name,
             scratch_password=secret(table.scratch_password_env, "database.scratch_password_env"),
+            sync_password=secret(table.sync_password_env, "database.sync_password_env"),
         )
 
     @cached_property

@@ -43,10 +43,12 @@ class DatabaseClient:
         timeout_s: float,
         env: str,
         scratch_password: str | None = None,
+        sync_password: str | None = None,
     ) -> None:
         self.settings = settings
         self._password = password
         self._scratch_password = scratch_password
+        self._sync_password = sync_password
         self.timeout_s = timeout_s
         self.env = env
         self.where = where(settings.dsn)
@@ -166,12 +168,46 @@ class DatabaseClient:
 
     def checksum(self, table: str) -> dict[str, Any]:
         """Row count and an md5 over the rows in a stable order: equal data, equal sum."""
-        ident = _identifier(table)
-        count, digest = self.rows(
-            f"SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') "  # noqa: S608 - a validated identifier
-            f"FROM {ident} AS t"
-        )[0]
+        count, digest = self.rows(_checksum_sql(table))[0]
         return {"table": table, "rows": int(count), "md5": str(digest)}
+
+    def sync_checksums(self) -> dict[str, dict[str, Any]]:
+        """checksum_tables on the other side of the final sync ([database] sync_dsn), read-only."""
+        import psycopg
+
+        dsn = self.settings.sync_dsn
+        if dsn is None:
+            raise ConfigError(f"env '{self.env}': database.sync_dsn is not set")
+        conn = self._connect(dsn, self._sync_password, read_only=True)
+        found = {}
+        try:
+            for table in self.settings.checksum_tables:
+                try:
+                    count, digest = conn.execute(_checksum_sql(table).encode()).fetchone()
+                except psycopg.Error as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+                    raise TargetError(f"postgresql://{where(dsn)}: {first}") from None
+                found[table] = {"table": table, "rows": int(count), "md5": str(digest)}
+        finally:
+            conn.close()
+        return found
+
+    def replay_positions(self) -> list[dict[str, Any]]:
+        """Each replica's WAL sent and replayed (pg_stat_replication), and the bytes between."""
+        found = self.rows(
+            "SELECT application_name, state, sent_lsn::text, replay_lsn::text, "
+            "coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0)::bigint FROM pg_stat_replication"
+        )
+        return [
+            {
+                "replica": a,
+                "state": s,
+                "sent_lsn": sent,
+                "replay_lsn": replay,
+                "behind_bytes": int(b),
+            }
+            for a, s, sent, replay, b in found
+        ]
 
     def replication(self) -> list[dict[str, Any]]:
         found = self.rows(
@@ -179,6 +215,14 @@ class DatabaseClient:
             "coalesce(extract(epoch FROM replay_lag), 0)::float8 FROM pg_stat_replication"
         )
         return [{"replica": a, "state": s, "replay_lag_s": float(lag)} for a, s, lag in found]
+
+
+def _checksum_sql(table: str) -> str:
+    ident = _identifier(table)
+    return (
+        f"SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') "  # noqa: S608 - a validated identifier
+        f"FROM {ident} AS t"
+    )
 
 
 SCHEMA_QUERIES = {

@@ -76,10 +76,16 @@ class DatabaseSettings(Table):
     # Streaming replicas this database should have, and the replay lag they may show.
     replicas: int = Field(default=0, ge=0)
     max_replica_lag_s: float = Field(default=30.0, gt=0)
+    # The other side of T-5's final sync delta (a replica, or the database green takes over
+    # from): checksum_tables must read the same there once replay has caught up.
+    sync_dsn: str | None = None
+    sync_password_env: VarName | None = None
 
-    _v = field_validator("password_env", "scratch_password_env")(check_var_name)
+    _v = field_validator("password_env", "scratch_password_env", "sync_password_env")(
+        check_var_name
+    )
 
-    @field_validator("dsn", "scratch_dsn")
+    @field_validator("dsn", "scratch_dsn", "sync_dsn")
     @classmethod
     def _dsn(cls, value: str | None) -> str | None:
         if value is None:
@@ -102,6 +108,9 @@ class DataopsSettings(Table):
     # T-50 "verify snapshots": the recovery point objective. The newest archived WAL (what a
     # point-in-time recovery replays) may be this old while WAL written since waits.
     rpo: Duration = "15m"
+    # T-5 "final sync delta": how far (bytes of WAL) a replica's replay may trail what the
+    # primary sent; 0, the delta applied.
+    max_replay_lag_bytes: int = Field(default=0, ge=0)
 
     _d = field_validator("rpo")(check_duration)
 

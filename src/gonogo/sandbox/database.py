@@ -88,6 +88,22 @@ def archive_now(dsn: str, wait_s: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def fall_behind(primary_dsn: str, standby_dsn: str) -> None:
+    """sync-delta: the standby stops replaying (as a standby stuck on a conflict does) and the
+    primary takes a write after, so the final sync delta is not applied on the other side."""
+    import uuid
+
+    import psycopg
+
+    with psycopg.connect(standby_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    with psycopg.connect(primary_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            "INSERT INTO notes (id, text, author) VALUES (%s, %s, %s)",
+            (uuid.uuid4(), "written after the standby stopped replaying", "sync-delta"),
+        )
+
+
 def create_roles(dsn: str, *, restore_point: bool = True) -> None:
     """The pack's read-only role (statements logged) and the scratch role and database."""
     import psycopg

@@ -27,6 +27,8 @@ DIALECTS: dict[str, str] = {
     "root-fields": "GraphQL root fields and variables named otherwise (recentNotes(first:) ...)",
     "alertmanager": "firing alerts read from Alertmanager's API v2 ([alerts] alertmanager_url), "
     "not Prometheus's ALERTS",
+    "standby": "PostgreSQL with a streaming standby (pg_basebackup -R): [database] replicas = 1, "
+    "sync_dsn its address",
 }
 # Series vocabularies: one of them at a time names the request series.
 EXCLUSIVE = ("traefik", "otel")

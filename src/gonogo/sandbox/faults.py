@@ -85,6 +85,11 @@ FAULTS: dict[str, Fault] = {
             "the status page shows the gateway's component degraded and the cutover's "
             "maintenance still in progress (its banner up)",
         ),
+        Fault(
+            "sync-delta",
+            "the database's streaming standby stops replaying and the primary takes a write "
+            "after: the final sync delta is not applied on the other side",
+        ),
         Fault("blue-cold", "blue, the rollback target, is not ready (its /readyz answers 503)"),
         Fault("field-renamed", "GraphQL Widget.type is renamed to Widget.kind"),
         Fault("graph-schema-drift", "the graph lacks its :Note(id) index"),

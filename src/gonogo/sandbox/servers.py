@@ -325,3 +325,51 @@ def start_alertmanager(logs: Path, workdir: Path) -> Started | None:
         port,
         logs,
     )
+
+
+def start_standby(logs: Path, workdir: Path, primary_port: int) -> Started:
+    """A streaming replica of the local PostgreSQL, as a deployment's standby is made:
+    pg_basebackup -R (a base backup that follows the primary), then a hot standby on its
+    own port. What the final sync delta (T-5) and the replication check read."""
+    POSTGRES_BIN_PATH = _quiet_import_postgres().POSTGRES_BIN_PATH
+    import pwd
+    import subprocess
+
+    user = _postgres_user(workdir)
+    pgdata, sockets = workdir / "standby", workdir / "standby-sock"
+    for folder in (pgdata, sockets):
+        folder.mkdir(exist_ok=True)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+    pgdata.chmod(0o700)
+    argv = [str(POSTGRES_BIN_PATH / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port),
+            "-U", "postgres", "-D", str(pgdata), "-R", "-X", "stream", "--no-sync",
+            "-c", "fast"]  # fmt: skip
+    done = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SandboxError(f"postgres standby: pg_basebackup failed: {last}")
+    port = free_port()
+    child = spawn(
+        "postgres standby",
+        [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-p", str(port),
+         "-h", "127.0.0.1", "-k", str(sockets), "-c", "fsync=off", "-c", "archive_mode=off",
+         "-c", "cluster_name=standby"],
+        logs / "postgres-standby.log",
+        user=user,
+        stop_signal=signal.SIGINT,
+    )  # fmt: skip
+
+    def streaming() -> bool:
+        import psycopg
+
+        primary = f"postgresql://postgres@127.0.0.1:{primary_port}/postgres"
+        with psycopg.connect(primary, connect_timeout=1) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+            ).fetchone()
+            return bool(row and row[0])
+
+    ready = child.wait_ready(streaming, READY_TIMEOUT_S, "stream from the primary")
+    return Started(child, port, ready)

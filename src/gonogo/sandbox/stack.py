@@ -63,6 +63,7 @@ class _Dependencies:
 
     dsn: str
     pg_at: str
+    standby_at: str | None
     bootstrap: str
     bolt_port: int
     release: Path
@@ -146,7 +147,11 @@ class Stack:
         public_url = self._edge(edge_plan, slots, timings) if with_edge else None
 
         # Outages that only the stack can cause: the server goes away under a running app.
-        for fault, name in (("graph-down", "graph (FalkorDB)"), ("kafka-down", "kafka (tansu)")):
+        for fault, name in (
+            ("graph-down", "graph (FalkorDB)"),
+            ("kafka-down", "kafka (tansu)"),
+            ("replica-down", "postgres standby"),
+        ):
             if fault in self.faults:
                 for child in self.children:
                     if child.name == name:
@@ -164,6 +169,9 @@ class Stack:
             kafka_bootstrap=deps.bootstrap,
             postgres_dsn=deps.dsn,
             dataops_dsn=f"postgresql://{database.READ_ONLY_ROLE}@{deps.pg_at}/postgres",
+            standby_dsn=f"postgresql://{database.READ_ONLY_ROLE}@{deps.standby_at}/postgres"
+            if deps.standby_at
+            else None,
             scratch_dsn=f"postgresql://{database.SCRATCH}@{deps.pg_at}/{database.SCRATCH}",
             release_dir=str(deps.release),
             kubeconfig=str(kubeconfig),
@@ -197,6 +205,7 @@ class Stack:
         )
         self.children.append(pg.child)
         dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        standby_at = None
         # In the logs folder, which outlives the stack: messages cite files in it.
         release, held_back = release_copy.prepare_release(self.logs / "release", self.faults)
         try:
@@ -210,12 +219,19 @@ class Stack:
             database.archive_now(dsn)
         except Exception as exc:
             raise SandboxError(f"postgres: migrations failed: {exc}") from None
+        if "standby" in self.dialects or "sync-delta" in self.faults:
+            standby = servers.start_standby(self.logs, self.workdir / "postgres", pg.port)
+            self.children.append(standby.child)
+            standby_at = f"127.0.0.1:{standby.port}"
+            if "sync-delta" in self.faults:
+                database.fall_behind(dsn, f"postgresql://postgres@{standby_at}/postgres")
         bootstrap = f"127.0.0.1:{kafka.port}"
         _create_topics(bootstrap)
         private, public = make_keys(self.workdir)
         return _Dependencies(
             dsn=dsn,
             pg_at=f"127.0.0.1:{pg.port}",
+            standby_at=standby_at,
             bootstrap=bootstrap,
             bolt_port=bolt_port,
             release=release,
