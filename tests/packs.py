@@ -133,3 +133,11 @@ def assert_red_with_a_message(result: dict, check: str, fault: str) -> None:
     message = result["message"]
     assert ("expected " in message and "; got " in message) or "cannot reach" in message, message
     assert "capture: " in message or "cannot reach" in message, message
+
+
+def fault_runs(faults: list[str], together: tuple[tuple[str, ...], ...]) -> list[tuple[str, ...]]:
+    """The stacks a fault matrix starts: faults that touch disjoint checks share one (a stack
+    is most of a run's time), every other fault has its own. Each fault is in exactly one."""
+    grouped = [g for g in together if all(f in faults for f in g)]
+    inside = {f for g in grouped for f in g}
+    return [*grouped, *((f,) for f in faults if f not in inside)]

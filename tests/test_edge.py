@@ -141,16 +141,27 @@ def test_route_weights_healthy_both_ways_declared(tmp_path: Path, kind: str) -> 
 
 @pytest.mark.stack
 @needs_edge
-def test_shadow_off_and_an_error_spike_each_turn_their_own_check_red(tmp_path: Path) -> None:
-    """One stack, two faults that touch different checks: the mirror declared and not
-    running (shadow-off), and users' requests through the edge answering 500 (error-spike;
-    the smoke's direct ones do not, so healthz stays green)."""
+def test_the_days_own_faults_each_turn_their_own_check_red(tmp_path: Path) -> None:
+    """One stack, three faults that touch different checks: the mirror declared and not
+    running (shadow-off), users' requests through the edge answering 500 (error-spike; the
+    smoke's direct ones do not, so healthz stays green), and the status page still degraded
+    under its maintenance banner (status-degraded)."""
     _, manifest = run_pack(
-        tmp_path, "smoke", "-k", "shadow_traffic or no_error_spike or healthz",
+        tmp_path, "smoke", "-k", "shadow_traffic or no_error_spike or healthz or status_page",
         "--expect-shadow", "100", "--expect-weights", "blue=10,green=90",
-        "--fault", "shadow-off", "--fault", "error-spike",
+        "--expect-operational", "--fault", "shadow-off", "--fault", "error-spike",
+        "--fault", "status-degraded",
     )  # fmt: skip
     results = outcomes(manifest)
+    result = results["test_status_page_operational"]
+    assert result["outcome"] == "failed", result
+    assert re.search(
+        r"expected 'IntelGraph API' operational on http://127\.0\.0\.1:\d+/statuspage/v1/pages/"
+        r"kctbh9vrtdwd and no maintenance in progress; got 'IntelGraph API' is "
+        r"degraded_performance; maintenance 'IntelGraph v3 cutover' is in_progress: its banner "
+        r"is still on the page; capture: ",
+        result["message"],
+    ), result["message"]
     assert results["test_healthz"]["outcome"] == "passed"
     result = results["test_shadow_traffic"]
     assert result["outcome"] == "failed", result

@@ -20,7 +20,14 @@ import psutil
 import pytest
 
 from tests.conftest import running
-from tests.packs import REPO, assert_red_with_a_message, by_fault, outcomes, pack_checks
+from tests.packs import (
+    REPO,
+    assert_red_with_a_message,
+    by_fault,
+    fault_runs,
+    outcomes,
+    pack_checks,
+)
 from tests.packs import run_pack as _run_pack
 
 CHECKS = pack_checks("smoke")
@@ -86,24 +93,33 @@ def test_healthy_environment_all_green_and_nothing_left_running(tmp_path: Path) 
     assert alive == [], f"sandbox processes left running: {alive}"
 
 
-# write-freeze-ignored is the opt-in drill's (below); shadow-off and error-spike are proven
-# on their one check, message and all, in tests/test_edge.py, status-degraded in
-# tests/test_status_page.py (a whole pack's run here would add nothing).
+# write-freeze-ignored is the opt-in drill's (below); shadow-off, error-spike and
+# status-degraded are proven on their one check, message and all, in tests/test_edge.py (a
+# whole pack's run here would add nothing).
 ON_THEIR_OWN = ("write-freeze-ignored", "shadow-off", "error-spike", "status-degraded")
+# Faults of unrelated parts (an endpoint, the recorded cluster, the schema, a Prometheus
+# rule, the policy, one route's latency) share a stack: each still turns its own checks red.
+TOGETHER = (
+    ("healthz-fail", "under-scaled", "freeze-violated", "field-renamed", "alert-firing"),
+    ("readyz-fail", "abac-fail-open", "latency=/api/ping:300"),
+)
+RUNS = fault_runs(sorted(f for f in BY_FAULT if f and f not in ON_THEIR_OWN), TOGETHER)
 
 
 @pytest.mark.stack
-@pytest.mark.parametrize("fault", sorted(f for f in BY_FAULT if f and f not in ON_THEIR_OWN))
-def test_each_fault_turns_its_checks_red(tmp_path: Path, fault: str) -> None:
+@pytest.mark.parametrize("faults", RUNS, ids=["+".join(r) for r in RUNS])
+def test_each_fault_turns_its_checks_red(tmp_path: Path, faults: tuple[str, ...]) -> None:
     # The checks that are n/a outside the cutover day get what the day gives them.
     day = {
         "weights-stuck": ["--expect-weights", "blue=10,green=90"],
         "freeze-violated": ["--freeze-since", FROZEN],
     }
-    done, manifest = run_pack(tmp_path, "--fault", fault, *day.get(fault, []))
+    args = [a for fault in faults for a in ("--fault", fault, *day.get(fault, []))]
+    done, manifest = run_pack(tmp_path, *args)
     results = outcomes(manifest)
-    for check in BY_FAULT[fault]:
-        assert_red_with_a_message(results[check], check, fault)
+    for fault in faults:
+        for check in BY_FAULT[fault]:
+            assert_red_with_a_message(results[check], check, fault)
     assert done.returncode == 1
 
 
