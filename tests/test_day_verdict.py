@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gonogo.day import cutover, pages, steps
+from gonogo.errors import ConfigError
 from gonogo.evidence import Bundle
 
 DAY = """
@@ -261,3 +262,25 @@ def test_a_roll_call_entry_that_cannot_be_read_is_one_line(
         _run(day, present)
     assert str(caught.value) == says
     assert day.data["runs"] == []
+
+
+def test_a_watch_that_cannot_start_leaves_the_go_recorded_and_says_how(tmp_path: Path) -> None:
+    (tmp_path / "cutover.toml").write_text(
+        DAY.replace('kind = "verdict"\n', 'kind = "verdict"\nwatch = true\n', 1)
+    )
+    signed_off = cutover.Day.plan(tmp_path / "r", tmp_path / "cutover.toml", "local", None, T0)
+    healthy(signed_off)
+
+    def broken(env: str, earlier: dict[str, Any] | None) -> dict[str, Any]:
+        raise ConfigError("envs.toml: no env 'local'")
+
+    run = steps.run_step(
+        signed_off, "T-15", runner=None,  # type: ignore[arg-type]
+        now=lambda: dt.datetime(2026, 12, 1, 1, 45, tzinfo=TZ), watcher=broken,
+    )  # fmt: skip
+    assert (run["outcome"], run["decision"]) == ("passed", "GO")
+    assert signed_off.last_run("T-15") == run  # recorded, the GO standing
+    assert run["watch_error"] == (
+        "the heightened watch did not start: envs.toml: no env 'local'; start it by hand: "
+        "gonogo watch --env local --for 24h"
+    )

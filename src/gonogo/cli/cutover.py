@@ -116,6 +116,8 @@ def _cutover(args: argparse.Namespace) -> int:
     if run.get("decision"):  # a verdict step: the day judged as a run, each reason a line
         print(f"gonogo cutover: {run['at']} the day is {run['note']}")
         print("\n".join(run.get("lines") or []))
+    if run.get("watch_error"):
+        print(f"gonogo cutover: {run['watch_error']}", file=sys.stderr)
     if watch := run.get("watch"):
         how = "still running" if watch.get("already_running") else "started"
         print(

@@ -163,7 +163,14 @@ def run_step(
     elif step.kind == "verdict":
         run.update(_go_no_go(day, step, started))
         if step.watch and run["outcome"] == "passed" and watcher is not None:
-            run["watch"] = watcher(str(day.data["envs"]["green"]), day.watch())
+            green = str(day.data["envs"]["green"])
+            try:
+                run["watch"] = watcher(green, day.watch())
+            except (GonogoError, OSError) as exc:  # the GO stands and is recorded regardless
+                run["watch_error"] = (
+                    f"the heightened watch did not start: {exc}; start it by hand: "
+                    f"gonogo watch --env {green} --for 24h"
+                )
     else:
         env = day.data["envs"].get(step.env)
         if not env:
