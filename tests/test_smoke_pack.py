@@ -102,6 +102,7 @@ ON_THEIR_OWN = ("write-freeze-ignored", "shadow-off", "error-spike", "status-deg
 TOGETHER = (
     ("healthz-fail", "under-scaled", "freeze-violated", "field-renamed", "alert-firing"),
     ("readyz-fail", "abac-fail-open", "latency=/api/ping:300"),
+    ("auth-optional", "graph-down", "persisted-off"),
 )
 RUNS = fault_runs(sorted(f for f in BY_FAULT if f and f not in ON_THEIR_OWN), TOGETHER)
 
