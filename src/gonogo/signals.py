@@ -110,6 +110,11 @@ def _sample(result: Any) -> bool:
     return isinstance(value, list) and len(value) == 2
 
 
+def total(snapshot: MetricsSnapshot, series: Selector) -> float:
+    """The matching counters' sum in one scrape (absent is 0): what a target served so far."""
+    return sum(_matching(snapshot, series))
+
+
 def increase(old: MetricsSnapshot, new: MetricsSnapshot, series: Selector) -> float:
     """How much the matching counters rose between two scrapes, series by series, as
     Prometheus's increase() reads a counter: a series whose value dropped was reset (its

@@ -35,7 +35,7 @@ class Page:
     maintenances: list[dict[str, Any]]
 
 
-def _list(env: Environment, client: Any, path: str) -> list[dict[str, Any]]:
+def _list(client: Any, path: str) -> list[dict[str, Any]]:
     reply = client.get(path)
     data = body(reply)
     if reply.status_code != 200 or not isinstance(data, list):
@@ -50,8 +50,8 @@ def read(env: Environment) -> Page:
     table = env.settings.require("statuspage", "the status page")
     client = env.client(table.api_url, env.statuspage_key, auth_scheme="OAuth")
     base = f"/pages/{table.page_id}"
-    components = _list(env, client, f"{base}/components")
-    maintenances = _list(env, client, f"{base}/incidents/active_maintenance")
+    components = _list(client, f"{base}/components")
+    maintenances = _list(client, f"{base}/incidents/active_maintenance")
     found = next((c for c in components if table.component in (c.get("id"), c.get("name"))), None)
     return Page(client.url(base), found, components, maintenances)
 

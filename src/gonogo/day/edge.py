@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -222,28 +223,48 @@ class Edge:
             )
         return Declared(weights, self.where, raw)
 
+    def probe(
+        self,
+        path: str,
+        n: int,
+        *,
+        auth: bool,
+        problem: Callable[[Any], str | None] = lambda reply: None,
+    ) -> tuple[list[Any], list[str]]:
+        """N requests to the public URL: the good answers, and what failed (no answer, or
+        the `problem` an answer has). Bounded: 200 timeouts would be an hour, so it stops
+        after MAX_PROBE_FAILURES."""
+        replies: list[Any] = []
+        failures: list[str] = []
+        for _ in range(n):
+            if len(failures) >= MAX_PROBE_FAILURES:
+                failures.append(f"stopped after {MAX_PROBE_FAILURES} probes failed")
+                break
+            try:
+                reply = self.public.get(path, auth=auth)
+            except GonogoError as exc:
+                failures.append(str(exc))
+                continue
+            said = problem(reply)
+            if said is None:
+                replies.append(reply)
+            else:
+                failures.append(said)
+        return replies, failures
+
     def observe(self, samples: int | None = None) -> Observed:
         """N probes to the public URL; each answer's slot from the header or body field."""
         s = self.settings
         n = samples or s.samples
-        client = self.public
-        counts: Counter[str] = Counter()
-        failures: list[str] = []
-        for _ in range(n):
-            if len(failures) >= MAX_PROBE_FAILURES:  # bounded: 200 timeouts would be an hour
-                failures.append(f"stopped after {MAX_PROBE_FAILURES} probes failed")
-                break
-            try:
-                reply = client.get(s.probe_path, auth=False)
-            except GonogoError as exc:
-                failures.append(str(exc))
-                continue
-            slot = self.slot_of_reply(reply)
-            if slot is None:
-                source = f"header {s.slot_header}" if s.slot_header else f"field {s.slot_field}"
-                failures.append(f"HTTP {reply.status_code} named no slot ({source})")
-                continue
-            counts[slot] += 1
+        source = f"header {s.slot_header}" if s.slot_header else f"field {s.slot_field}"
+
+        def unnamed(reply: Any) -> str | None:
+            if self.slot_of_reply(reply) is None:
+                return f"HTTP {reply.status_code} named no slot ({source})"
+            return None
+
+        replies, failures = self.probe(s.probe_path, n, auth=False, problem=unnamed)
+        counts: Counter[str] = Counter(str(self.slot_of_reply(reply)) for reply in replies)
         return Observed(counts, n, failures)
 
     def green_series(self) -> tuple[Selector, str]:

@@ -15,11 +15,11 @@ green_match), so traffic the edge sent to blue does not dilute it.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
-from gonogo.day.edge import MAX_PROBE_FAILURES, Edge
-from gonogo.errors import GonogoError
-from gonogo.signals import increase
+from gonogo.day.edge import Edge
+from gonogo.signals import increase, total
 
 
 @dataclass
@@ -48,24 +48,13 @@ def measure(route: Edge, path: str, probes: int) -> Spike:
     errors = series.and_label(code, "=~", "5..")
     metrics = route.env.metrics
     before = metrics.scrape()
-    by_status: dict[str, int] = {}
-    failures: list[str] = []
-    for _ in range(probes):
-        if len(failures) >= MAX_PROBE_FAILURES:
-            failures.append(f"stopped after {MAX_PROBE_FAILURES} requests failed")
-            break
-        try:
-            reply = route.public.get(path)
-        except GonogoError as exc:
-            failures.append(str(exc))
-            continue
-        by_status[str(reply.status_code)] = by_status.get(str(reply.status_code), 0) + 1
+    replies, failures = route.probe(path, probes, auth=True)
+    by_status = dict(Counter(str(reply.status_code) for reply in replies))
     after = metrics.scrape()
-    empty = type(before)(text="", taken_at=before.taken_at)
     return Spike(
         series=str(series),
-        before_requests=increase(empty, before, series),
-        before_errors=increase(empty, before, errors),
+        before_requests=total(before, series),
+        before_errors=total(before, errors),
         window_requests=increase(before, after, series),
         window_errors=increase(before, after, errors),
         probes=probes,

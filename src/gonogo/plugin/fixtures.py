@@ -98,56 +98,63 @@ def policy_exceptions(request: pytest.FixtureRequest) -> list[Any]:
     return list(request.config.stash[RUN].outcomes.exceptions)
 
 
+def _day_only(request: pytest.FixtureRequest, name: str, without: str) -> Any:
+    """What a cutover step passes a day-only check (RunEnvs.<name>). Without it the check is
+    n/a, not a skip: outside its steps nothing is anyone's to expect, and a healthy smoke run
+    must not turn INCOMPLETE for it."""
+    value = getattr(request.config.stash[RUN].envs, name)
+    if value is None or value is False or value == {}:
+        raise NotApplicable(without)
+    return value
+
+
 @pytest.fixture
 def expected_weights(request: pytest.FixtureRequest) -> dict[str, float]:
-    """The route weights expected now (--expect-weights). Without them the weights check is
-    n/a, not a skip: outside the cutover's T-10 and T-0 no weights are anyone's to expect, and
-    a healthy smoke run must not turn INCOMPLETE for it."""
-    weights: dict[str, float] | None = request.config.stash[RUN].envs.expected_weights
-    if not weights:
-        raise NotApplicable(
-            "no route weights expected now (pass --expect-weights blue=10,green=90; the "
-            "cutover day's T-10 and T-0 steps pass theirs)"
-        )
+    """The route weights expected now (--expect-weights): the cutover's T-10 and T-0."""
+    weights: dict[str, float] = _day_only(
+        request,
+        "expected_weights",
+        "no route weights expected now (pass --expect-weights blue=10,green=90; the "
+        "cutover day's T-10 and T-0 steps pass theirs)",
+    )
     return weights
 
 
 @pytest.fixture
 def expected_shadow(request: pytest.FixtureRequest) -> float:
-    """The share the edge must mirror to green now (--expect-shadow). Without it the shadow
-    check is n/a: shadow traffic runs only from T-40 to the flip."""
-    percent: float | None = request.config.stash[RUN].envs.expected_shadow
-    if percent is None:
-        raise NotApplicable(
-            "no shadow traffic expected now (pass --expect-shadow 100; the cutover day's "
-            "T-40 step passes its own)"
-        )
+    """The share the edge must mirror to green now (--expect-shadow): T-40 to the flip."""
+    percent: float = _day_only(
+        request,
+        "expected_shadow",
+        "no shadow traffic expected now (pass --expect-shadow 100; the cutover day's T-40 "
+        "step passes its own)",
+    )
     return percent
 
 
 @pytest.fixture
 def expected_operational(request: pytest.FixtureRequest) -> bool:
-    """Whether the status page must read Operational now (--expect-operational). Without it
-    the status-page check is n/a: through the window the page says maintenance, on purpose."""
-    if not request.config.stash[RUN].envs.expected_operational:
-        raise NotApplicable(
-            "the status page is not expected Operational now (pass --expect-operational; the "
-            "cutover day's T+30 step passes it)"
-        )
-    return True
+    """Whether the status page must read Operational now (--expect-operational): through the
+    window the page says maintenance, on purpose."""
+    expected: bool = _day_only(
+        request,
+        "expected_operational",
+        "the status page is not expected Operational now (pass --expect-operational; the "
+        "cutover day's T+30 step passes it)",
+    )
+    return expected
 
 
 @pytest.fixture
 def freeze_since(request: pytest.FixtureRequest) -> Any:
     """When the change freeze began (--freeze-since). Without it the freeze check is n/a: no
     freeze is on outside the cutover day, and a plain smoke run must not turn INCOMPLETE."""
-    since = request.config.stash[RUN].envs.freeze_since
-    if since is None:
-        raise NotApplicable(
-            "no change freeze is on (pass --freeze-since TIME; the cutover day's steps after "
-            "T-60 pass the time T-60 began it)"
-        )
-    return since
+    return _day_only(
+        request,
+        "freeze_since",
+        "no change freeze is on (pass --freeze-since TIME; the cutover day's steps after "
+        "T-60 pass the time T-60 began it)",
+    )
 
 
 @pytest.fixture

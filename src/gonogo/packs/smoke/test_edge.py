@@ -64,6 +64,7 @@ def test_shadow_traffic(env: Environment, expected_shadow: float, evidence: Capt
     route = edge.Edge(env)
     mirror = shadow.declared(route)
     seen = shadow.observe(route, expected_shadow)
+    least = shadow.floor(expected_shadow, seen.probes.samples)
     for n, text in enumerate(seen.scrapes):
         evidence.save(f"shadow-{('before', 'after')[n]}.prom", text)
     path = evidence.save(
@@ -77,7 +78,7 @@ def test_shadow_traffic(env: Environment, expected_shadow: float, evidence: Capt
                 "answered_by_slot": dict(seen.probes.counts),
                 "mirrored": seen.mirrored,
                 "expected_mirrored": seen.expected,
-                "at_least": shadow.floor(expected_shadow, seen.probes.samples),
+                "at_least": least,
                 "green_5xx": seen.errors,
                 "failures": seen.probes.failures[:20],
             },
@@ -93,7 +94,6 @@ def test_shadow_traffic(env: Environment, expected_shadow: float, evidence: Capt
         f"{len(seen.probes.failures)} did not, first: {seen.probes.failures[0]}",
         path,
     )
-    least = shadow.floor(expected_shadow, seen.probes.samples)
     mirrored, errors = seen.mirrored, seen.errors  # plain numbers in pytest's explanation
     assert mirrored >= least, says(
         f"at least {least:g} mirrored copies of {seen.probes.samples} probes on green "
